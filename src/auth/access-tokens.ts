@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { errors, jwtVerify, SignJWT } from 'jose';
+import { z } from 'zod';
+import type { SigningKeys } from './signing-keys.js';
+
+/** The claims of a verified access token that the server relies on. */
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  roles: string[];
+}
+
+/** Why a presented access token was refused; kept for logs, never shown to the client. */
+export type AccessTokenFailure = 'malformed' | 'oversized' | 'expired' | 'bad_signature' | 'bad_claims';
+
+export type AccessTokenCheck =
+  | { ok: true; claims: AccessClaims }
+  | { ok: false; reason: AccessTokenFailure };
+
+export interface IssuedAccessToken {
+  token: string;
+  jti: string;
+  expiresAt: Date;
+}
+
+export interface AccessTokenCodec {
+  sign(subject: { userId: string; sessionId: string; roles: string[] }, now: Date): Promise<IssuedAccessToken>;
+  verify(token: string, now: Date): Promise<AccessTokenCheck>;
+}
+
+/** A JWT of ours is a few hundred bytes; anything far larger is refused before parsing. */
+export const MAX_ACCESS_TOKEN_LENGTH = 4096;
+const TOKEN_TYPE = 'at+jwt';
+
+const claimsShape = z.object({
+  sub: z.uuid(),
+  sid: z.uuid(),
+  jti: z.string().min(1).max(200),
+  iat: z.number().int(),
+  exp: z.number().int(),
+  roles: z.array(z.string()).default([]),
+});
+
+function failureOf(err: unknown): AccessTokenFailure {
+  if (err instanceof errors.JWTExpired) return 'expired';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'bad_signature';
+  if (err instanceof errors.JWTClaimValidationFailed) return 'bad_claims';
+  // Algorithm not allowed, unparsable segments, wrong key type: all malformed to us.
+  return 'malformed';
+}
+
+/** Signs and verifies access tokens with pinned algorithm, issuer, audience and type. */
+export function createAccessTokenCodec(
+  keys: SigningKeys,
+  options: { issuer: string; audience: string; ttlSeconds: number },
+): AccessTokenCodec {
+  const verifyOptions = {
+    algorithms: [keys.algorithm],
+    issuer: options.issuer,
+    audience: options.audience,
+    typ: TOKEN_TYPE,
+    requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'],
+  };
+  return {
+    async sign({ userId, sessionId, roles }, now) {
+      const jti = randomUUID();
+      const iat = Math.floor(now.getTime() / 1000);
+      const exp = iat + options.ttlSeconds;
+      const token = await new SignJWT({ sid: sessionId, roles })
+        .setProtectedHeader({ alg: keys.algorithm, typ: TOKEN_TYPE })
+        .setIssuer(options.issuer)
+        .setAudience(options.audience)
+        .setSubject(userId)
+        .setJti(jti)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(keys.signingKey);
+      return { token, jti, expiresAt: new Date(exp * 1000) };
+    },
+    async verify(token, now) {
+      if (token.length > MAX_ACCESS_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
+      try {
+        const { payload } = await jwtVerify(token, keys.verificationKey, { ...verifyOptions, currentDate: now });
+        const claims = claimsShape.safeParse(payload);
+        return claims.success ? { ok: true, claims: claims.data } : { ok: false, reason: 'bad_claims' };
+      } catch (err) {
+        return { ok: false, reason: failureOf(err) };
+      }
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import { eq } from 'drizzle-orm';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/client.js';
+import { users, type UserRow } from '../db/schema.js';
+import {
+  AccountDisabledError,
+  InputError,
+  InvalidCredentialsError,
+  InvalidRefreshTokenError,
+} from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AccessClaims, AccessTokenCodec } from './access-tokens.js';
+import { findUserByEmail, findUserById, findUserRoles, insertUser } from './accounts.js';
+import { normalizeEmail, parseEmail } from './email.js';
+import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
+import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
+import type { RevocationList } from './revocation.js';
+import {
+  findSessionOfRefreshToken,
+  revokeSession,
+  revokeUserSessions,
+  rotateRefreshToken,
+  startSession,
+  type IssuedRefreshToken,
+  type RequestInfo,
+  type SessionPolicy,
+} from './sessions.js';
+
+/** What a successful sign-in, registration or refresh hands the client. */
+export interface AuthTokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  refreshExpiresIn: number;
+  user: UserRow;
+}
+
+export interface AuthServiceDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  accessTokens: AccessTokenCodec;
+  revocations: RevocationList;
+  sessionPolicy: SessionPolicy;
+}
+
+const MAX_NAME_LENGTH = 100;
+
+function parseName(raw: string | null | undefined): string | null {
+  const name = raw?.trim().normalize('NFC') ?? '';
+  if (name === '') return null;
+  if ([...name].length > MAX_NAME_LENGTH) {
+    throw new InputError('name', `Names have at most ${MAX_NAME_LENGTH} characters.`);
+  }
+  return name;
+}
+
+const secondsUntil = (date: Date, now: Date) => Math.max(0, Math.floor((date.getTime() - now.getTime()) / 1000));
+
+/** The sign-up, sign-in, refresh and sign-out flows. Resolvers call this and nothing below it. */
+export function createAuthService(deps: AuthServiceDeps) {
+  const { db, clock, logger, accessTokens, revocations, sessionPolicy } = deps;
+
+  async function tokensFor(
+    user: UserRow,
+    sessionId: string,
+    refreshToken: IssuedRefreshToken,
+    now: Date,
+  ): Promise<AuthTokens> {
+    const roles = await findUserRoles(db, user.id);
+    const access = await accessTokens.sign({ userId: user.id, sessionId, roles }, now);
+    return {
+      accessToken: access.token,
+      refreshToken: refreshToken.token,
+      expiresIn: secondsUntil(access.expiresAt, now),
+      refreshExpiresIn: secondsUntil(refreshToken.expiresAt, now),
+      user,
+    };
+  }
+
+  return {
+    /** Creates an account with role `user` and signs it in. */
+    async register(input: { email: string; password: string; name?: string | null }, request: RequestInfo) {
+      const email = parseEmail(input.email);
+      const name = parseName(input.name);
+      await assertPasswordPolicy(input.password, [email, ...(name ? [name] : [])]);
+      const passwordHash = await hashPassword(input.password);
+      const now = clock.now();
+      const { user, session, refreshToken } = await db.transaction(async (tx) => {
+        const user = await insertUser(tx, { email, passwordHash, name, now });
+        await tx.update(users).set({ lastLoginAt: now }).where(eq(users.id, user.id));
+        return { user: { ...user, lastLoginAt: now }, ...(await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy })) };
+      });
+      logger.info({ event: 'register', userId: user.id, sessionId: session.id, ip: request.ip }, 'user registered');
+      return tokensFor(user, session.id, refreshToken, now);
+    },
+
+    /** Checks a password and opens a new session. */
+    async login(input: { email: string; password: string }, request: RequestInfo) {
+      const email = normalizeEmail(input.email);
+      if (email === '') throw new InputError('email', 'Enter your email address.');
+      if (input.password === '') throw new InputError('password', 'Enter your password.');
+      if ([...input.password].length > MAX_PASSWORD_LENGTH) {
+        throw new InputError('password', `Passwords have at most ${MAX_PASSWORD_LENGTH} characters.`);
+      }
+      const user = await findUserByEmail(db, email);
+      if (!user) {
+        await verifyAgainstDummy(input.password);
+        logger.info({ event: 'login_failure', ip: request.ip }, 'login failed');
+        throw new InvalidCredentialsError();
+      }
+      const check = await verifyPassword(user.passwordHash, input.password);
+      if (!check.ok) {
+        logger.info({ event: 'login_failure', userId: user.id, ip: request.ip }, 'login failed');
+        throw new InvalidCredentialsError();
+      }
+      if (!user.active) throw new AccountDisabledError();
+      const passwordHash = check.needsRehash ? await hashPassword(input.password) : user.passwordHash;
+      const now = clock.now();
+      const { session, refreshToken } = await db.transaction(async (tx) => {
+        await tx.update(users).set({ lastLoginAt: now, passwordHash }).where(eq(users.id, user.id));
+        return startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+      });
+      logger.info({ event: 'login_success', userId: user.id, sessionId: session.id, ip: request.ip }, 'user signed in');
+      return tokensFor({ ...user, passwordHash, lastLoginAt: now }, session.id, refreshToken, now);
+    },
+
+    /** Rotates a refresh token; see rotateRefreshToken for the reuse rules. */
+    async refresh(presented: string, request: RequestInfo) {
+      const now = clock.now();
+      const result = await rotateRefreshToken(db, presented, { now, policy: sessionPolicy });
+      if (result.kind === 'rejected') throw new InvalidRefreshTokenError(result.reason);
+      if (result.kind === 'replayed') {
+        logger.warn(
+          { event: 'refresh_reuse_detected', userId: result.session.userId, sessionId: result.session.id, ip: request.ip },
+          'a spent refresh token was presented again: session revoked',
+        );
+        throw new InvalidRefreshTokenError('replayed');
+      }
+      const user = await findUserById(db, result.session.userId);
+      if (!user || !user.active) throw new InvalidRefreshTokenError('user_disabled');
+      return tokensFor(user, result.session.id, result.refreshToken, now);
+    },
+
+    /**
+     * Revokes the caller's access token and session, the session of a presented refresh token,
+     * or (everywhere) all of the user's sessions and tokens. Returns false when nothing proved
+     * who the caller is; the resolver turns that into UNAUTHENTICATED.
+     */
+    async logout(options: { claims: AccessClaims | null; refreshToken?: string | null | undefined; everywhere: boolean }) {
+      const now = clock.now();
+      const { claims } = options;
+      if (options.everywhere && !claims) return false;
+      const tokenSession = options.refreshToken ? await findSessionOfRefreshToken(db, options.refreshToken, now) : null;
+      if (!claims && !tokenSession) return false;
+      await db.transaction(async (tx) => {
+        if (claims) {
+          await revocations.revokeAccessToken(tx, claims);
+          await revokeSession(tx, claims.sid, now);
+        }
+        if (tokenSession) await revokeSession(tx, tokenSession.id, now);
+        if (options.everywhere && claims) {
+          await tx.update(users).set({ tokensValidAfter: now }).where(eq(users.id, claims.sub));
+          await revokeUserSessions(tx, claims.sub, now);
+        }
+      });
+      logger.info(
+        { event: options.everywhere ? 'logout_everywhere' : 'logout', userId: claims?.sub ?? tokenSession?.userId },
+        'signed out',
+      );
+      return true;
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

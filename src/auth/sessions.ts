@@ -1,0 +1,173 @@
+import { and, eq, isNull, lt } from 'drizzle-orm';
+import type { Database, Tx } from '../db/client.js';
+import { refreshTokens, sessions, type SessionRow } from '../db/schema.js';
+import { deriveSuccessor, generateRefreshToken, parseRefreshToken, secretMatches, type RefreshToken } from './refresh-tokens.js';
+
+/** Where a request came from, recorded on the sessions it creates. */
+export interface RequestInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface SessionPolicy {
+  refreshTokenTtl: number;
+  sessionMaxAge: number;
+  refreshReuseGrace: number;
+  successorKey: Buffer;
+}
+
+export interface IssuedRefreshToken {
+  token: string;
+  expiresAt: Date;
+}
+
+/** Outcome of presenting a refresh token for rotation. */
+export type RotationResult =
+  | { kind: 'rotated' | 'reissued'; session: SessionRow; refreshToken: IssuedRefreshToken }
+  | { kind: 'replayed'; session: SessionRow }
+  | { kind: 'rejected'; reason: 'malformed' | 'unknown' | 'bad_secret' | 'expired' | 'session_revoked' };
+
+const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
+const earlier = (a: Date, b: Date) => (a <= b ? a : b);
+
+async function insertRefreshToken(
+  tx: Tx,
+  token: RefreshToken,
+  session: SessionRow,
+  options: { parentId: string | null; now: Date; ttl: number },
+): Promise<IssuedRefreshToken> {
+  // No refresh token outlives its session's absolute lifetime.
+  const expiresAt = earlier(addSeconds(options.now, options.ttl), session.expiresAt);
+  await tx.insert(refreshTokens).values({
+    id: token.id,
+    sessionId: session.id,
+    parentId: options.parentId,
+    secretHash: token.secretHash,
+    createdAt: options.now,
+    expiresAt,
+  });
+  return { token: token.token, expiresAt };
+}
+
+/** Opens a session for a user and issues its first refresh token. */
+export async function startSession(
+  tx: Tx,
+  options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy },
+): Promise<{ session: SessionRow; refreshToken: IssuedRefreshToken }> {
+  const { now, policy } = options;
+  const [session] = await tx
+    .insert(sessions)
+    .values({
+      userId: options.userId,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: addSeconds(now, policy.sessionMaxAge),
+      ip: options.request.ip,
+      userAgent: options.request.userAgent,
+    })
+    .returning();
+  const refreshToken = await insertRefreshToken(tx, generateRefreshToken(), session!, {
+    parentId: null,
+    now,
+    ttl: policy.refreshTokenTtl,
+  });
+  return { session: session!, refreshToken };
+}
+
+/**
+ * Spends a refresh token and issues its successor, in one transaction that locks the token's
+ * row: however many rotations of one token run at once, they queue on that lock and at most
+ * one successor is ever written. A retry within the grace period, while the successor is still
+ * unspent, gets that same successor back (it is derived, not stored). Any other reuse of a
+ * spent token is a replay: the whole session is revoked.
+ */
+export async function rotateRefreshToken(
+  db: Database,
+  presented: string,
+  options: { now: Date; policy: SessionPolicy },
+): Promise<RotationResult> {
+  const parts = parseRefreshToken(presented);
+  if (!parts) return { kind: 'rejected', reason: 'malformed' };
+  const { now, policy } = options;
+
+  return db.transaction(async (tx) => {
+    const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
+    if (!row) return { kind: 'rejected', reason: 'unknown' } as const;
+    if (!secretMatches(parts.secret, row.secretHash)) return { kind: 'rejected', reason: 'bad_secret' } as const;
+    const [session] = await tx.select().from(sessions).where(eq(sessions.id, row.sessionId));
+    if (!session || session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
+    if (row.expiresAt <= now || session.expiresAt <= now) return { kind: 'rejected', reason: 'expired' } as const;
+
+    const successor = deriveSuccessor(policy.successorKey, parts);
+    if (!row.rotatedAt) {
+      await tx.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, row.id));
+      await tx.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, session.id));
+      const refreshToken = await insertRefreshToken(tx, successor, session, {
+        parentId: row.id,
+        now,
+        ttl: policy.refreshTokenTtl,
+      });
+      return { kind: 'rotated', session, refreshToken } as const;
+    }
+
+    const withinGrace = now.getTime() - row.rotatedAt.getTime() <= policy.refreshReuseGrace * 1000;
+    const [live] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, successor.id));
+    if (withinGrace && live && !live.rotatedAt && live.expiresAt > now) {
+      return {
+        kind: 'reissued',
+        session,
+        refreshToken: { token: successor.token, expiresAt: live.expiresAt },
+      } as const;
+    }
+    await revokeSessionsWhere(tx, eq(sessions.id, session.id), now);
+    return { kind: 'replayed', session } as const;
+  });
+}
+
+/**
+ * Finds the session a refresh token belongs to, when the token is genuine (spent or not) and
+ * unexpired. Used by logout, where holding the token is the proof.
+ */
+export async function findSessionOfRefreshToken(
+  db: Database | Tx,
+  presented: string,
+  now: Date,
+): Promise<SessionRow | null> {
+  const parts = parseRefreshToken(presented);
+  if (!parts) return null;
+  const [row] = await db
+    .select({ token: refreshTokens, session: sessions })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+    .where(eq(refreshTokens.id, parts.id));
+  if (!row || !secretMatches(parts.secret, row.token.secretHash) || row.token.expiresAt <= now) return null;
+  return row.session;
+}
+
+type Condition = ReturnType<typeof eq>;
+
+async function revokeSessionsWhere(tx: Tx | Database, condition: Condition, now: Date): Promise<number> {
+  const revoked = await tx
+    .update(sessions)
+    .set({ revokedAt: now })
+    .where(and(condition, isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+  return revoked.length;
+}
+
+/** Revokes one session; its refresh tokens and access tokens stop working. Returns 1 or 0. */
+export function revokeSession(tx: Tx | Database, sessionId: string, now: Date): Promise<number> {
+  return revokeSessionsWhere(tx, eq(sessions.id, sessionId), now);
+}
+
+/** Revokes every live session of a user; returns how many. */
+export function revokeUserSessions(tx: Tx | Database, userId: string, now: Date): Promise<number> {
+  return revokeSessionsWhere(tx, eq(sessions.userId, userId), now);
+}
+
+/** Deletes sessions past their absolute lifetime and refresh tokens past their expiry. */
+export async function purgeExpiredSessions(db: Database, now: Date): Promise<number> {
+  const tokens = await db.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now)).returning({ id: refreshTokens.id });
+  const dead = await db.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ id: sessions.id });
+  return tokens.length + dead.length;
+}

@@ -1,0 +1,82 @@
+/**
+ * Every expected failure of the API, as one closed union. Each error has a stable `code`,
+ * a message safe to show a client, and an optional internal `cause` that is logged, never shown.
+ */
+export type ErrorCode =
+  | 'INVALID_INPUT'
+  | 'WEAK_PASSWORD'
+  | 'EMAIL_TAKEN'
+  | 'INVALID_CREDENTIALS'
+  | 'ACCOUNT_DISABLED'
+  | 'INVALID_REFRESH_TOKEN'
+  | 'RATE_LIMITED';
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'INVALID_INPUT',
+  'WEAK_PASSWORD',
+  'EMAIL_TAKEN',
+  'INVALID_CREDENTIALS',
+  'ACCOUNT_DISABLED',
+  'INVALID_REFRESH_TOKEN',
+  'RATE_LIMITED',
+];
+
+/** Base of all expected failures; resolvers return these as union members. */
+export abstract class AuthError extends Error {
+  abstract readonly code: ErrorCode;
+}
+
+/** A field of the input is malformed or breaks a policy (WEAK_PASSWORD for the password policy). */
+export class InputError extends AuthError {
+  override name = 'InputError';
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly code: 'INVALID_INPUT' | 'WEAK_PASSWORD' = 'INVALID_INPUT',
+  ) {
+    super(message);
+  }
+}
+
+export class EmailTakenError extends AuthError {
+  override name = 'EmailTakenError';
+  readonly code = 'EMAIL_TAKEN';
+  constructor() {
+    super('An account with this email already exists.');
+  }
+}
+
+export class InvalidCredentialsError extends AuthError {
+  override name = 'InvalidCredentialsError';
+  readonly code = 'INVALID_CREDENTIALS';
+  constructor() {
+    super('The email or password is incorrect.');
+  }
+}
+
+export class AccountDisabledError extends AuthError {
+  override name = 'AccountDisabledError';
+  readonly code = 'ACCOUNT_DISABLED';
+  constructor() {
+    super('This account is disabled.');
+  }
+}
+
+export class InvalidRefreshTokenError extends AuthError {
+  override name = 'InvalidRefreshTokenError';
+  readonly code = 'INVALID_REFRESH_TOKEN';
+  constructor(cause?: string) {
+    super('The refresh token is invalid, expired or revoked.', { cause });
+  }
+}
+
+export class RateLimitedError extends AuthError {
+  override name = 'RateLimitedError';
+  readonly code = 'RATE_LIMITED';
+  constructor(readonly retryAfter: number) {
+    super(`Too many attempts. Try again in ${retryAfter} seconds.`);
+  }
+}
+
+/** Codes of access-control failures, sent as `extensions.code` of a GraphQL error. */
+export type AccessErrorCode = 'UNAUTHENTICATED' | 'FORBIDDEN';

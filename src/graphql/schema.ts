@@ -1,0 +1,17 @@
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.js';
+import './types/scalars.js';
+import './types/errors.js';
+import './types/user.js';
+import './types/auth.js';
+
+builder.queryType({});
+builder.mutationType({});
+
+/** The executable schema. */
+export const schema = builder.toSchema({ sortSchema: true });
+
+/** The SDL committed as schema.graphql: printed, lexicographically sorted. */
+export function printSchemaSdl(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

@@ -1,0 +1,93 @@
+import type { AuthTokens } from '../../auth/service.js';
+import {
+  AccountDisabledError,
+  EmailTakenError,
+  InputError,
+  InvalidCredentialsError,
+  InvalidRefreshTokenError,
+  RateLimitedError,
+} from '../../errors.js';
+import { accessError } from '../access-errors.js';
+import { builder } from '../builder.js';
+import { UserRef } from './user.js';
+
+const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implement({
+  description: 'Tokens for a session. Send the access token as `Authorization: Bearer <accessToken>`.',
+  fields: (t) => ({
+    accessToken: t.exposeString('accessToken', { description: 'A short-lived JWT (typ at+jwt).' }),
+    refreshToken: t.exposeString('refreshToken', {
+      description: 'Opaque and single-use: `refresh` spends it and returns its successor.',
+    }),
+    tokenType: t.string({ resolve: () => 'Bearer' }),
+    expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
+    refreshExpiresIn: t.exposeInt('refreshExpiresIn', { description: 'Seconds until the refresh token expires.' }),
+    user: t.field({ type: UserRef, resolve: (payload) => payload.user }),
+  }),
+});
+
+const RegisterInput = builder.inputType('RegisterInput', {
+  fields: (t) => ({
+    email: t.string({ required: true }),
+    password: t.string({ required: true, description: '8 to 256 characters, not a common password.' }),
+    name: t.string({ required: false }),
+  }),
+});
+
+const LoginInput = builder.inputType('LoginInput', {
+  fields: (t) => ({
+    email: t.string({ required: true }),
+    password: t.string({ required: true }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  register: t.field({
+    type: AuthPayload,
+    description: 'Creates an account (role `user`) and signs it in.',
+    errors: { types: [InputError, EmailTakenError, RateLimitedError], union: { name: 'RegisterResult' } },
+    args: { input: t.arg({ type: RegisterInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.auth.register(input, ctx.request),
+  }),
+  login: t.field({
+    type: AuthPayload,
+    description: 'Signs in with email and password, opening a new session.',
+    errors: {
+      types: [InvalidCredentialsError, AccountDisabledError, InputError, RateLimitedError],
+      union: { name: 'LoginResult' },
+    },
+    args: { input: t.arg({ type: LoginInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.auth.login(input, ctx.request),
+  }),
+  refresh: t.field({
+    type: AuthPayload,
+    description:
+      'Spends a refresh token and returns new tokens for the same session. A retry within the ' +
+      'grace period gets the same successor; any later reuse revokes the session.',
+    errors: { types: [InvalidRefreshTokenError, RateLimitedError], union: { name: 'RefreshResult' } },
+    args: { refreshToken: t.arg.string() },
+    resolve: (_root, { refreshToken }, ctx) => {
+      if (!refreshToken) throw new InvalidRefreshTokenError('missing');
+      return ctx.services.auth.refresh(refreshToken, ctx.request);
+    },
+  }),
+  logout: t.boolean({
+    description:
+      'Revokes the current access token and its session, and the session of `refreshToken` if given. ' +
+      '`everywhere: true` (needs a valid access token) revokes every session of the user. ' +
+      'UNAUTHENTICATED when neither token is valid.',
+    args: {
+      refreshToken: t.arg.string(),
+      everywhere: t.arg.boolean({ defaultValue: false }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const viewer = await ctx.viewer();
+      const done = await ctx.services.auth.logout({
+        claims: viewer.kind === 'user' ? viewer.claims : null,
+        refreshToken: args.refreshToken,
+        everywhere: args.everywhere ?? false,
+      });
+      if (!done) throw accessError('UNAUTHENTICATED');
+      return true;
+    },
+  }),
+}));

@@ -1,0 +1,45 @@
+import { createServer } from 'node:http';
+import { createApp } from './app.js';
+import { bootstrap } from './bootstrap.js';
+import { ConfigError, loadConfig } from './config.js';
+import { DataDirLockedError } from './db/data-dir-lock.js';
+import { createLogger } from './logger.js';
+import { schedulePurge } from './purge.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const runtime = await bootstrap(config, logger);
+  const app = createApp(runtime.services, { ping: runtime.database.ping, graphiql: !config.production });
+  const stopPurge = schedulePurge(runtime.services, config.purgeInterval);
+  const server = createServer(app);
+
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  logger.info(
+    { database: runtime.database.kind, url: `http://${config.host}:${config.port}/graphql` },
+    'authgraph is listening',
+  );
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    stopPurge();
+    server.close(() => {
+      runtime.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+    server.closeAllConnections();
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof DataDirLockedError) {
+    console.error(`authgraph cannot start: ${err.message}`);
+  } else {
+    console.error('authgraph failed to start:', err);
+  }
+  process.exit(1);
+});

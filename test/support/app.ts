@@ -1,0 +1,64 @@
+import { createApp, type App } from '../../src/app.js';
+import { loadSigningKeys } from '../../src/auth/signing-keys.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { AppServices } from '../../src/context.js';
+import type { DatabaseHandle } from '../../src/db/client.js';
+import { createLogger } from '../../src/logger.js';
+import { createServices } from '../../src/services.js';
+import { TestClock } from './clock.js';
+import { openTestDatabase } from './database.js';
+
+/** The signing secret of test apps, so tests can mint tokens as an attacker who stole it would. */
+export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  status: number;
+  data?: T | null;
+  errors?: { message: string; path?: string[]; extensions?: { code?: string } }[];
+}
+
+export interface RequestOptions {
+  token?: string;
+  ip?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestApp {
+  app: App;
+  services: AppServices;
+  config: Config;
+  clock: TestClock;
+  database: DatabaseHandle;
+  /** Runs one GraphQL operation through yoga.fetch, as a client would send it. */
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, options?: RequestOptions): Promise<GraphQLResponse<T>>;
+  close(): Promise<void>;
+}
+
+/** A full app on a fresh database, with a frozen clock. `env` overrides configuration. */
+export async function createTestApp(env: Record<string, string> = {}, database?: DatabaseHandle): Promise<TestApp> {
+  const config = loadConfig({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
+  const logger = createLogger(config.logLevel);
+  const clock = new TestClock();
+  const db = database ?? (await openTestDatabase());
+  const keys = await loadSigningKeys(config, logger);
+  const services = createServices({ config, db: db.db, keys, clock, logger });
+  const app = createApp(services, { ping: db.ping, graphiql: !config.production });
+  return {
+    app,
+    services,
+    config,
+    clock,
+    database: db,
+    async gql(query, variables, options = {}) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      const response = await app.fetch(
+        'http://authgraph.test/graphql',
+        { method: 'POST', headers, body: JSON.stringify({ query, variables }) },
+        { req: { socket: { remoteAddress: options.ip ?? '127.0.0.1' } } },
+      );
+      return { status: response.status, ...(await response.json()) };
+    },
+    close: () => (database ? Promise.resolve() : db.close()),
+  };
+}
