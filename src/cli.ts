@@ -1,10 +1,32 @@
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { findUserByEmail } from './auth/accounts.js';
+import { normalizeEmail } from './auth/email.js';
 import { bootstrap, type Runtime } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
+import type { AppServices } from './context.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
 import { createLogger } from './logger.js';
+import { AuthError } from './errors.js';
 import { purgeExpired } from './purge.js';
+
+/** A failure the operator can fix; printed without a stack trace. */
+class CliError extends Error {}
+
+/** Reads a secret from standard input; one trailing line break is the terminator, not the secret. */
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (then Enter and Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function userIdByEmail(services: AppServices, email: string): Promise<string> {
+  const user = await findUserByEmail(services.db, normalizeEmail(email));
+  if (!user) throw new CliError(`No user has the email ${normalizeEmail(email)}.`);
+  return user.id;
+}
+
 
 /** Opens the configured database (migrated), runs `work`, and always closes it. */
 async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
@@ -47,12 +69,52 @@ program
     }),
   );
 
+program
+  .command('create-user')
+  .description('Create an account (role "user"), reading its password from standard input.')
+  .requiredOption('--email <email>', 'the email address')
+  .requiredOption('--password-stdin', 'read the password from standard input (never from an argument)')
+  .option('--name <name>', 'display name')
+  .action((options: { email: string; name?: string }) =>
+    withRuntime(async ({ services }) => {
+      const password = await readStdin();
+      const user = await services.auth.createUser({ email: options.email, password, name: options.name });
+      console.log(`created user ${user.email} (${user.id})`);
+    }),
+  );
+
+program
+  .command('grant-role')
+  .description('Give a user a role, e.g. make the first admin: grant-role --email you@example.com --role admin')
+  .requiredOption('--email <email>', "the user's email")
+  .requiredOption('--role <role>', 'the role name (user, admin)')
+  .action((options: { email: string; role: string }) =>
+    withRuntime(async ({ services }) => {
+      const user = await services.roleAdmin.grantRole({ kind: 'operator' }, await userIdByEmail(services, options.email), options.role);
+      console.log(`granted ${options.role} to ${user.email}`);
+    }),
+  );
+
+program
+  .command('revoke-role')
+  .description('Take a role from a user (the last active admin keeps theirs).')
+  .requiredOption('--email <email>', "the user's email")
+  .requiredOption('--role <role>', 'the role name')
+  .action((options: { email: string; role: string }) =>
+    withRuntime(async ({ services }) => {
+      const user = await services.roleAdmin.revokeRole({ kind: 'operator' }, await userIdByEmail(services, options.email), options.role);
+      console.log(`revoked ${options.role} from ${user.email}`);
+    }),
+  );
+
 try {
   await program.parseAsync();
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  if (err instanceof ConfigError || err instanceof DataDirLockedError) {
+  if (err instanceof ConfigError || err instanceof DataDirLockedError || err instanceof CliError) {
     console.error(`authgraph: ${err.message}`);
+  } else if (err instanceof AuthError) {
+    console.error(`authgraph: ${err.code}: ${err.message}`);
   } else {
     console.error('authgraph:', err instanceof Error ? err.message : err);
   }

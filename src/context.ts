@@ -3,6 +3,8 @@ import type { AccessClaims, AccessTokenCodec, AccessTokenFailure } from './auth/
 import type { RevocationList, RevocationReason } from './auth/revocation.js';
 import type { AuthService } from './auth/service.js';
 import type { RequestInfo } from './auth/sessions.js';
+import { loadAccess, type Access } from './authz/permissions.js';
+import type { RoleAdmin } from './authz/role-admin.js';
 import type { Clock } from './clock.js';
 import type { Database } from './db/client.js';
 import type { Logger } from './logger.js';
@@ -22,6 +24,7 @@ export interface AppServices {
   auth: AuthService;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
+  roleAdmin: RoleAdmin;
   trustProxy: boolean;
 }
 
@@ -30,8 +33,17 @@ export interface Context {
   request: RequestInfo;
   /** Resolves the bearer token once per request; never throws for a bad token. */
   viewer(): Promise<Viewer>;
-  /** The viewer once `viewer()` has resolved (scope checks read it synchronously). */
-  resolvedViewer: Viewer | undefined;
+  /** The viewer if `viewer()` has resolved already (scope-auth's error callback is synchronous). */
+  peekViewer(): Viewer | undefined;
+  /**
+   * Users this request has proven to be by signing in (register, login, refresh): the
+   * AuthPayload's own user counts as "self" even though no token came with the request.
+   */
+  signedInDuringRequest: Set<string>;
+  /** A user's roles and permissions as stored now, loaded at most once per request. */
+  accessOf(userId: string): Promise<Access>;
+  /** The viewer's access, or null when nobody is signed in. */
+  access(): Promise<Access | null>;
 }
 
 async function authenticate(header: string | null, services: AppServices): Promise<Viewer> {
@@ -49,19 +61,36 @@ async function authenticate(header: string | null, services: AppServices): Promi
 /** Builds the per-request context; authentication is lazy, so fields that need none never pay for it. */
 export function createContextFactory(services: AppServices) {
   return (initial: YogaInitialContext & ServerContext): Context => {
+    // Yoga copies this object's properties into its own context, so per-request state lives in
+    // closures (and objects shared by reference), never in properties reassigned later.
     let pending: Promise<Viewer> | undefined;
+    let resolved: Viewer | undefined;
+    const accessCache = new Map<string, Promise<Access>>();
     const authorization = initial.request.headers.get('authorization');
     const context: Context = {
       services,
       request: readRequestInfo(initial.request, initial, services.trustProxy),
-      resolvedViewer: undefined,
+      peekViewer: () => resolved,
+      signedInDuringRequest: new Set(),
       viewer() {
         pending ??= authenticate(authorization, services).then((viewer) => {
           if (viewer.kind === 'refused') services.logger.debug({ reason: viewer.reason }, 'access token refused');
-          context.resolvedViewer = viewer;
+          resolved = viewer;
           return viewer;
         });
         return pending;
+      },
+      accessOf(userId) {
+        let access = accessCache.get(userId);
+        if (!access) {
+          access = loadAccess(services.db, userId);
+          accessCache.set(userId, access);
+        }
+        return access;
+      },
+      async access() {
+        const viewer = await context.viewer();
+        return viewer.kind === 'user' ? context.accessOf(viewer.claims.sub) : null;
       },
     };
     return context;

@@ -9,7 +9,11 @@ export type ErrorCode =
   | 'INVALID_CREDENTIALS'
   | 'ACCOUNT_DISABLED'
   | 'INVALID_REFRESH_TOKEN'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'NOT_FOUND'
+  | 'UNKNOWN_ROLE'
+  | 'LAST_ADMIN'
+  | 'SELF_CHANGE';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -19,6 +23,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'ACCOUNT_DISABLED',
   'INVALID_REFRESH_TOKEN',
   'RATE_LIMITED',
+  'NOT_FOUND',
+  'UNKNOWN_ROLE',
+  'LAST_ADMIN',
+  'SELF_CHANGE',
 ];
 
 /** Base of all expected failures; resolvers return these as union members. */
@@ -75,6 +83,41 @@ export class RateLimitedError extends AuthError {
   readonly code = 'RATE_LIMITED';
   constructor(readonly retryAfter: number) {
     super(`Too many attempts. Try again in ${retryAfter} seconds.`);
+  }
+}
+
+/** The user an administrative operation names does not exist. */
+export class UserNotFoundError extends AuthError {
+  override name = 'UserNotFoundError';
+  readonly code = 'NOT_FOUND';
+  constructor() {
+    super('No user has this id.');
+  }
+}
+
+export class UnknownRoleError extends AuthError {
+  override name = 'UnknownRoleError';
+  readonly code = 'UNKNOWN_ROLE';
+  constructor(role: string) {
+    super(`There is no role named "${role}".`);
+  }
+}
+
+/** Refused because it would leave no active administrator. */
+export class LastAdminError extends AuthError {
+  override name = 'LastAdminError';
+  readonly code = 'LAST_ADMIN';
+  constructor() {
+    super('This is the last active admin: make another admin first.');
+  }
+}
+
+/** Refused because administrators may not change their own roles or account state. */
+export class SelfChangeError extends AuthError {
+  override name = 'SelfChangeError';
+  readonly code = 'SELF_CHANGE';
+  constructor() {
+    super('You cannot change your own roles or disable your own account; ask another admin.');
   }
 }
 

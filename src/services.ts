@@ -1,6 +1,7 @@
 import { createAccessTokenCodec } from './auth/access-tokens.js';
 import { createRevocationList } from './auth/revocation.js';
 import { createAuthService } from './auth/service.js';
+import { createRoleAdmin } from './authz/role-admin.js';
 import type { SigningKeys } from './auth/signing-keys.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -36,5 +37,6 @@ export function createServices(options: {
       successorKey: keys.successorKey,
     },
   });
-  return { db, clock, logger, auth, accessTokens, revocations, trustProxy: config.trustProxy };
+  const roleAdmin = createRoleAdmin({ db, clock, logger });
+  return { db, clock, logger, auth, accessTokens, revocations, roleAdmin, trustProxy: config.trustProxy };
 }

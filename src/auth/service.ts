@@ -55,6 +55,20 @@ function parseName(raw: string | null | undefined): string | null {
   return name;
 }
 
+export interface NewAccount {
+  email: string;
+  password: string;
+  name?: string | null | undefined;
+}
+
+/** Validates a new account's fields (the same rules on every path) and hashes its password. */
+async function prepareAccount(input: NewAccount) {
+  const email = parseEmail(input.email);
+  const name = parseName(input.name);
+  await assertPasswordPolicy(input.password, [email, ...(name ? [name] : [])]);
+  return { email, name, passwordHash: await hashPassword(input.password) };
+}
+
 const secondsUntil = (date: Date, now: Date) => Math.max(0, Math.floor((date.getTime() - now.getTime()) / 1000));
 
 /** The sign-up, sign-in, refresh and sign-out flows. Resolvers call this and nothing below it. */
@@ -80,19 +94,25 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   return {
     /** Creates an account with role `user` and signs it in. */
-    async register(input: { email: string; password: string; name?: string | null }, request: RequestInfo) {
-      const email = parseEmail(input.email);
-      const name = parseName(input.name);
-      await assertPasswordPolicy(input.password, [email, ...(name ? [name] : [])]);
-      const passwordHash = await hashPassword(input.password);
+    async register(input: NewAccount, request: RequestInfo) {
+      const account = await prepareAccount(input);
       const now = clock.now();
       const { user, session, refreshToken } = await db.transaction(async (tx) => {
-        const user = await insertUser(tx, { email, passwordHash, name, now });
+        const user = await insertUser(tx, { ...account, now });
         await tx.update(users).set({ lastLoginAt: now }).where(eq(users.id, user.id));
-        return { user: { ...user, lastLoginAt: now }, ...(await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy })) };
+        const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+        return { user: { ...user, lastLoginAt: now }, ...started };
       });
       logger.info({ event: 'register', userId: user.id, sessionId: session.id, ip: request.ip }, 'user registered');
       return tokensFor(user, session.id, refreshToken, now);
+    },
+
+    /** Creates an account with role `user` without signing in (the operator's CLI). */
+    async createUser(input: NewAccount): Promise<UserRow> {
+      const account = await prepareAccount(input);
+      const user = await db.transaction((tx) => insertUser(tx, { ...account, now: clock.now() }));
+      logger.info({ event: 'register', userId: user.id, via: 'cli' }, 'user created');
+      return user;
     },
 
     /** Checks a password and opens a new session. */

@@ -4,9 +4,16 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { Context } from '../context.js';
 import { accessError } from './access-errors.js';
 
-/** The scopes fields can require. */
+/**
+ * The scopes fields can require. Every decision reads the database state of the current
+ * request (Context.access), never the `roles` claim of the token.
+ */
 export interface AuthScopes {
   authenticated: boolean;
+  role: string;
+  permission: string;
+  /** The viewer is the user with this id. */
+  self: string;
 }
 
 /** Configures the schema builder; types register themselves in graphql/types/*. */
@@ -25,10 +32,16 @@ export const builder = new SchemaBuilder<{
   scopeAuth: {
     authScopes: async (context) => {
       const viewer = await context.viewer();
-      return { authenticated: viewer.kind === 'user' };
+      const viewerId = viewer.kind === 'user' ? viewer.claims.sub : null;
+      return {
+        authenticated: viewerId !== null,
+        self: (userId) => viewerId === userId || context.signedInDuringRequest.has(userId),
+        role: async (role) => (await context.access())?.roles.includes(role) ?? false,
+        permission: async (permission) => (await context.access())?.permissions.includes(permission) ?? false,
+      };
     },
     unauthorizedError: (_parent, context) =>
-      accessError(context.resolvedViewer?.kind === 'user' ? 'FORBIDDEN' : 'UNAUTHENTICATED'),
+      accessError(context.peekViewer()?.kind === 'user' ? 'FORBIDDEN' : 'UNAUTHENTICATED'),
   },
   errors: { directResult: true },
 });

@@ -3,6 +3,10 @@ import { builder } from './builder.js';
 import './types/scalars.js';
 import './types/errors.js';
 import './types/user.js';
+import './types/user-connection.js';
+import './types/user-admin.js';
+import './types/role.js';
+import './types/admin-stats.js';
 import './types/auth.js';
 
 builder.queryType({});

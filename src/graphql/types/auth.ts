@@ -21,7 +21,13 @@ const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implement({
     tokenType: t.string({ resolve: () => 'Bearer' }),
     expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
     refreshExpiresIn: t.exposeInt('refreshExpiresIn', { description: 'Seconds until the refresh token expires.' }),
-    user: t.field({ type: UserRef, resolve: (payload) => payload.user }),
+    user: t.field({
+      type: UserRef,
+      resolve: (payload, _args, ctx) => {
+        ctx.signedInDuringRequest.add(payload.user.id);
+        return payload.user;
+      },
+    }),
   }),
 });
 

@@ -1,32 +1,57 @@
-import { findUserById, findUserRoles } from '../../auth/accounts.js';
+import { findUserById } from '../../auth/accounts.js';
 import type { UserRow } from '../../db/schema.js';
 import { builder } from '../builder.js';
+import { guarded } from '../policy.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const UserRef = builder.objectRef<UserRow>('User').implement({
   description: 'An account.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    email: t.exposeString('email', { description: 'The normalized (trimmed, NFKC, lower-cased) address.' }),
+    email: t.exposeString('email', {
+      ...guarded({ self: (user: UserRow) => user.id, permission: 'users:read' }, 'The normalized (trimmed, NFKC, lower-cased) address.'),
+    }),
     name: t.exposeString('name', { nullable: true }),
     roles: t.stringList({
       description: 'Names of the roles held, sorted.',
-      resolve: (user, _args, ctx) => findUserRoles(ctx.services.db, user.id),
+      resolve: async (user, _args, ctx) => (await ctx.accessOf(user.id)).roles,
+    }),
+    permissions: t.stringList({
+      description: 'Permissions granted by those roles, sorted.',
+      resolve: async (user, _args, ctx) => (await ctx.accessOf(user.id)).permissions,
     }),
     emailVerified: t.exposeBoolean('emailVerified'),
     active: t.exposeBoolean('active', { description: 'False once an administrator has disabled the account.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    lastLoginAt: t.expose('lastLoginAt', {
+      type: 'DateTime',
+      nullable: true,
+      ...guarded({ self: (user: UserRow) => user.id, permission: 'users:read' }, 'When the user last signed in.'),
+    }),
   }),
 });
 
-builder.queryField('me', (t) =>
-  t.field({
+builder.queryFields((t) => ({
+  me: t.field({
     type: UserRef,
     nullable: true,
-    description: 'The signed-in user. Requires a valid access token (UNAUTHENTICATED otherwise).',
-    authScopes: { authenticated: true },
+    ...guarded({ authenticated: true }, 'The signed-in user (UNAUTHENTICATED without a valid access token).'),
     resolve: async (_root, _args, ctx) => {
       const viewer = await ctx.viewer();
       return viewer.kind === 'user' ? findUserById(ctx.services.db, viewer.claims.sub) : null;
     },
   }),
-);
+  user: t.field({
+    type: UserRef,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    // Checked before the lookup, so a caller without the permission learns nothing about
+    // which ids exist: FORBIDDEN either way.
+    ...guarded(
+      { self: (_root: unknown, args: { id: string }) => args.id, permission: 'users:read' },
+      'A user by id, or null if there is none.',
+    ),
+    resolve: (_root, { id }, ctx) => (UUID.test(id) ? findUserById(ctx.services.db, id.toLowerCase()) : null),
+  }),
+}));

@@ -1,0 +1,111 @@
+import { and, count, eq, sql } from 'drizzle-orm';
+import type { Clock } from '../clock.js';
+import type { Database, Tx } from '../db/client.js';
+import { roles, userRoles, users, type UserRow } from '../db/schema.js';
+import { LastAdminError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { revokeUserSessions } from '../auth/sessions.js';
+import { ADMIN_ROLE } from './permissions.js';
+
+/** Who asks for a change: a signed-in administrator (by user id), or the operator's CLI. */
+export type Actor = { kind: 'user'; userId: string } | { kind: 'operator' };
+
+// Every change that can reduce the set of active admins takes this lock first, so two
+// admins demoting each other at the same moment cannot both succeed and leave none.
+const ADMIN_SET_LOCK = sql`select pg_advisory_xact_lock(hashtext('authgraph:admin-set'))`;
+
+async function lockedUser(tx: Tx, userId: string): Promise<UserRow> {
+  const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('update');
+  if (!user) throw new UserNotFoundError();
+  return user;
+}
+
+async function isActiveAdmin(tx: Tx, userId: string): Promise<boolean> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(userRoles)
+    .innerJoin(users, eq(users.id, userRoles.userId))
+    .where(and(eq(userRoles.userId, userId), eq(userRoles.role, ADMIN_ROLE), eq(users.active, true)));
+  return (row?.n ?? 0) > 0;
+}
+
+async function assertAnotherActiveAdmin(tx: Tx, userId: string): Promise<void> {
+  if (!(await isActiveAdmin(tx, userId))) return;
+  const [row] = await tx
+    .select({ n: count() })
+    .from(userRoles)
+    .innerJoin(users, eq(users.id, userRoles.userId))
+    .where(and(eq(userRoles.role, ADMIN_ROLE), eq(users.active, true)));
+  if ((row?.n ?? 0) <= 1) throw new LastAdminError();
+}
+
+function assertNotSelf(actor: Actor, userId: string): void {
+  if (actor.kind === 'user' && actor.userId === userId) throw new SelfChangeError();
+}
+
+/** Grants, revokes and disables, with the rules that keep an installation administrable. */
+export function createRoleAdmin(deps: { db: Database; clock: Clock; logger: Logger }) {
+  const { db, clock, logger } = deps;
+
+  async function assertRoleExists(tx: Tx, role: string): Promise<void> {
+    const [row] = await tx.select({ name: roles.name }).from(roles).where(eq(roles.name, role));
+    if (!row) throw new UnknownRoleError(role);
+  }
+
+  return {
+    /** Gives a user a role. Nobody grants roles to themselves. */
+    async grantRole(actor: Actor, userId: string, role: string): Promise<UserRow> {
+      assertNotSelf(actor, userId);
+      const user = await db.transaction(async (tx) => {
+        await assertRoleExists(tx, role);
+        const user = await lockedUser(tx, userId);
+        await tx.insert(userRoles).values({ userId, role, createdAt: clock.now() }).onConflictDoNothing();
+        return user;
+      });
+      logger.info({ event: 'role_grant', actor, userId, role }, 'role granted');
+      return user;
+    },
+
+    /** Takes a role from a user; the last active admin keeps theirs. */
+    async revokeRole(actor: Actor, userId: string, role: string): Promise<UserRow> {
+      assertNotSelf(actor, userId);
+      const user = await db.transaction(async (tx) => {
+        await assertRoleExists(tx, role);
+        await tx.execute(ADMIN_SET_LOCK);
+        const user = await lockedUser(tx, userId);
+        if (role === ADMIN_ROLE) await assertAnotherActiveAdmin(tx, userId);
+        await tx.delete(userRoles).where(and(eq(userRoles.userId, userId), eq(userRoles.role, role)));
+        return user;
+      });
+      logger.info({ event: 'role_revoke', actor, userId, role }, 'role revoked');
+      return user;
+    },
+
+    /**
+     * Enables or disables an account. Disabling revokes every session and access token of the
+     * user at once; the last active admin cannot be disabled.
+     */
+    async setUserActive(actor: Actor, userId: string, active: boolean): Promise<UserRow> {
+      assertNotSelf(actor, userId);
+      const now = clock.now();
+      const user = await db.transaction(async (tx) => {
+        await tx.execute(ADMIN_SET_LOCK);
+        await lockedUser(tx, userId);
+        if (!active) {
+          await assertAnotherActiveAdmin(tx, userId);
+          await revokeUserSessions(tx, userId, now);
+        }
+        const [updated] = await tx
+          .update(users)
+          .set(active ? { active } : { active, tokensValidAfter: now })
+          .where(eq(users.id, userId))
+          .returning();
+        return updated!;
+      });
+      logger.info({ event: active ? 'user_enabled' : 'user_disabled', actor, userId }, 'account state changed');
+      return user;
+    },
+  };
+}
+
+export type RoleAdmin = ReturnType<typeof createRoleAdmin>;

@@ -1,0 +1,48 @@
+import type { AuthScopes } from './builder.js';
+
+/**
+ * Who may use a field: anyone matching ANY of the listed conditions. One definition both
+ * enforces the rule (as scope-auth scopes) and documents it (in the schema description),
+ * so the published schema.graphql cannot drift from what is enforced.
+ */
+export interface Policy<Parent = unknown, Args = unknown> {
+  /** Any signed-in user. */
+  authenticated?: true;
+  /** Holders of this permission (through any of their roles). */
+  permission?: string;
+  /** Holders of this role. */
+  role?: string;
+  /** The viewer is the user whose id this returns. */
+  self?: (parent: Parent, args: Args) => string;
+}
+
+type ScopeMap = { $any: Partial<AuthScopes> };
+
+/** The policy as a sentence for the schema description. */
+export function describePolicy(policy: Policy<never, never>): string {
+  const who: string[] = [];
+  if (policy.authenticated) who.push('any signed-in user');
+  if (policy.self) who.push('the user themself');
+  if (policy.role) who.push(`role \`${policy.role}\``);
+  if (policy.permission) who.push(`permission \`${policy.permission}\``);
+  return `Access: ${who.join(', or ')}.`;
+}
+
+/** Field options enforcing and documenting a policy: spread into a Pothos field definition. */
+export function guarded<Parent, Args>(
+  policy: Policy<Parent, Args>,
+  description: string,
+): { description: string; authScopes: (parent: unknown, args: unknown) => ScopeMap } {
+  return {
+    description: `${description}\n\n${describePolicy(policy)}`,
+    // Pothos calls this with the field's own parent and args, which the policy was typed for.
+    authScopes: (parent, args) => {
+      const scopes: Partial<AuthScopes> = {};
+      if (policy.authenticated) scopes.authenticated = true;
+      if (policy.self) scopes.self = policy.self(parent as Parent, args as Args);
+      if (policy.role) scopes.role = policy.role;
+      if (policy.permission) scopes.permission = policy.permission;
+      return { $any: scopes };
+    },
+  };
+}
