@@ -1,4 +1,5 @@
 import type { YogaInitialContext } from 'graphql-yoga';
+import type { AuditLog } from './audit/audit-log.js';
 import type { AccessClaims, AccessTokenCodec, AccessTokenFailure } from './auth/access-tokens.js';
 import type { RevocationList, RevocationReason } from './auth/revocation.js';
 import type { AuthService } from './auth/service.js';
@@ -21,6 +22,7 @@ export interface AppServices {
   db: Database;
   clock: Clock;
   logger: Logger;
+  audit: AuditLog;
   auth: AuthService;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;

@@ -1,3 +1,4 @@
+import { createAuditLog } from './audit/audit-log.js';
 import { createAccessTokenCodec } from './auth/access-tokens.js';
 import { createRevocationList } from './auth/revocation.js';
 import { createAuthService } from './auth/service.js';
@@ -24,10 +25,11 @@ export function createServices(options: {
     ttlSeconds: config.accessTokenTtl,
   });
   const revocations = createRevocationList(db);
+  const audit = createAuditLog({ db, clock, logger });
   const auth = createAuthService({
     db,
     clock,
-    logger,
+    audit,
     accessTokens,
     revocations,
     sessionPolicy: {
@@ -37,6 +39,6 @@ export function createServices(options: {
       successorKey: keys.successorKey,
     },
   });
-  const roleAdmin = createRoleAdmin({ db, clock, logger });
-  return { db, clock, logger, auth, accessTokens, revocations, roleAdmin, trustProxy: config.trustProxy };
+  const roleAdmin = createRoleAdmin({ db, clock, audit });
+  return { db, clock, logger, audit, auth, accessTokens, revocations, roleAdmin, trustProxy: config.trustProxy };
 }

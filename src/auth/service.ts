@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { users, type UserRow } from '../db/schema.js';
@@ -8,7 +9,6 @@ import {
   InvalidCredentialsError,
   InvalidRefreshTokenError,
 } from '../errors.js';
-import type { Logger } from '../logger.js';
 import type { AccessClaims, AccessTokenCodec } from './access-tokens.js';
 import { findUserByEmail, findUserById, findUserRoles, insertUser } from './accounts.js';
 import { normalizeEmail, parseEmail } from './email.js';
@@ -38,7 +38,7 @@ export interface AuthTokens {
 export interface AuthServiceDeps {
   db: Database;
   clock: Clock;
-  logger: Logger;
+  audit: AuditLog;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   sessionPolicy: SessionPolicy;
@@ -73,7 +73,7 @@ const secondsUntil = (date: Date, now: Date) => Math.max(0, Math.floor((date.get
 
 /** The sign-up, sign-in, refresh and sign-out flows. Resolvers call this and nothing below it. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { db, clock, logger, accessTokens, revocations, sessionPolicy } = deps;
+  const { db, clock, audit, accessTokens, revocations, sessionPolicy } = deps;
 
   async function tokensFor(
     user: UserRow,
@@ -103,7 +103,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
         return { user: { ...user, lastLoginAt: now }, ...started };
       });
-      logger.info({ event: 'register', userId: user.id, sessionId: session.id, ip: request.ip }, 'user registered');
+      await audit.record({ type: 'register', userId: user.id, request, detail: { sessionId: session.id } });
       return tokensFor(user, session.id, refreshToken, now);
     },
 
@@ -111,7 +111,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     async createUser(input: NewAccount): Promise<UserRow> {
       const account = await prepareAccount(input);
       const user = await db.transaction((tx) => insertUser(tx, { ...account, now: clock.now() }));
-      logger.info({ event: 'register', userId: user.id, via: 'cli' }, 'user created');
+      await audit.record({ type: 'register', userId: user.id, detail: { via: 'cli' } });
       return user;
     },
 
@@ -126,22 +126,25 @@ export function createAuthService(deps: AuthServiceDeps) {
       const user = await findUserByEmail(db, email);
       if (!user) {
         await verifyAgainstDummy(input.password);
-        logger.info({ event: 'login_failure', ip: request.ip }, 'login failed');
+        await audit.record({ type: 'login_failure', request, detail: { reason: 'unknown_email' } });
         throw new InvalidCredentialsError();
       }
       const check = await verifyPassword(user.passwordHash, input.password);
       if (!check.ok) {
-        logger.info({ event: 'login_failure', userId: user.id, ip: request.ip }, 'login failed');
+        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'wrong_password' } });
         throw new InvalidCredentialsError();
       }
-      if (!user.active) throw new AccountDisabledError();
+      if (!user.active) {
+        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'account_disabled' } });
+        throw new AccountDisabledError();
+      }
       const passwordHash = check.needsRehash ? await hashPassword(input.password) : user.passwordHash;
       const now = clock.now();
       const { session, refreshToken } = await db.transaction(async (tx) => {
         await tx.update(users).set({ lastLoginAt: now, passwordHash }).where(eq(users.id, user.id));
         return startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
       });
-      logger.info({ event: 'login_success', userId: user.id, sessionId: session.id, ip: request.ip }, 'user signed in');
+      await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: session.id } });
       return tokensFor({ ...user, passwordHash, lastLoginAt: now }, session.id, refreshToken, now);
     },
 
@@ -151,14 +154,22 @@ export function createAuthService(deps: AuthServiceDeps) {
       const result = await rotateRefreshToken(db, presented, { now, policy: sessionPolicy });
       if (result.kind === 'rejected') throw new InvalidRefreshTokenError(result.reason);
       if (result.kind === 'replayed') {
-        logger.warn(
-          { event: 'refresh_reuse_detected', userId: result.session.userId, sessionId: result.session.id, ip: request.ip },
-          'a spent refresh token was presented again: session revoked',
-        );
+        await audit.record({
+          type: 'refresh_reuse_detected',
+          userId: result.session.userId,
+          request,
+          detail: { sessionId: result.session.id, sessionRevoked: true },
+        });
         throw new InvalidRefreshTokenError('replayed');
       }
       const user = await findUserById(db, result.session.userId);
       if (!user || !user.active) throw new InvalidRefreshTokenError('user_disabled');
+      await audit.record({
+        type: 'refresh',
+        userId: user.id,
+        request,
+        detail: { sessionId: result.session.id, retry: result.kind === 'reissued' },
+      });
       return tokensFor(user, result.session.id, result.refreshToken, now);
     },
 
@@ -167,7 +178,12 @@ export function createAuthService(deps: AuthServiceDeps) {
      * or (everywhere) all of the user's sessions and tokens. Returns false when nothing proved
      * who the caller is; the resolver turns that into UNAUTHENTICATED.
      */
-    async logout(options: { claims: AccessClaims | null; refreshToken?: string | null | undefined; everywhere: boolean }) {
+    async logout(options: {
+      claims: AccessClaims | null;
+      refreshToken?: string | null | undefined;
+      everywhere: boolean;
+      request: RequestInfo;
+    }) {
       const now = clock.now();
       const { claims } = options;
       if (options.everywhere && !claims) return false;
@@ -184,10 +200,12 @@ export function createAuthService(deps: AuthServiceDeps) {
           await revokeUserSessions(tx, claims.sub, now);
         }
       });
-      logger.info(
-        { event: options.everywhere ? 'logout_everywhere' : 'logout', userId: claims?.sub ?? tokenSession?.userId },
-        'signed out',
-      );
+      await audit.record({
+        type: options.everywhere ? 'logout_everywhere' : 'logout',
+        userId: claims?.sub ?? tokenSession?.userId,
+        request: options.request,
+        detail: { sessionId: claims?.sid ?? tokenSession?.id },
+      });
       return true;
     },
   };

@@ -1,14 +1,15 @@
 import { and, count, eq, sql } from 'drizzle-orm';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { RequestInfo } from '../auth/sessions.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';
 import { LastAdminError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { revokeUserSessions } from '../auth/sessions.js';
 import { ADMIN_ROLE } from './permissions.js';
 
 /** Who asks for a change: a signed-in administrator (by user id), or the operator's CLI. */
-export type Actor = { kind: 'user'; userId: string } | { kind: 'operator' };
+export type Actor = { kind: 'user'; userId: string; request: RequestInfo } | { kind: 'operator' };
 
 // Every change that can reduce the set of active admins takes this lock first, so two
 // admins demoting each other at the same moment cannot both succeed and leave none.
@@ -44,8 +45,17 @@ function assertNotSelf(actor: Actor, userId: string): void {
 }
 
 /** Grants, revokes and disables, with the rules that keep an installation administrable. */
-export function createRoleAdmin(deps: { db: Database; clock: Clock; logger: Logger }) {
-  const { db, clock, logger } = deps;
+export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: AuditLog }) {
+  const { db, clock, audit } = deps;
+
+  type AdminEvent = 'role_grant' | 'role_revoke' | 'user_disabled' | 'user_enabled';
+  const record = (type: AdminEvent, actor: Actor, userId: string, detail: Record<string, unknown> = {}) =>
+    audit.record({
+      type,
+      userId,
+      request: actor.kind === 'user' ? actor.request : null,
+      detail: { ...detail, by: actor.kind === 'user' ? actor.userId : 'operator' },
+    });
 
   async function assertRoleExists(tx: Tx, role: string): Promise<void> {
     const [row] = await tx.select({ name: roles.name }).from(roles).where(eq(roles.name, role));
@@ -62,7 +72,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; logger: Logg
         await tx.insert(userRoles).values({ userId, role, createdAt: clock.now() }).onConflictDoNothing();
         return user;
       });
-      logger.info({ event: 'role_grant', actor, userId, role }, 'role granted');
+      await record('role_grant', actor, userId, { role });
       return user;
     },
 
@@ -77,7 +87,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; logger: Logg
         await tx.delete(userRoles).where(and(eq(userRoles.userId, userId), eq(userRoles.role, role)));
         return user;
       });
-      logger.info({ event: 'role_revoke', actor, userId, role }, 'role revoked');
+      await record('role_revoke', actor, userId, { role });
       return user;
     },
 
@@ -102,7 +112,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; logger: Logg
           .returning();
         return updated!;
       });
-      logger.info({ event: active ? 'user_enabled' : 'user_disabled', actor, userId }, 'account state changed');
+      await record(active ? 'user_enabled' : 'user_disabled', actor, userId);
       return user;
     },
   };

@@ -2,6 +2,8 @@ import { sql } from 'drizzle-orm';
 import {
   boolean,
   index,
+  integer,
+  jsonb,
   pgTable,
   primaryKey,
   text,
@@ -118,3 +120,72 @@ export const revokedTokens = pgTable(
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
+
+/** Single-use emailed tokens (email verification, password reset); only a hash is kept. */
+export const oneTimeTokens = pgTable(
+  'one_time_tokens',
+  {
+    id: text('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** What the token is for; a token never serves another purpose. */
+    purpose: text('purpose', { enum: ['verify_email', 'reset_password'] }).notNull(),
+    secretHash: text('secret_hash').notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('one_time_tokens_user_purpose_idx').on(t.userId, t.purpose),
+    index('one_time_tokens_expires_at_idx').on(t.expiresAt),
+  ],
+);
+
+/**
+ * Fixed-window attempt counters, one row per limit key (e.g. `login:ip:203.0.113.7`). Shared
+ * by every server instance on the database; rows of ended windows are purged.
+ */
+export const rateLimits = pgTable(
+  'rate_limits',
+  {
+    key: text('key').primaryKey(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true }).notNull(),
+    hits: integer('hits').notNull(),
+  },
+  (t) => [index('rate_limits_window_end_idx').on(t.windowEnd)],
+);
+
+/** Failed sign-ins per normalized email (whether or not an account has it) and the lockout they earned. */
+export const loginLockouts = pgTable('login_lockouts', {
+  email: text('email').primaryKey(),
+  failures: integer('failures').notNull(),
+  windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+  /** How many lockouts in a row; each doubles the next one, up to the maximum. */
+  level: integer('level').notNull().default(0),
+  lockedUntil: timestamp('locked_until', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
+});
+
+/** The audit log: who did what, when, from where. Never a password or a token. */
+export const authEvents = pgTable(
+  'auth_events',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    createdAt: createdAt(),
+    type: text('type').notNull(),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    index('auth_events_created_at_idx').on(t.createdAt, t.id),
+    index('auth_events_user_id_idx').on(t.userId),
+    index('auth_events_type_idx').on(t.type),
+  ],
+);
+
+export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect;
+export type AuthEventRow = typeof authEvents.$inferSelect;

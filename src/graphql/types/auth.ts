@@ -91,6 +91,7 @@ builder.mutationFields((t) => ({
         claims: viewer.kind === 'user' ? viewer.claims : null,
         refreshToken: args.refreshToken,
         everywhere: args.everywhere ?? false,
+        request: ctx.request,
       });
       if (!done) throw accessError('UNAUTHENTICATED');
       return true;

@@ -1,0 +1,76 @@
+import { lt } from 'drizzle-orm';
+import type { RequestInfo } from '../auth/sessions.js';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/client.js';
+import { authEvents } from '../db/schema.js';
+import type { Logger } from '../logger.js';
+
+/** Every kind of event the audit log records. */
+export const AUTH_EVENT_TYPES = [
+  'login_success',
+  'login_failure',
+  'lockout',
+  'register',
+  'refresh',
+  'refresh_reuse_detected',
+  'logout',
+  'logout_everywhere',
+  'password_change',
+  'password_reset_requested',
+  'password_reset',
+  'email_verification_requested',
+  'email_verified',
+  'role_grant',
+  'role_revoke',
+  'user_disabled',
+  'user_enabled',
+  'session_revoked',
+  'rate_limited',
+] as const;
+export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number];
+
+export interface AuthEvent {
+  type: AuthEventType;
+  userId?: string | null | undefined;
+  request?: RequestInfo | null | undefined;
+  /** Small, non-secret facts (ids, role names, reasons). Never a password or token. */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditLog {
+  /** Stores the event and writes it as a structured log line. Never throws: auditing must not break sign-in. */
+  record(event: AuthEvent): Promise<void>;
+  /** Deletes events older than the retention period; returns how many. */
+  purgeOlderThan(days: number): Promise<number>;
+}
+
+const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited']);
+
+/** The audit log in the auth_events table, mirrored to the JSON log. */
+export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logger }): AuditLog {
+  const { db, clock, logger } = deps;
+  return {
+    async record(event) {
+      const row = {
+        createdAt: clock.now(),
+        type: event.type,
+        userId: event.userId ?? null,
+        ip: event.request?.ip ?? null,
+        userAgent: event.request?.userAgent ?? null,
+        detail: event.detail ?? {},
+      };
+      const level = WARN_EVENTS.has(event.type) ? 'warn' : 'info';
+      logger[level]({ event: event.type, userId: row.userId, ip: row.ip, detail: row.detail }, `auth event: ${event.type}`);
+      try {
+        await db.insert(authEvents).values(row);
+      } catch (err) {
+        logger.error({ err, event: event.type }, 'could not store an audit event');
+      }
+    },
+    async purgeOlderThan(days) {
+      const cutoff = new Date(clock.now().getTime() - days * 86_400_000);
+      const deleted = await db.delete(authEvents).where(lt(authEvents.createdAt, cutoff)).returning({ id: authEvents.id });
+      return deleted.length;
+    },
+  };
+}
