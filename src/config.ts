@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /** Signing algorithms authgraph accepts for access tokens. */
@@ -38,6 +39,30 @@ const envSchema = z.object({
   REFRESH_REUSE_GRACE: z.coerce.number().int().min(0).default(10),
   PURGE_INTERVAL: seconds(3600),
   TRUST_PROXY: flag,
+  // Account lifecycle (email flows)
+  PUBLIC_URL: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  MAIL_FROM: z.string().min(3).default('authgraph <no-reply@localhost>'),
+  EMAIL_VERIFICATION_TTL: seconds(86_400),
+  PASSWORD_RESET_TTL: seconds(3600),
+  REQUIRE_EMAIL_VERIFICATION: flag,
+  // Abuse resistance
+  RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+  LOCKOUT_BASE: seconds(60),
+  LOCKOUT_MAX: seconds(900),
+  ARGON2_MAX_CONCURRENCY: z.coerce.number().int().positive().default(availableParallelism() * 2),
+  ARGON2_QUEUE_LIMIT: z.coerce.number().int().min(0).default(64),
+  ARGON2_QUEUE_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
+  INTROSPECTION: z.enum(['true', 'false']).optional(),
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
+  CORS_ORIGINS: optionalText,
+  BODY_LIMIT: z.coerce.number().int().positive().default(102_400),
+  AUDIT_RETENTION_DAYS: seconds(90),
+  GRAPHQL_MAX_DEPTH: seconds(10),
+  GRAPHQL_MAX_ALIASES: seconds(15),
+  GRAPHQL_MAX_TOKENS: seconds(1000),
+  GRAPHQL_MAX_DIRECTIVES: seconds(20),
+  GRAPHQL_MAX_COST: seconds(5000),
 });
 
 /** The validated configuration, read once at start-up. */
@@ -62,18 +87,91 @@ export interface Config {
   refreshReuseGrace: number;
   purgeInterval: number;
   trustProxy: boolean;
+  /** Base URL of the public site, for links in mails; https turns on HSTS. */
+  publicUrl: string | undefined;
+  mail: {
+    smtpUrl: string | undefined;
+    from: string;
+  };
+  emailVerificationTtl: number;
+  passwordResetTtl: number;
+  requireEmailVerification: boolean;
+  rateLimits: {
+    enabled: boolean;
+    limits: Record<RateLimitName, RateLimit>;
+    lockoutBase: number;
+    lockoutMax: number;
+  };
+  argon2: { maxConcurrency: number; queueLimit: number; queueTimeoutMs: number };
+  introspection: boolean;
+  graphiql: boolean;
+  /** Allowed CORS origins; `true` allows any origin (development default). */
+  corsOrigins: string[] | true;
+  bodyLimit: number;
+  auditRetentionDays: number;
+  graphqlLimits: { maxDepth: number; maxAliases: number; maxTokens: number; maxDirectives: number; maxCost: number };
+}
+
+/** `count` attempts per `seconds`-long window. */
+export interface RateLimit {
+  count: number;
+  seconds: number;
+}
+
+/**
+ * Every limit, by field and key; each is configured by `RATE_LIMIT_<NAME>` (e.g.
+ * RATE_LIMIT_LOGIN_IP=10/60). LOGIN_ACCOUNT counts failures and drives the lockout.
+ */
+export const RATE_LIMIT_DEFAULTS = {
+  LOGIN_IP: { count: 10, seconds: 60 },
+  LOGIN_ACCOUNT: { count: 5, seconds: 900 },
+  REGISTER_IP: { count: 10, seconds: 3600 },
+  REFRESH_IP: { count: 60, seconds: 60 },
+  REQUEST_PASSWORD_RESET_IP: { count: 5, seconds: 3600 },
+  REQUEST_PASSWORD_RESET_EMAIL: { count: 3, seconds: 3600 },
+  RESET_PASSWORD_IP: { count: 10, seconds: 3600 },
+  CHANGE_PASSWORD_ACCOUNT: { count: 10, seconds: 3600 },
+  VERIFY_EMAIL_IP: { count: 20, seconds: 3600 },
+} as const satisfies Record<string, RateLimit>;
+export type RateLimitName = keyof typeof RATE_LIMIT_DEFAULTS;
+
+const rateLimitShape = z
+  .string()
+  .regex(/^\d+\/\d+$/, 'expected count/seconds, e.g. 10/60')
+  .transform((v) => {
+    const [count, seconds] = v.split('/').map(Number);
+    return { count: count!, seconds: seconds! };
+  })
+  .refine((v) => v.count > 0 && v.seconds > 0, 'count and seconds must be positive');
+
+function parseRateLimits(env: Record<string, string | undefined>): { limits: Record<RateLimitName, RateLimit>; problems: string[] } {
+  const limits = { ...RATE_LIMIT_DEFAULTS } as Record<RateLimitName, RateLimit>;
+  const problems: string[] = [];
+  for (const name of Object.keys(RATE_LIMIT_DEFAULTS) as RateLimitName[]) {
+    const raw = env[`RATE_LIMIT_${name}`];
+    if (raw === undefined || raw.trim() === '') continue;
+    const parsed = rateLimitShape.safeParse(raw.trim());
+    if (parsed.success) limits[name] = parsed.data;
+    else problems.push(`RATE_LIMIT_${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return { limits, problems };
 }
 
 /** Parses and validates the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const rateLimits = parseRateLimits(env);
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)),
+    ...rateLimits.problems,
+  ];
+  if (!parsed.success || problems.length > 0) {
     throw new ConfigError(`Invalid environment:\n  ${problems.join('\n  ')}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
   return {
-    production: e.NODE_ENV === 'production',
+    production,
     host: e.HOST,
     port: e.PORT,
     dataDir: e.DATA_DIR,
@@ -93,5 +191,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshReuseGrace: e.REFRESH_REUSE_GRACE,
     purgeInterval: e.PURGE_INTERVAL,
     trustProxy: e.TRUST_PROXY,
+    publicUrl: e.PUBLIC_URL,
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
+    emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
+    passwordResetTtl: e.PASSWORD_RESET_TTL,
+    requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION,
+    rateLimits: {
+      enabled: e.RATE_LIMITS === 'on',
+      limits: rateLimits.limits,
+      lockoutBase: e.LOCKOUT_BASE,
+      lockoutMax: e.LOCKOUT_MAX,
+    },
+    argon2: {
+      maxConcurrency: e.ARGON2_MAX_CONCURRENCY,
+      queueLimit: e.ARGON2_QUEUE_LIMIT,
+      queueTimeoutMs: e.ARGON2_QUEUE_TIMEOUT_MS,
+    },
+    introspection: e.INTROSPECTION ? e.INTROSPECTION === 'true' : !production,
+    graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,
+    corsOrigins: e.CORS_ORIGINS
+      ? e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+      : production
+        ? []
+        : true,
+    bodyLimit: e.BODY_LIMIT,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    graphqlLimits: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+      maxCost: e.GRAPHQL_MAX_COST,
+    },
   };
 }

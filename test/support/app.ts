@@ -34,9 +34,18 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A full app on a fresh database, with a frozen clock. `env` overrides configuration. */
+/**
+ * A full app on a fresh database, with a frozen clock. `env` overrides configuration. Rate
+ * limits are off unless a test turns them on (RATE_LIMITS: 'on'): most tests sign in far more
+ * often from one address than a client ever should.
+ */
 export async function createTestApp(env: Record<string, string> = {}, database?: DatabaseHandle): Promise<TestApp> {
-  const config = loadConfig({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
+  const config = loadConfig({
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    RATE_LIMITS: 'off',
+    ...env,
+  });
   const logger = createLogger(config.logLevel);
   const clock = new TestClock();
   const db = database ?? (await openTestDatabase());
