@@ -125,8 +125,8 @@ export async function rotateRefreshToken(
 }
 
 /**
- * Finds the session a refresh token belongs to, when the token is genuine (spent or not) and
- * unexpired. Used by logout, where holding the token is the proof.
+ * Finds the live session a refresh token belongs to, when the token is genuine (spent or not)
+ * and unexpired. Used by logout, where holding the token is the proof.
  */
 export async function findSessionOfRefreshToken(
   db: Database | Tx,
@@ -140,8 +140,10 @@ export async function findSessionOfRefreshToken(
     .from(refreshTokens)
     .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
     .where(eq(refreshTokens.id, parts.id));
-  if (!row || !secretMatches(parts.secret, row.token.secretHash) || row.token.expiresAt <= now) return null;
-  return row.session;
+  if (!row || !secretMatches(parts.secret, row.token.secretHash)) return null;
+  const { token, session } = row;
+  if (token.expiresAt <= now || session.revokedAt || session.expiresAt <= now) return null;
+  return session;
 }
 
 type Condition = ReturnType<typeof eq>;

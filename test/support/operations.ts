@@ -7,17 +7,17 @@ export const GOOD_PASSWORD = 'vivid-Otter-42-lantern';
 /** A unique address, so tests in one database never collide. */
 export const uniqueEmail = (prefix = 'user') => `${prefix}-${randomBytes(5).toString('hex')}@example.com`;
 
-const PAYLOAD = `
+const COMMON = `
   __typename
   ... on AuthPayload { accessToken refreshToken tokenType expiresIn refreshExpiresIn user { id email name roles emailVerified active createdAt } }
   ... on Error { code message }
-  ... on InputError { field }
   ... on RateLimitedError { retryAfter }
 `;
+const PAYLOAD = `${COMMON} ... on InputError { field }`;
 
 export const REGISTER = `mutation Register($input: RegisterInput!) { register(input: $input) { ${PAYLOAD} } }`;
 export const LOGIN = `mutation Login($input: LoginInput!) { login(input: $input) { ${PAYLOAD} } }`;
-export const REFRESH = `mutation Refresh($token: String) { refresh(refreshToken: $token) { ${PAYLOAD} } }`;
+export const REFRESH = `mutation Refresh($token: String) { refresh(refreshToken: $token) { ${COMMON} } }`;
 export const LOGOUT = `mutation Logout($token: String, $everywhere: Boolean) { logout(refreshToken: $token, everywhere: $everywhere) }`;
 export const ME = `query { me { id email name roles emailVerified active createdAt } }`;
 

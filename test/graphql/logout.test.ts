@@ -1,0 +1,315 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokedTokens, sessions, users } from '../../src/db/schema.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { claimsOf, expectUnauthenticated, inspect, mint } from '../support/forge.js';
+import { LOGOUT, loginUser, registerUser, type Session } from '../support/operations.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(() => t.close());
+
+const ME_ID = `query { me { id } }`;
+// Not the shared REFRESH of support/operations.ts: it spreads `... on InputError`, which
+// RefreshResult does not contain, so every operation using it fails validation.
+const REFRESH = `mutation Refresh($token: String) {
+  refresh(refreshToken: $token) { __typename ... on AuthPayload { accessToken refreshToken user { id } } ... on Error { code } }
+}`;
+
+/** Logs out with the given access token (if any) and arguments. */
+function logout(options: { token?: string; refreshToken?: string; everywhere?: boolean }) {
+  return t.gql(LOGOUT, { token: options.refreshToken, everywhere: options.everywhere }, { token: options.token });
+}
+
+async function expectLoggedOut(res: Awaited<ReturnType<typeof logout>>) {
+  expect(res).toEqual({ status: 200, data: { logout: true } });
+}
+
+/** The access token works: me answers its user. */
+async function expectAccessWorks(session: Session) {
+  const res = await t.gql(ME_ID, {}, { token: session.accessToken });
+  expect(res.errors).toBeUndefined();
+  expect(res.data?.me).toEqual({ id: session.userId });
+}
+
+async function expectAccessRefused(session: Session) {
+  expectUnauthenticated(await t.gql(ME_ID, {}, { token: session.accessToken }), 'me');
+}
+
+/** Refreshing the session's refresh token is refused as InvalidRefreshTokenError. */
+async function expectRefreshRefused(refreshToken: string) {
+  const res = await t.gql(REFRESH, { token: refreshToken });
+  expect(res.status).toBe(200);
+  expect(res.errors).toBeUndefined();
+  expect(res.data?.refresh).toEqual({ __typename: 'InvalidRefreshTokenError', code: 'INVALID_REFRESH_TOKEN' });
+}
+
+/** Refreshing works, and the new access token works; returns the new tokens. */
+async function expectRefreshWorks(session: Session): Promise<Session> {
+  const res = await t.gql(REFRESH, { token: session.refreshToken });
+  expect(res.errors).toBeUndefined();
+  expect(res.data?.refresh).toMatchObject({ __typename: 'AuthPayload', user: { id: session.userId } });
+  const next = { ...session, accessToken: res.data!.refresh.accessToken, refreshToken: res.data!.refresh.refreshToken };
+  await expectAccessWorks(next);
+  return next;
+}
+
+describe('logout', () => {
+  it('revokes the presented access token', async () => {
+    const session = await registerUser(t);
+    await expectAccessWorks(session);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    await expectAccessRefused(session);
+  });
+
+  it("revokes the access token's session, so its refresh token is refused", async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    await expectRefreshRefused(session.refreshToken);
+    const [row] = await t.database.db.select().from(sessions).where(eq(sessions.id, String(claimsOf(session.accessToken).sid)));
+    expect(row?.revokedAt?.getTime()).toBe(t.clock.now().getTime());
+  });
+
+  it('revokes every access token issued in that session, not only the presented one', async () => {
+    const session = await registerUser(t);
+    const refreshed = await expectRefreshWorks(session);
+    await expectLoggedOut(await logout({ token: refreshed.accessToken }));
+    await expectAccessRefused(refreshed);
+    // The older token of the same session (never presented to logout) dies with the session.
+    await expectAccessRefused(session);
+  });
+
+  it('leaves the other sessions of the same user working', async () => {
+    const first = await registerUser(t);
+    const second = await loginUser(t, first.email);
+    const third = await loginUser(t, first.email);
+    await expectLoggedOut(await logout({ token: first.accessToken }));
+    await expectAccessRefused(first);
+    await expectAccessWorks(second);
+    await expectAccessWorks(third);
+    await expectRefreshWorks(second);
+    await expectRefreshWorks(third);
+  });
+
+  it('stores the revoked jti in revoked_tokens until the token would have expired', async () => {
+    const session = await registerUser(t);
+    const { jti, exp } = inspect(session.accessToken).claims;
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    const rows = await t.database.db.select().from(revokedTokens).where(eq(revokedTokens.jti, jti!));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.expiresAt.getTime()).toBe(exp! * 1000);
+  });
+
+  it('refuses a token whose jti is on the revocation list even while its session is live', async () => {
+    const session = await registerUser(t);
+    const { jti, exp } = inspect(session.accessToken).claims;
+    await t.database.db.insert(revokedTokens).values({ jti: jti!, expiresAt: new Date(exp! * 1000) });
+    await expectAccessRefused(session);
+    // Only that token: the session goes on, and a refreshed token works.
+    await expectRefreshWorks(session);
+  });
+
+  it('logs out with the refresh token alone once the access token has expired', async () => {
+    const session = await registerUser(t);
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    await expectAccessRefused(session);
+    await expectLoggedOut(await logout({ token: session.accessToken, refreshToken: session.refreshToken }));
+    await expectRefreshRefused(session.refreshToken);
+  });
+
+  it('logs out with the refresh token alone when no access token is sent', async () => {
+    const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
+    await expectLoggedOut(await logout({ refreshToken: session.refreshToken }));
+    await expectRefreshRefused(session.refreshToken);
+    // The access token of that session dies with it; the user's other session does not.
+    await expectAccessRefused(session);
+    await expectAccessWorks(other);
+  });
+
+  it('revokes both sessions when given an access token and the refresh token of another session', async () => {
+    const first = await registerUser(t);
+    const second = await loginUser(t, first.email);
+    const third = await loginUser(t, first.email);
+    await expectLoggedOut(await logout({ token: first.accessToken, refreshToken: second.refreshToken }));
+    await expectAccessRefused(first);
+    await expectAccessRefused(second);
+    await expectRefreshRefused(first.refreshToken);
+    await expectRefreshRefused(second.refreshToken);
+    await expectAccessWorks(third);
+  });
+
+  it('leaves other users alone', async () => {
+    const mine = await registerUser(t);
+    const theirs = await registerUser(t);
+    await expectLoggedOut(await logout({ token: mine.accessToken, everywhere: true }));
+    await expectAccessWorks(theirs);
+    await expectRefreshWorks(theirs);
+  });
+
+  it('answers UNAUTHENTICATED without any token', async () => {
+    expectUnauthenticated(await logout({}), 'logout', { nullable: false });
+  });
+
+  it('answers UNAUTHENTICATED with a garbage access token and a garbage refresh token', async () => {
+    expectUnauthenticated(await logout({ token: 'garbage', refreshToken: 'garbage.garbage' }), 'logout', { nullable: false });
+  });
+
+  it('answers UNAUTHENTICATED with a forged access token, and revokes nothing', async () => {
+    const session = await registerUser(t);
+    const forged = await mint({ claims: claimsOf(session.accessToken), secret: new TextEncoder().encode('y'.repeat(40)) });
+    expectUnauthenticated(await logout({ token: forged }), 'logout', { nullable: false });
+    await expectAccessWorks(session);
+  });
+
+  it('answers UNAUTHENTICATED with an expired access token and an expired refresh token', async () => {
+    const session = await registerUser(t);
+    t.clock.advance(t.config.refreshTokenTtl + 1);
+    expectUnauthenticated(await logout({ token: session.accessToken, refreshToken: session.refreshToken }), 'logout', {
+      nullable: false,
+    });
+  });
+
+  it('answers UNAUTHENTICATED for an access token that is already logged out', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    expectUnauthenticated(await logout({ token: session.accessToken }), 'logout', { nullable: false });
+  });
+
+  it('answers UNAUTHENTICATED for the refresh token of a session that is already logged out', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    // That refresh token is no longer valid (refresh refuses it), so it proves nothing.
+    await expectRefreshRefused(session.refreshToken);
+    expectUnauthenticated(await logout({ refreshToken: session.refreshToken }), 'logout', { nullable: false });
+  });
+
+  it('answers UNAUTHENTICATED for a refresh token with a wrong secret, and revokes nothing', async () => {
+    const session = await registerUser(t);
+    const [id, secret] = session.refreshToken.split('.');
+    const wrong = `${id}.${secret!.slice(0, -1)}${secret!.endsWith('A') ? 'B' : 'A'}`;
+    expectUnauthenticated(await logout({ refreshToken: wrong }), 'logout', { nullable: false });
+    await expectRefreshWorks(session);
+  });
+});
+
+describe('logout everywhere', () => {
+  it('revokes every session of the user and every access token they hold', async () => {
+    const first = await registerUser(t);
+    const sessionsHeld = [first, await loginUser(t, first.email), await loginUser(t, first.email), await loginUser(t, first.email)];
+    for (const session of sessionsHeld) await expectAccessWorks(session);
+    await expectLoggedOut(await logout({ token: sessionsHeld[1]!.accessToken, everywhere: true }));
+    for (const session of sessionsHeld) await expectAccessRefused(session);
+    for (const session of sessionsHeld) await expectRefreshRefused(session.refreshToken);
+    const rows = await t.database.db.select().from(sessions).where(eq(sessions.userId, first.userId));
+    expect(rows).toHaveLength(4);
+    expect(rows.every((row) => row.revokedAt !== null)).toBe(true);
+  });
+
+  it('sets the user\'s "tokens valid after" instant to the time of the logout', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken, everywhere: true }));
+    const [row] = await t.database.db.select().from(users).where(eq(users.id, session.userId));
+    expect(row?.tokensValidAfter?.getTime()).toBe(t.clock.now().getTime());
+  });
+
+  it('lets a login in the same second right after it work', async () => {
+    // Put the clock early in a second, so that 50 ms later is still the same second.
+    const ms = t.clock.now().getTime() % 1000;
+    if (ms > 800) t.clock.advance((1100 - ms) / 1000);
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken, everywhere: true }));
+    const cutoff = t.clock.now().getTime();
+    t.clock.advance(0.05);
+    const fresh = await loginUser(t, session.email);
+    expect(inspect(fresh.accessToken).claims.iat).toBe(Math.floor(cutoff / 1000));
+    await expectAccessWorks(fresh);
+    await expectRefreshWorks(fresh);
+    await expectAccessRefused(session);
+  });
+
+  it('lets a login in a later second work', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken, everywhere: true }));
+    t.clock.advance(1);
+    const fresh = await loginUser(t, session.email);
+    await expectAccessWorks(fresh);
+    await expectRefreshWorks(fresh);
+  });
+
+  it('refuses a token issued before the cut-off even in a session opened after it', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken, everywhere: true }));
+    t.clock.advance(1);
+    const fresh = await loginUser(t, session.email);
+    const claims = claimsOf(fresh.accessToken) as { iat: number };
+    // Signed with the real secret, so only the "tokens valid after" check can refuse it.
+    const backdated = await mint({ claims: { ...claims, iat: claims.iat - 2 } });
+    expectUnauthenticated(await t.gql(ME_ID, {}, { token: backdated }), 'me');
+    await expectAccessWorks(fresh);
+  });
+
+  it('answers UNAUTHENTICATED with only a refresh token, and revokes nothing', async () => {
+    const session = await registerUser(t);
+    expectUnauthenticated(await logout({ refreshToken: session.refreshToken, everywhere: true }), 'logout', { nullable: false });
+    await expectAccessWorks(session);
+    await expectRefreshWorks(session);
+  });
+
+  it('answers UNAUTHENTICATED with an expired access token and a valid refresh token, and revokes nothing', async () => {
+    const session = await registerUser(t);
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    expectUnauthenticated(await logout({ token: session.accessToken, refreshToken: session.refreshToken, everywhere: true }), 'logout', {
+      nullable: false,
+    });
+    await expectRefreshWorks(session);
+  });
+});
+
+describe('logout under aliases and concurrency', () => {
+  it('answers two aliased logouts in one request sanely', async () => {
+    const session = await registerUser(t);
+    const res = await t.gql(`mutation { a: logout b: logout }`, {}, { token: session.accessToken });
+    expect(res).toEqual({ status: 200, data: { a: true, b: true } });
+    await expectAccessRefused(session);
+    await expectRefreshRefused(session.refreshToken);
+  });
+
+  it('answers an aliased logout and logout everywhere in one request sanely', async () => {
+    const first = await registerUser(t);
+    const second = await loginUser(t, first.email);
+    const res = await t.gql(
+      `mutation($r: String) { one: logout(refreshToken: $r) all: logout(everywhere: true) }`,
+      { r: first.refreshToken },
+      { token: first.accessToken },
+    );
+    expect(res).toEqual({ status: 200, data: { one: true, all: true } });
+    await expectAccessRefused(second);
+    await expectRefreshRefused(second.refreshToken);
+  });
+
+  it('answers two aliased logouts without a token with UNAUTHENTICATED, not an internal error', async () => {
+    const res = await t.gql(`mutation { a: logout b: logout }`);
+    expect(res.status).toBe(200);
+    // Mutation fields run in order; the first non-null failure nulls `data` and stops the rest.
+    expect(res.data).toBeNull();
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0]).toMatchObject({ path: ['a'], extensions: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('answers two concurrent logouts with one token without an internal error', async () => {
+    const session = await registerUser(t);
+    const results = await Promise.all([logout({ token: session.accessToken }), logout({ token: session.accessToken })]);
+    const outcomes = results.map((res) =>
+      res.data?.logout === true ? 'logged out' : res.errors?.map((error) => error.extensions?.code).join(','),
+    );
+    expect(outcomes).toContain('logged out');
+    for (const outcome of outcomes) expect(['logged out', 'UNAUTHENTICATED']).toContain(outcome);
+    for (const res of results) expect(res.status).toBe(200);
+    await expectAccessRefused(session);
+    const rows = await t.database.db.select().from(revokedTokens).where(eq(revokedTokens.jti, inspect(session.accessToken).claims.jti!));
+    expect(rows).toHaveLength(1);
+  });
+});

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAccessTokenCodec, MAX_ACCESS_TOKEN_LENGTH, type AccessTokenCodec } from '../../src/auth/access-tokens.js';
+import { loadSigningKeys, type SigningKeys } from '../../src/auth/signing-keys.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { TEST_JWT_SECRET } from '../support/app.js';
+import { claimsOf, inspect, mint, tamperClaims, unsignedToken } from '../support/forge.js';
+
+const NOW = new Date('2030-01-01T12:00:00.250Z');
+const NOW_SECOND = Math.floor(NOW.getTime() / 1000);
+const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
+const subject = { userId: randomUUID(), sessionId: randomUUID(), roles: ['user'] };
+
+let keys: SigningKeys;
+let codec: AccessTokenCodec;
+beforeAll(async () => {
+  keys = await loadSigningKeys(loadConfig({ JWT_SECRET: TEST_JWT_SECRET }), createLogger('silent'));
+  codec = createAccessTokenCodec(keys, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 });
+});
+
+describe('createAccessTokenCodec', () => {
+  it('signs a token that it verifies, giving back the claims', async () => {
+    const issued = await codec.sign(subject, NOW);
+    const check = await codec.verify(issued.token, NOW);
+    expect(check).toEqual({
+      ok: true,
+      claims: {
+        sub: subject.userId,
+        sid: subject.sessionId,
+        jti: issued.jti,
+        iat: NOW_SECOND,
+        exp: NOW_SECOND + 900,
+        roles: ['user'],
+      },
+    });
+  });
+
+  it('stamps header typ at+jwt and alg HS256, iss and aud, and exp = iat + ttl', async () => {
+    const issued = await codec.sign(subject, NOW);
+    const { header, claims } = inspect(issued.token);
+    expect(header).toEqual({ alg: 'HS256', typ: 'at+jwt' });
+    expect(claims).toMatchObject({ iss: 'authgraph', aud: 'authgraph', iat: NOW_SECOND, exp: NOW_SECOND + 900 });
+    expect(issued.expiresAt.getTime()).toBe((NOW_SECOND + 900) * 1000);
+  });
+
+  it('gives every token a fresh jti', async () => {
+    const jtis = new Set<string>();
+    for (let i = 0; i < 20; i++) jtis.add((await codec.sign(subject, NOW)).jti);
+    expect(jtis.size).toBe(20);
+  });
+
+  it('honours a token until the second before exp and refuses it from exp on', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    const lastSecond = new Date((NOW_SECOND + 899) * 1000 + 999);
+    expect((await codec.verify(token, lastSecond)).ok).toBe(true);
+    expect(await codec.verify(token, new Date((NOW_SECOND + 900) * 1000))).toEqual({ ok: false, reason: 'expired' });
+    expect(await codec.verify(token, at(10_000))).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('refuses a token signed with another key as bad_signature', async () => {
+    const other = await loadSigningKeys(loadConfig({ JWT_SECRET: 'z'.repeat(40) }), createLogger('silent'));
+    const { token } = await createAccessTokenCodec(other, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 }).sign(subject, NOW);
+    expect(await codec.verify(token, NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('refuses a tampered payload as bad_signature', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    expect(await codec.verify(tamperClaims(token, { roles: ['admin'] }), NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('refuses alg none as malformed', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    expect(await codec.verify(unsignedToken(claimsOf(token)), NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('refuses HS512 with the same secret as malformed', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    expect(await codec.verify(await mint({ claims: claimsOf(token), header: { alg: 'HS512' } }), NOW)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+  });
+
+  it.each([
+    ['another issuer', { iss: 'someone-else' }],
+    ['another audience', { aud: 'someone-else' }],
+    ['a sub that is not a uuid', { sub: 'admin' }],
+    ['a sid that is not a uuid', { sid: 'x' }],
+    ['no sid', { sid: undefined }],
+    ['no jti', { jti: undefined }],
+    ['no sub', { sub: undefined }],
+    ['no iat', { iat: undefined }],
+    ['an empty jti', { jti: '' }],
+    ['roles that are not a list', { roles: 'admin' }],
+    ['a fractional iat', { iat: NOW_SECOND + 0.5 }],
+  ])('refuses a token with %s as bad_claims', async (_name, patch) => {
+    const { token } = await codec.sign(subject, NOW);
+    const forged = await mint({ claims: { ...claimsOf(token), ...patch } });
+    expect(await codec.verify(forged, NOW)).toEqual({ ok: false, reason: 'bad_claims' });
+  });
+
+  it('refuses a token without exp as bad_claims', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    const check = await codec.verify(await mint({ claims: { ...claimsOf(token), exp: undefined } }), NOW);
+    expect(check).toEqual({ ok: false, reason: 'bad_claims' });
+  });
+
+  it.each([
+    ['typ JWT', { typ: 'JWT' }],
+    ['no typ', { typ: undefined }],
+  ])('refuses a token with %s', async (_name, header) => {
+    const { token } = await codec.sign(subject, NOW);
+    const check = await codec.verify(await mint({ claims: claimsOf(token), header }), NOW);
+    expect(check).toEqual({ ok: false, reason: 'bad_claims' });
+  });
+
+  it('defaults missing roles to an empty list', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    const check = await codec.verify(await mint({ claims: { ...claimsOf(token), roles: undefined } }), NOW);
+    expect(check.ok && check.claims.roles).toEqual([]);
+  });
+
+  it('refuses a token longer than the limit as oversized before parsing it', async () => {
+    expect(MAX_ACCESS_TOKEN_LENGTH).toBe(4096);
+    expect(await codec.verify('a'.repeat(MAX_ACCESS_TOKEN_LENGTH + 1), NOW)).toEqual({ ok: false, reason: 'oversized' });
+  });
+
+  it.each(['', 'garbage', 'a.b.c', 'a.b', '....'])('refuses %j as malformed', async (token) => {
+    expect(await codec.verify(token, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('verifies with the key imported at start-up (a jose-signed token with the same secret passes)', async () => {
+    const token = await new SignJWT({ sid: subject.sessionId, roles: [] })
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .setIssuer('authgraph')
+      .setAudience('authgraph')
+      .setSubject(subject.userId)
+      .setJti('j-1')
+      .setIssuedAt(NOW_SECOND)
+      .setExpirationTime(NOW_SECOND + 60)
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    expect(await codec.verify(token, NOW)).toEqual({
+      ok: true,
+      claims: { sub: subject.userId, sid: subject.sessionId, jti: 'j-1', iat: NOW_SECOND, exp: NOW_SECOND + 60, roles: [] },
+    });
+  });
+});
