@@ -5,6 +5,7 @@ import type { Database } from '../db/client.js';
 import { users, type UserRow } from '../db/schema.js';
 import {
   AccountDisabledError,
+  EmailNotVerifiedError,
   InputError,
   InvalidCredentialsError,
   InvalidRefreshTokenError,
@@ -42,6 +43,8 @@ export interface AuthServiceDeps {
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   sessionPolicy: SessionPolicy;
+  /** REQUIRE_EMAIL_VERIFICATION: refuse sign-in (after the password check) until the email is verified. */
+  requireEmailVerification?: boolean;
 }
 
 const MAX_NAME_LENGTH = 100;
@@ -61,11 +64,22 @@ export interface NewAccount {
   name?: string | null | undefined;
 }
 
+/**
+ * What a password must not be built from: zxcvbn matches each entry as a whole word, so the
+ * email's local part and the name's words are listed on their own too.
+ */
+export function relatedInputs(email: string, name: string | null): string[] {
+  const local = email.split('@')[0] ?? '';
+  return [email, local, ...local.split(/[._+-]+/), ...(name ? [name, ...name.split(/\s+/)] : [])].filter(
+    (part) => part.length >= 3,
+  );
+}
+
 /** Validates a new account's fields (the same rules on every path) and hashes its password. */
 async function prepareAccount(input: NewAccount) {
   const email = parseEmail(input.email);
   const name = parseName(input.name);
-  await assertPasswordPolicy(input.password, [email, ...(name ? [name] : [])]);
+  await assertPasswordPolicy(input.password, relatedInputs(email, name));
   return { email, name, passwordHash: await hashPassword(input.password) };
 }
 
@@ -73,7 +87,7 @@ const secondsUntil = (date: Date, now: Date) => Math.max(0, Math.floor((date.get
 
 /** The sign-up, sign-in, refresh and sign-out flows. Resolvers call this and nothing below it. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { db, clock, audit, accessTokens, revocations, sessionPolicy } = deps;
+  const { db, clock, audit, accessTokens, revocations, sessionPolicy, requireEmailVerification = false } = deps;
 
   async function tokensFor(
     user: UserRow,
@@ -93,6 +107,9 @@ export function createAuthService(deps: AuthServiceDeps) {
   }
 
   return {
+    /** Tokens for a session another flow has just opened (password change, password reset). */
+    issueTokens: tokensFor,
+
     /** Creates an account with role `user` and signs it in. */
     async register(input: NewAccount, request: RequestInfo) {
       const account = await prepareAccount(input);
@@ -137,6 +154,10 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (!user.active) {
         await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'account_disabled' } });
         throw new AccountDisabledError();
+      }
+      if (requireEmailVerification && !user.emailVerified) {
+        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'email_not_verified' } });
+        throw new EmailNotVerifiedError();
       }
       const passwordHash = check.needsRehash ? await hashPassword(input.password) : user.passwordHash;
       const now = clock.now();

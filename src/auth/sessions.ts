@@ -1,6 +1,6 @@
 import { and, eq, isNull, lt } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
-import { refreshTokens, sessions, type SessionRow } from '../db/schema.js';
+import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
 import { deriveSuccessor, generateRefreshToken, parseRefreshToken, secretMatches, type RefreshToken } from './refresh-tokens.js';
 
 /** Where a request came from, recorded on the sessions it creates. */
@@ -25,7 +25,7 @@ export interface IssuedRefreshToken {
 export type RotationResult =
   | { kind: 'rotated' | 'reissued'; session: SessionRow; refreshToken: IssuedRefreshToken }
   | { kind: 'replayed'; session: SessionRow }
-  | { kind: 'rejected'; reason: 'malformed' | 'unknown' | 'bad_secret' | 'expired' | 'session_revoked' };
+  | { kind: 'rejected'; reason: 'malformed' | 'unknown' | 'bad_secret' | 'expired' | 'session_revoked' | 'user_disabled' };
 
 const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
 const earlier = (a: Date, b: Date) => (a <= b ? a : b);
@@ -94,8 +94,15 @@ export async function rotateRefreshToken(
     const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
     if (!row) return { kind: 'rejected', reason: 'unknown' } as const;
     if (!secretMatches(parts.secret, row.secretHash)) return { kind: 'rejected', reason: 'bad_secret' } as const;
-    const [session] = await tx.select().from(sessions).where(eq(sessions.id, row.sessionId));
-    if (!session || session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
+    const [found] = await tx
+      .select({ session: sessions, userActive: users.active })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(sessions.id, row.sessionId));
+    if (!found || found.session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
+    // Checked before anything is spent: a disabled user's token is refused, not consumed.
+    if (!found.userActive) return { kind: 'rejected', reason: 'user_disabled' } as const;
+    const { session } = found;
     if (row.expiresAt <= now || session.expiresAt <= now) return { kind: 'rejected', reason: 'expired' } as const;
 
     const successor = deriveSuccessor(policy.successorKey, parts);
@@ -162,9 +169,44 @@ export function revokeSession(tx: Tx | Database, sessionId: string, now: Date): 
   return revokeSessionsWhere(tx, eq(sessions.id, sessionId), now);
 }
 
-/** Revokes every live session of a user; returns how many. */
-export function revokeUserSessions(tx: Tx | Database, userId: string, now: Date): Promise<number> {
-  return revokeSessionsWhere(tx, eq(sessions.userId, userId), now);
+/** Revokes every live session of a user, but the one named in `except`; returns how many. */
+export function revokeUserSessions(
+  tx: Tx | Database,
+  userId: string,
+  now: Date,
+  options: { except?: string } = {},
+): Promise<number> {
+  const condition = options.except
+    ? and(eq(sessions.userId, userId), ne(sessions.id, options.except))!
+    : eq(sessions.userId, userId);
+  return revokeSessionsWhere(tx, condition, now);
+}
+
+/**
+ * Signs a user out everywhere and opens one new session, in the caller's transaction (after a
+ * password change or reset): every session is revoked, and every access token issued until
+ * now is refused (tokens_valid_after), except those of the new session.
+ */
+export async function replaceUserSessions(
+  tx: Tx,
+  options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy },
+): Promise<{ session: SessionRow; refreshToken: IssuedRefreshToken; revokedSessions: number }> {
+  const { userId, now } = options;
+  // The cut-off is 1 ms before the new session starts: a token stamped in the cut-off's (whole)
+  // second is judged by whether its session began after the cut-off, and only this one did.
+  await tx.update(users).set({ tokensValidAfter: new Date(now.getTime() - 1) }).where(eq(users.id, userId));
+  const revokedSessions = await revokeUserSessions(tx, userId, now);
+  const started = await startSession(tx, options);
+  return { ...started, revokedSessions };
+}
+
+/** A user's live sessions (neither revoked nor past their absolute lifetime), newest first. */
+export function listLiveSessions(db: Database | Tx, userId: string, now: Date): Promise<SessionRow[]> {
+  return db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .orderBy(desc(sessions.createdAt), desc(sessions.id));
 }
 
 /** Deletes sessions past their absolute lifetime and refresh tokens past their expiry. */
