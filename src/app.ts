@@ -1,26 +1,50 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
+import type { Config } from './config.js';
 import { createContextFactory, type AppServices } from './context.js';
 import { schema } from './graphql/schema.js';
+import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
+import { useRequestLimits } from './plugins/use-request-limits.js';
+import { useSecurityHeaders } from './plugins/use-security-headers.js';
+import { useValidationRules } from './plugins/use-validation-rules.js';
 import type { ServerContext } from './request-info.js';
 
+/** The parts of the configuration the HTTP/GraphQL layer reads. */
+export type AppConfig = Pick<
+  Config,
+  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits'
+>;
+
 export interface AppOptions {
+  config: AppConfig;
   /** Answers /ready: resolves when the database answers a query. */
   ping: () => Promise<void>;
-  graphiql: boolean;
 }
 
 /** The yoga app; tests call `app.fetch()` directly, server.ts puts it on a port. */
-export function createApp(services: AppServices, options: AppOptions) {
+export function createApp(services: AppServices, { config, ping }: AppOptions) {
   const { logger } = services;
+  const limits = config.graphqlLimits;
+  const rules: ValidationRule[] = [SingleSensitiveFieldRule];
+  if (!config.introspection) rules.push(NoSchemaIntrospectionCustomRule);
+
   return createYoga<ServerContext>({
     schema,
     context: createContextFactory(services),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
-    graphiql: options.graphiql,
+    graphiql: config.graphiql,
     landingPage: false,
+    // One operation per request: batching would let one request carry many sign-in attempts.
+    batching: false,
     // Unexpected errors reach the client as "Unexpected error."; the details go to the log only.
-    maskedErrors: true,
+    // isDev off: yoga would otherwise attach the original error and its stack whenever
+    // NODE_ENV=development is set in the environment.
+    maskedErrors: { isDev: false },
+    // Bearer tokens, not cookies: no credentials mode. Production allows no origin by default.
+    cors: config.corsOrigins === true ? { origin: '*' } : config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : false,
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),
@@ -31,11 +55,25 @@ export function createApp(services: AppServices, options: AppOptions) {
       },
     },
     plugins: [
+      useRequestLimits({ bodyLimit: config.bodyLimit }),
+      // A request that is not JSON (form posts, text/plain: what a cross-site page can send
+      // without a preflight) must carry this header, or it is refused.
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+      EnvelopArmorPlugin({
+        maxDepth: { n: limits.maxDepth },
+        maxAliases: { n: limits.maxAliases },
+        maxTokens: { n: limits.maxTokens },
+        maxDirectives: { n: limits.maxDirectives },
+        costLimit: { maxCost: limits.maxCost },
+        blockFieldSuggestion: { enabled: config.production },
+      }),
+      useValidationRules(rules),
+      useSecurityHeaders({ hsts: config.publicUrl?.startsWith('https:') ?? false }),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {
           try {
-            await options.ping();
+            await ping();
             return true;
           } catch (err) {
             logger.warn({ err }, 'readiness check failed: database unreachable');

@@ -65,7 +65,11 @@ program
   .action(() =>
     withRuntime(async ({ services }) => {
       const counts = await purgeExpired(services);
-      console.log(`purged ${counts.revokedTokens} revoked access tokens, ${counts.sessions} refresh tokens and sessions`);
+      console.log(
+        `purged ${counts.revokedTokens} revoked access tokens, ${counts.sessions} refresh tokens and sessions, ` +
+          `${counts.rateLimits} rate-limit counters, ${counts.lockouts} lockouts, ${counts.auditEvents} audit events, ` +
+          `${counts.oneTimeTokens} emailed tokens`,
+      );
     }),
   );
 

@@ -10,7 +10,15 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+// A blank value (PORT= in a compose file) means "unset", never 0; numbers are plain digits
+// (no 0x50, no 1e3).
+const blankAsUnset = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const wholeNumber = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .preprocess(blankAsUnset, z.string().regex(/^\d+$/, 'expected a whole number').optional())
+    .transform((value) => (value === undefined ? fallback : Number(value)))
+    .pipe(z.number().min(min).max(max));
+const seconds = (fallback: number) => wholeNumber(fallback, 1);
 const flag = z
   .enum(['true', 'false', '1', '0', ''])
   .default('false')
@@ -23,7 +31,7 @@ const optionalText = z
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  PORT: wholeNumber(4000, 0, 65_535),
   DATA_DIR: z.string().min(1).default('./.data'),
   DATABASE_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -36,7 +44,7 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL: seconds(900),
   REFRESH_TOKEN_TTL: seconds(604_800),
   SESSION_MAX_AGE: seconds(2_592_000),
-  REFRESH_REUSE_GRACE: z.coerce.number().int().min(0).default(10),
+  REFRESH_REUSE_GRACE: wholeNumber(10, 0),
   PURGE_INTERVAL: seconds(3600),
   TRUST_PROXY: flag,
   // Account lifecycle (email flows)
@@ -50,13 +58,13 @@ const envSchema = z.object({
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   LOCKOUT_BASE: seconds(60),
   LOCKOUT_MAX: seconds(900),
-  ARGON2_MAX_CONCURRENCY: z.coerce.number().int().positive().default(availableParallelism() * 2),
-  ARGON2_QUEUE_LIMIT: z.coerce.number().int().min(0).default(64),
-  ARGON2_QUEUE_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
+  ARGON2_MAX_CONCURRENCY: wholeNumber(availableParallelism() * 2, 1),
+  ARGON2_QUEUE_LIMIT: wholeNumber(64, 0),
+  ARGON2_QUEUE_TIMEOUT_MS: wholeNumber(2000, 1),
   INTROSPECTION: z.enum(['true', 'false']).optional(),
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   CORS_ORIGINS: optionalText,
-  BODY_LIMIT: z.coerce.number().int().positive().default(102_400),
+  BODY_LIMIT: wholeNumber(102_400, 1),
   AUDIT_RETENTION_DAYS: seconds(90),
   GRAPHQL_MAX_DEPTH: seconds(10),
   GRAPHQL_MAX_ALIASES: seconds(15),

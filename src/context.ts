@@ -1,11 +1,18 @@
 import type { YogaInitialContext } from 'graphql-yoga';
+import type { AbuseGuard } from './abuse/guard.js';
+import type { Lockout } from './abuse/lockout.js';
+import type { RateLimiter } from './abuse/rate-limiter.js';
 import type { AuditLog } from './audit/audit-log.js';
 import type { AccessClaims, AccessTokenCodec, AccessTokenFailure } from './auth/access-tokens.js';
+import type { AccountRecovery } from './auth/account-recovery.js';
+import type { PasswordChange } from './auth/password-change.js';
+import type { SessionAdmin } from './auth/session-admin.js';
 import type { RevocationList, RevocationReason } from './auth/revocation.js';
 import type { AuthService } from './auth/service.js';
 import type { RequestInfo } from './auth/sessions.js';
 import { loadAccess, type Access } from './authz/permissions.js';
 import type { RoleAdmin } from './authz/role-admin.js';
+import type { BackgroundTasks } from './background-tasks.js';
 import type { Clock } from './clock.js';
 import type { Database } from './db/client.js';
 import type { Logger } from './logger.js';
@@ -23,10 +30,18 @@ export interface AppServices {
   clock: Clock;
   logger: Logger;
   audit: AuditLog;
+  guard: AbuseGuard;
+  rateLimiter: RateLimiter;
+  lockout: Lockout;
   auth: AuthService;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   roleAdmin: RoleAdmin;
+  /** Work that outlives its request (mails sent after answering); awaited at shutdown. */
+  tasks: BackgroundTasks;
+  sessionAdmin: SessionAdmin;
+  passwordChange: PasswordChange;
+  accountRecovery: AccountRecovery;
   trustProxy: boolean;
 }
 
@@ -44,6 +59,8 @@ export interface Context {
   signedInDuringRequest: Set<string>;
   /** A user's roles and permissions as stored now, loaded at most once per request. */
   accessOf(userId: string): Promise<Access>;
+  /** Drops a user's cached access after this request changed it (grant, revoke). */
+  forgetAccess(userId: string): void;
   /** The viewer's access, or null when nobody is signed in. */
   access(): Promise<Access | null>;
 }
@@ -89,6 +106,9 @@ export function createContextFactory(services: AppServices) {
           accessCache.set(userId, access);
         }
         return access;
+      },
+      forgetAccess(userId) {
+        accessCache.delete(userId);
       },
       async access() {
         const viewer = await context.viewer();

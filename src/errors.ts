@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'UNKNOWN_ROLE'
   | 'LAST_ADMIN'
-  | 'SELF_CHANGE';
+  | 'SELF_CHANGE'
+  | 'INVALID_TOKEN'
+  | 'EMAIL_NOT_VERIFIED';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'INVALID_INPUT',
@@ -27,6 +29,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'UNKNOWN_ROLE',
   'LAST_ADMIN',
   'SELF_CHANGE',
+  'INVALID_TOKEN',
+  'EMAIL_NOT_VERIFIED',
 ];
 
 /** Base of all expected failures; resolvers return these as union members. */
@@ -75,6 +79,24 @@ export class InvalidRefreshTokenError extends AuthError {
   readonly code = 'INVALID_REFRESH_TOKEN';
   constructor(cause?: string) {
     super('The refresh token is invalid, expired or revoked.', { cause });
+  }
+}
+
+/** An emailed token (email verification, password reset) is malformed, unknown, expired, spent or for another purpose. */
+export class InvalidTokenError extends AuthError {
+  override name = 'InvalidTokenError';
+  readonly code = 'INVALID_TOKEN';
+  constructor(cause?: string) {
+    super('This link is invalid or has expired. Ask for a new one.', { cause });
+  }
+}
+
+/** The password was right, but REQUIRE_EMAIL_VERIFICATION is on and the address is not verified yet. */
+export class EmailNotVerifiedError extends AuthError {
+  override name = 'EmailNotVerifiedError';
+  readonly code = 'EMAIL_NOT_VERIFIED';
+  constructor() {
+    super('Verify your email address before signing in: follow the link we mailed you, or reset your password.');
   }
 }
 

@@ -1,12 +1,32 @@
+import { purgeOneTimeTokens } from './auth/one-time-tokens.js';
 import { purgeExpiredSessions } from './auth/sessions.js';
 import type { AppServices } from './context.js';
 
-/** Deletes revocation entries, refresh tokens and sessions whose expiry has passed. */
-export async function purgeExpired(services: AppServices): Promise<{ revokedTokens: number; sessions: number }> {
+export interface PurgeCounts {
+  revokedTokens: number;
+  sessions: number;
+  /** Emailed tokens spent or expired. */
+  oneTimeTokens: number;
+  rateLimits: number;
+  lockouts: number;
+  auditEvents: number;
+}
+
+/**
+ * Deletes what has expired: revocation entries, refresh tokens and sessions, spent or expired
+ * emailed tokens, ended rate-limit windows, stale lockouts, and audit events past their
+ * retention. Keeps every table bounded.
+ */
+export async function purgeExpired(services: AppServices): Promise<PurgeCounts> {
   const now = services.clock.now();
-  const revokedTokens = await services.revocations.purgeExpired(now);
-  const sessions = await purgeExpiredSessions(services.db, now);
-  return { revokedTokens, sessions };
+  return {
+    revokedTokens: await services.revocations.purgeExpired(now),
+    sessions: await purgeExpiredSessions(services.db, now),
+    oneTimeTokens: await purgeOneTimeTokens(services.db, now),
+    rateLimits: await services.rateLimiter.purgeEnded(),
+    lockouts: await services.lockout.purgeStale(),
+    auditEvents: await services.audit.purgeExpired(),
+  };
 }
 
 /** Runs purgeExpired every `intervalSeconds` in the background; returns its stop function. */

@@ -9,8 +9,14 @@ import { schedulePurge } from './purge.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  if (!config.rateLimits.enabled) {
+    logger.warn(
+      'RATE_LIMITS=off: every rate limit and the account lockout are DISABLED. ' +
+        'Use this for load tests and benchmarks only, never for a server facing users.',
+    );
+  }
   const runtime = await bootstrap(config, logger);
-  const app = createApp(runtime.services, { ping: runtime.database.ping, graphiql: !config.production });
+  const app = createApp(runtime.services, { config, ping: runtime.database.ping });
   const stopPurge = schedulePurge(runtime.services, config.purgeInterval);
   const server = createServer(app);
 

@@ -1,4 +1,14 @@
+import { createAbuseGuard } from './abuse/guard.js';
+import { createLockout } from './abuse/lockout.js';
+import { createRateLimiter } from './abuse/rate-limiter.js';
 import { createAuditLog } from './audit/audit-log.js';
+import { createAccountRecovery } from './auth/account-recovery.js';
+import { createPasswordChange } from './auth/password-change.js';
+import { createSessionAdmin } from './auth/session-admin.js';
+import { createBackgroundTasks } from './background-tasks.js';
+import { createMailer } from './mail/mailer.js';
+import { DEFAULT_PUBLIC_URL } from './mail/templates.js';
+import { limitPasswordWork } from './auth/passwords.js';
 import { createAccessTokenCodec } from './auth/access-tokens.js';
 import { createRevocationList } from './auth/revocation.js';
 import { createAuthService } from './auth/service.js';
@@ -25,20 +35,67 @@ export function createServices(options: {
     ttlSeconds: config.accessTokenTtl,
   });
   const revocations = createRevocationList(db);
-  const audit = createAuditLog({ db, clock, logger });
+  const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays });
+  limitPasswordWork(config.argon2);
+  const rateLimiter = createRateLimiter({ db, clock, limits: config.rateLimits.limits });
+  const lockout = createLockout({
+    db,
+    clock,
+    policy: {
+      failures: config.rateLimits.limits.LOGIN_ACCOUNT,
+      baseSeconds: config.rateLimits.lockoutBase,
+      maxSeconds: config.rateLimits.lockoutMax,
+    },
+  });
+  const guard = createAbuseGuard({ enabled: config.rateLimits.enabled, limiter: rateLimiter, lockout, audit });
+  const sessionPolicy = {
+    refreshTokenTtl: config.refreshTokenTtl,
+    sessionMaxAge: config.sessionMaxAge,
+    refreshReuseGrace: config.refreshReuseGrace,
+    successorKey: keys.successorKey,
+  };
   const auth = createAuthService({
     db,
     clock,
     audit,
     accessTokens,
     revocations,
-    sessionPolicy: {
-      refreshTokenTtl: config.refreshTokenTtl,
-      sessionMaxAge: config.sessionMaxAge,
-      refreshReuseGrace: config.refreshReuseGrace,
-      successorKey: keys.successorKey,
-    },
+    sessionPolicy,
+    requireEmailVerification: config.requireEmailVerification,
+  });
+  // Account lifecycle: sessions, password change, the emailed flows.
+  const tasks = createBackgroundTasks(logger);
+  const sessionAdmin = createSessionAdmin({ db, clock, audit });
+  const passwordChange = createPasswordChange({ db, clock, audit, auth, sessionPolicy });
+  const accountRecovery = createAccountRecovery({
+    db,
+    clock,
+    audit,
+    auth,
+    sessionPolicy,
+    tasks,
+    mailer: createMailer(config, logger),
+    publicUrl: config.publicUrl ?? DEFAULT_PUBLIC_URL,
+    emailVerificationTtl: config.emailVerificationTtl,
+    passwordResetTtl: config.passwordResetTtl,
   });
   const roleAdmin = createRoleAdmin({ db, clock, audit });
-  return { db, clock, logger, audit, auth, accessTokens, revocations, roleAdmin, trustProxy: config.trustProxy };
+  return {
+    db,
+    clock,
+    logger,
+    audit,
+    guard,
+    rateLimiter,
+    lockout,
+    auth,
+    accessTokens,
+    revocations,
+    roleAdmin,
+    tasks,
+    sessionAdmin,
+    passwordChange,
+    accountRecovery,
+    trustProxy: config.trustProxy,
+  };
 }

@@ -40,15 +40,15 @@ export interface AuthEvent {
 export interface AuditLog {
   /** Stores the event and writes it as a structured log line. Never throws: auditing must not break sign-in. */
   record(event: AuthEvent): Promise<void>;
-  /** Deletes events older than the retention period; returns how many. */
-  purgeOlderThan(days: number): Promise<number>;
+  /** Deletes events older than the retention period (AUDIT_RETENTION_DAYS); returns how many. */
+  purgeExpired(): Promise<number>;
 }
 
 const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited']);
 
 /** The audit log in the auth_events table, mirrored to the JSON log. */
-export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logger }): AuditLog {
-  const { db, clock, logger } = deps;
+export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logger; retentionDays: number }): AuditLog {
+  const { db, clock, logger, retentionDays } = deps;
   return {
     async record(event) {
       const row = {
@@ -67,8 +67,8 @@ export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logge
         logger.error({ err, event: event.type }, 'could not store an audit event');
       }
     },
-    async purgeOlderThan(days) {
-      const cutoff = new Date(clock.now().getTime() - days * 86_400_000);
+    async purgeExpired() {
+      const cutoff = new Date(clock.now().getTime() - retentionDays * 86_400_000);
       const deleted = await db.delete(authEvents).where(lt(authEvents.createdAt, cutoff)).returning({ id: authEvents.id });
       return deleted.length;
     },

@@ -1,4 +1,7 @@
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
+import { WorkGate, type WorkGateOptions } from '../abuse/work-gate.js';
+import { RateLimitedError } from '../errors.js';
 
 /** OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane (about 24 ms here). */
 export const ARGON2_PARAMS = {
@@ -8,9 +11,18 @@ export const ARGON2_PARAMS = {
   parallelism: 1,
 } as const;
 
+// argon2 work is bounded per process: each hash holds 19 MiB and a core for ~25 ms, so an
+// unbounded burst would exhaust memory and starve every other request.
+const gate = new WorkGate({ maxConcurrency: availableParallelism() * 2, queueLimit: 64, queueTimeoutMs: 2000 });
+
+/** Sets how much argon2 work may run and wait at once (from configuration, at start-up). */
+export function limitPasswordWork(options: WorkGateOptions): void {
+  gate.configure(options);
+}
+
 /** Hashes a password with argon2id at the current parameters. */
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, ARGON2_PARAMS);
+  return gate.run(() => argon2.hash(password, ARGON2_PARAMS));
 }
 
 export interface PasswordCheck {
@@ -23,8 +35,9 @@ export interface PasswordCheck {
 export async function verifyPassword(hash: string, password: string): Promise<PasswordCheck> {
   let ok: boolean;
   try {
-    ok = await argon2.verify(hash, password);
-  } catch {
+    ok = await gate.run(() => argon2.verify(hash, password));
+  } catch (err) {
+    if (err instanceof RateLimitedError) throw err;
     // A malformed stored hash never matches; it is not a reason to fail the request.
     return { ok: false, needsRehash: false };
   }

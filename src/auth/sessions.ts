@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
 import { deriveSuccessor, generateRefreshToken, parseRefreshToken, secretMatches, type RefreshToken } from './refresh-tokens.js';

@@ -26,22 +26,35 @@ function pem(value: string): string {
   return value.includes('\\n') ? value.replace(/\\n/g, '\n') : value;
 }
 
+function readSecretFile(file: string): string | null {
+  try {
+    const secret = readFileSync(file, 'utf8').trim();
+    if (secret === '') throw new ConfigError(`${file} is empty: delete it to have a new secret generated.`);
+    return secret;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
 function readOrCreateDevSecret(dataDir: string, logger: Logger): string {
   const file = path.join(dataDir, SECRET_FILE);
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const existing = readSecretFile(file);
+  if (existing) return existing;
   mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(64).toString('base64url');
-  writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(file, randomBytes(64).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another process (the CLI, a second server) created it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return readSecretFile(file) ?? readOrCreateDevSecret(dataDir, logger);
+  }
   logger.warn(
     { file },
     'JWT_SECRET is not set: generated a development secret and stored it in DATA_DIR. ' +
       'Set JWT_SECRET in production (the server refuses to start there without it).',
   );
-  return secret;
+  return readSecretFile(file)!;
 }
 
 async function symmetricKeys(config: Config, logger: Logger): Promise<SigningKeys> {

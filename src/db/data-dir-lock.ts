@@ -31,6 +31,9 @@ export function acquireDataDirLock(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+      // A lock bearing our own pid is stale too: it was left by an earlier process that had the
+      // same pid (pid 1 in a container restarted in place). The lock guards against OTHER
+      // processes; within one process, openDatabase is called once.
       if (Number.isInteger(holder) && holder !== process.pid && processIsAlive(holder)) {
         throw new DataDirLockedError(
           `The embedded database in ${dataDir} is in use by process ${holder}. ` +

@@ -11,8 +11,10 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
+// Millisecond precision, as JavaScript dates have: a pagination cursor built from a row's
+// created_at then names that row exactly.
 const createdAt = () =>
-  timestamp('created_at', { withTimezone: true }).notNull().default(sql`now()`);
+  timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().default(sql`now()`);
 
 /** Accounts. `email` holds the normalized address; uniqueness is enforced here, not in code. */
 export const users = pgTable('users', {
@@ -143,8 +145,8 @@ export const oneTimeTokens = pgTable(
 );
 
 /**
- * Fixed-window attempt counters, one row per limit key (e.g. `login:ip:203.0.113.7`). Shared
- * by every server instance on the database; rows of ended windows are purged.
+ * Fixed-window attempt counters, one row per limit and key (e.g. LOGIN_IP and a client IP,
+ * stored hashed). Shared by every server instance on the database; ended windows are purged.
  */
 export const rateLimits = pgTable(
   'rate_limits',
@@ -157,9 +159,12 @@ export const rateLimits = pgTable(
   (t) => [index('rate_limits_window_end_idx').on(t.windowEnd)],
 );
 
-/** Failed sign-ins per normalized email (whether or not an account has it) and the lockout they earned. */
+/**
+ * Failed sign-ins per normalized email, whether or not an account has it (so a lockout reveals
+ * nothing), and the lockout they earned. Keyed by SHA-256 of the email, not the address.
+ */
 export const loginLockouts = pgTable('login_lockouts', {
-  email: text('email').primaryKey(),
+  emailHash: text('email_hash').primaryKey(),
   failures: integer('failures').notNull(),
   windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
   /** How many lockouts in a row; each doubles the next one, up to the maximum. */

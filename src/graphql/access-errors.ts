@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { AuthError, InputError, type AccessErrorCode } from '../errors.js';
+import { AuthError, InputError, RateLimitedError, type AccessErrorCode } from '../errors.js';
 
 const MESSAGES: Record<AccessErrorCode, string> = {
   UNAUTHENTICATED: 'A valid access token is required.',
@@ -13,7 +13,8 @@ export function accessError(code: AccessErrorCode): GraphQLError {
 
 /**
  * For fields whose type is not a result union: an expected failure becomes a GraphQL error
- * carrying the same ErrorCode in `extensions.code` (and `field` for input errors).
+ * carrying the same ErrorCode in `extensions.code` (plus `field` for input errors and
+ * `retryAfter` for rate limits).
  */
 export async function withTypedErrors<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -21,7 +22,11 @@ export async function withTypedErrors<T>(work: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (!(err instanceof AuthError)) throw err;
     throw new GraphQLError(err.message, {
-      extensions: { code: err.code, ...(err instanceof InputError ? { field: err.field } : {}) },
+      extensions: {
+        code: err.code,
+        ...(err instanceof InputError ? { field: err.field } : {}),
+        ...(err instanceof RateLimitedError ? { retryAfter: err.retryAfter } : {}),
+      },
     });
   }
 }

@@ -7,7 +7,10 @@ import './types/user-connection.js';
 import './types/user-admin.js';
 import './types/role.js';
 import './types/admin-stats.js';
+import './types/audit-event.js';
 import './types/auth.js';
+import './types/session.js';
+import './types/account.js';
 
 builder.queryType({});
 builder.mutationType({});

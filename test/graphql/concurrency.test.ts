@@ -4,7 +4,7 @@ import { users } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { onPostgres } from '../support/database.js';
 import { GOOD_PASSWORD, ME, REGISTER, registerUser, uniqueEmail } from '../support/operations.js';
-import { REFRESH_OPERATION as REFRESH } from '../support/refresh.js';
+import { REFRESH } from '../support/operations.js';
 import { childrenOf, refreshTokenId, refreshTokenRow, sessionOfRefreshToken } from '../support/rows.js';
 
 // PGlite is a single connection and serializes everything, which would hide races: these run

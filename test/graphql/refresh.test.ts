@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTokens, users } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { LOGOUT, ME, registerUser, loginUser, type Session } from '../support/operations.js';
-import { REFRESH_OPERATION as REFRESH } from '../support/refresh.js';
+import { REFRESH } from '../support/operations.js';
 import { childrenOf, refreshTokenId, refreshTokenRow, sessionOfRefreshToken, sessionsOf } from '../support/rows.js';
 
 let t: TestApp;

@@ -51,7 +51,7 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
   const db = database ?? (await openTestDatabase());
   const keys = await loadSigningKeys(config, logger);
   const services = createServices({ config, db: db.db, keys, clock, logger });
-  const app = createApp(services, { ping: db.ping, graphiql: !config.production });
+  const app = createApp(services, { config, ping: db.ping });
   return {
     app,
     services,

@@ -9,7 +9,7 @@ CREATE TABLE "auth_events" (
 );
 --> statement-breakpoint
 CREATE TABLE "login_lockouts" (
-	"email" text PRIMARY KEY NOT NULL,
+	"email_hash" text PRIMARY KEY NOT NULL,
 	"failures" integer NOT NULL,
 	"window_start" timestamp with time zone NOT NULL,
 	"level" integer DEFAULT 0 NOT NULL,

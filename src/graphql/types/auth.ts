@@ -1,6 +1,8 @@
+import { normalizeEmail } from '../../auth/email.js';
 import type { AuthTokens } from '../../auth/service.js';
 import {
   AccountDisabledError,
+  EmailNotVerifiedError,
   EmailTakenError,
   InputError,
   InvalidCredentialsError,
@@ -11,7 +13,7 @@ import { accessError } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { UserRef } from './user.js';
 
-const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implement({
+export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implement({
   description: 'Tokens for a session. Send the access token as `Authorization: Bearer <accessToken>`.',
   fields: (t) => ({
     accessToken: t.exposeString('accessToken', { description: 'A short-lived JWT (typ at+jwt).' }),
@@ -52,17 +54,24 @@ builder.mutationFields((t) => ({
     description: 'Creates an account (role `user`) and signs it in.',
     errors: { types: [InputError, EmailTakenError, RateLimitedError], union: { name: 'RegisterResult' } },
     args: { input: t.arg({ type: RegisterInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.auth.register(input, ctx.request),
+    resolve: async (_root, { input }, ctx) => {
+      await ctx.services.guard.attempt('register', { request: ctx.request });
+      return ctx.services.auth.register(input, ctx.request);
+    },
   }),
   login: t.field({
     type: AuthPayload,
     description: 'Signs in with email and password, opening a new session.',
     errors: {
-      types: [InvalidCredentialsError, AccountDisabledError, InputError, RateLimitedError],
+      types: [InvalidCredentialsError, AccountDisabledError, EmailNotVerifiedError, InputError, RateLimitedError],
       union: { name: 'LoginResult' },
     },
     args: { input: t.arg({ type: LoginInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.auth.login(input, ctx.request),
+    resolve: async (_root, { input }, ctx) => {
+      const { guard, auth } = ctx.services;
+      await guard.attempt('login', { request: ctx.request });
+      return guard.signIn(normalizeEmail(input.email), ctx.request, () => auth.login(input, ctx.request));
+    },
   }),
   refresh: t.field({
     type: AuthPayload,
@@ -71,7 +80,8 @@ builder.mutationFields((t) => ({
       'grace period gets the same successor; any later reuse revokes the session.',
     errors: { types: [InvalidRefreshTokenError, RateLimitedError], union: { name: 'RefreshResult' } },
     args: { refreshToken: t.arg.string() },
-    resolve: (_root, { refreshToken }, ctx) => {
+    resolve: async (_root, { refreshToken }, ctx) => {
+      await ctx.services.guard.attempt('refresh', { request: ctx.request });
       if (!refreshToken) throw new InvalidRefreshTokenError('missing');
       return ctx.services.auth.refresh(refreshToken, ctx.request);
     },

@@ -1,11 +1,13 @@
 import {
   AccountDisabledError,
   AuthError,
+  EmailNotVerifiedError,
   EmailTakenError,
   ERROR_CODES,
   InputError,
   InvalidCredentialsError,
   InvalidRefreshTokenError,
+  InvalidTokenError,
   RateLimitedError,
 } from '../../errors.js';
 import { builder } from '../builder.js';
@@ -47,4 +49,12 @@ builder.objectType(AccountDisabledError, common(AccountDisabledError, 'The accou
 builder.objectType(
   InvalidRefreshTokenError,
   common(InvalidRefreshTokenError, 'The refresh token is malformed, unknown, expired, spent or revoked.'),
+);
+builder.objectType(
+  InvalidTokenError,
+  common(InvalidTokenError, 'The emailed token is malformed, unknown, expired, already used, meant for another purpose, or its account is disabled.'),
+);
+builder.objectType(
+  EmailNotVerifiedError,
+  common(EmailNotVerifiedError, 'The password is right, but this server requires a verified email address before sign-in.'),
 );

@@ -14,7 +14,11 @@ async function asViewer<T>(ctx: Context, userId: string, work: (actor: Actor, us
   if (viewer.kind !== 'user') throw new Error('unreachable: the field requires a signed-in user');
   return withTypedErrors(async () => {
     if (!UUID.test(userId)) throw new UserNotFoundError();
-    return work({ kind: 'user', userId: viewer.claims.sub, request: ctx.request }, userId.toLowerCase());
+    const id = userId.toLowerCase();
+    const user = await work({ kind: 'user', userId: viewer.claims.sub, request: ctx.request }, id);
+    // Later fields of this request (User.roles, another mutation) must see the change.
+    ctx.forgetAccess(id);
+    return user;
   });
 }
 

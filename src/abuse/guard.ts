@@ -1,0 +1,104 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import type { RequestInfo } from '../auth/sessions.js';
+import type { RateLimitName } from '../config.js';
+import { InvalidCredentialsError, RateLimitedError } from '../errors.js';
+import type { Lockout } from './lockout.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** Fields that spend a password check, send a mail or mint tokens: counted per execution. */
+export const SENSITIVE_FIELDS = [
+  'login',
+  'register',
+  'refresh',
+  'requestPasswordReset',
+  'changePassword',
+  'resetPassword',
+  'verifyEmail',
+] as const;
+export type SensitiveField = (typeof SENSITIVE_FIELDS)[number];
+
+type KeyKind = 'ip' | 'email' | 'account';
+const LIMITS: Record<SensitiveField, ReadonlyArray<readonly [RateLimitName, KeyKind]>> = {
+  login: [['LOGIN_IP', 'ip']],
+  register: [['REGISTER_IP', 'ip']],
+  refresh: [['REFRESH_IP', 'ip']],
+  requestPasswordReset: [
+    ['REQUEST_PASSWORD_RESET_IP', 'ip'],
+    ['REQUEST_PASSWORD_RESET_EMAIL', 'email'],
+  ],
+  resetPassword: [['RESET_PASSWORD_IP', 'ip']],
+  changePassword: [['CHANGE_PASSWORD_ACCOUNT', 'account']],
+  verifyEmail: [['VERIFY_EMAIL_IP', 'ip']],
+};
+
+/** Who is attempting: the request, plus the normalized email or the account where there is one. */
+export interface Attempt {
+  request: RequestInfo;
+  email?: string;
+  userId?: string;
+}
+
+export interface AbuseGuard {
+  /** Counts one execution of a sensitive field; throws RateLimitedError when a limit is exceeded. */
+  attempt(field: SensitiveField, who: Attempt): Promise<void>;
+  /**
+   * Runs a password sign-in under the lockout: refused (without checking the password) while
+   * the email is locked; a wrong password counts towards a lockout; success clears it.
+   */
+  signIn<T>(email: string, request: RequestInfo, work: () => Promise<T>): Promise<T>;
+}
+
+/** Rate limits and lockout together; `enabled: false` (RATE_LIMITS=off) lets everything through. */
+export function createAbuseGuard(deps: {
+  enabled: boolean;
+  limiter: RateLimiter;
+  lockout: Lockout;
+  audit: AuditLog;
+}): AbuseGuard {
+  const { enabled, limiter, lockout, audit } = deps;
+
+  async function refuse(retryAfter: number, who: Attempt, detail: Record<string, unknown>): Promise<never> {
+    await audit.record({ type: 'rate_limited', userId: who.userId, request: who.request, detail: { ...detail, retryAfter } });
+    throw new RateLimitedError(retryAfter);
+  }
+
+  return {
+    async attempt(field, who) {
+      if (!enabled) return;
+      const keys: Record<KeyKind, string | undefined> = {
+        ip: who.request.ip ?? 'unknown',
+        email: who.email,
+        account: who.userId,
+      };
+      let wait = 0;
+      const exceeded: RateLimitName[] = [];
+      for (const [name, kind] of LIMITS[field]) {
+        const key = keys[kind];
+        if (key === undefined) continue;
+        const retryAfter = await limiter.hit(name, key);
+        if (retryAfter !== null) {
+          exceeded.push(name);
+          wait = Math.max(wait, retryAfter);
+        }
+      }
+      if (exceeded.length > 0) await refuse(wait, who, { field, limits: exceeded });
+    },
+
+    async signIn(email, request, work) {
+      if (!enabled) return work();
+      const locked = await lockout.lockedFor(email);
+      if (locked !== null) await refuse(locked, { request }, { field: 'login', reason: 'lockout' });
+      try {
+        const result = await work();
+        await lockout.reset(email);
+        return result;
+      } catch (err) {
+        if (err instanceof InvalidCredentialsError) {
+          const lockedFor = await lockout.recordFailure(email);
+          if (lockedFor !== null) await audit.record({ type: 'lockout', request, detail: { seconds: lockedFor } });
+        }
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import { lt, sql } from 'drizzle-orm';
+import type { Clock } from '../clock.js';
+import type { RateLimit, RateLimitName } from '../config.js';
+import type { Database } from '../db/client.js';
+import { rateLimits } from '../db/schema.js';
+
+export interface RateLimiter {
+  /** Counts one attempt against a limit for a key; returns the seconds to wait when over it, else null. */
+  hit(name: RateLimitName, key: string): Promise<number | null>;
+  /** Deletes counters whose window has ended; returns how many. */
+  purgeEnded(): Promise<number>;
+}
+
+/** Keys (IPs, emails) are stored hashed: bounded in size and not readable from the table. */
+export function limitKey(name: string, key: string): string {
+  return `${name}:${createHash('sha256').update(key).digest('base64url')}`;
+}
+
+/**
+ * Fixed-window counters in PostgreSQL: one atomic upsert per attempt, so every server
+ * instance on the database shares the counts and no attempt is lost to a race.
+ */
+export function createRateLimiter(deps: {
+  db: Database;
+  clock: Clock;
+  limits: Record<RateLimitName, RateLimit>;
+}): RateLimiter {
+  const { db, clock, limits } = deps;
+  return {
+    async hit(name, key) {
+      const limit = limits[name];
+      const now = clock.now().getTime();
+      const windowMs = limit.seconds * 1000;
+      const windowStart = new Date(Math.floor(now / windowMs) * windowMs);
+      const windowEnd = new Date(windowStart.getTime() + windowMs);
+      // A counter whose window is current (or ahead, when another instance's clock is) counts
+      // on; an ended one starts over at 1.
+      const [row] = await db
+        .insert(rateLimits)
+        .values({ key: limitKey(name, key), windowStart, windowEnd, hits: 1 })
+        .onConflictDoUpdate({
+          target: rateLimits.key,
+          set: {
+            hits: sql`case when ${rateLimits.windowStart} >= excluded.window_start then ${rateLimits.hits} + 1 else 1 end`,
+            windowStart: sql`greatest(${rateLimits.windowStart}, excluded.window_start)`,
+            windowEnd: sql`greatest(${rateLimits.windowEnd}, excluded.window_end)`,
+          },
+        })
+        .returning({ hits: rateLimits.hits, windowEnd: rateLimits.windowEnd });
+      if (!row || row.hits <= limit.count) return null;
+      return Math.max(1, Math.ceil((row.windowEnd.getTime() - now) / 1000));
+    },
+    async purgeEnded() {
+      const deleted = await db
+        .delete(rateLimits)
+        .where(lt(rateLimits.windowEnd, clock.now()))
+        .returning({ key: rateLimits.key });
+      return deleted.length;
+    },
+  };
+}

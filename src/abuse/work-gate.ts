@@ -1,0 +1,57 @@
+import { RateLimitedError } from '../errors.js';
+
+export interface WorkGateOptions {
+  /** Jobs running at once. */
+  maxConcurrency: number;
+  /** Jobs allowed to wait; beyond that a job is refused at once. */
+  queueLimit: number;
+  /** How long a job may wait for a slot before it is refused. */
+  queueTimeoutMs: number;
+}
+
+/**
+ * Bounds CPU- and memory-heavy work (argon2): at most `maxConcurrency` jobs run, a bounded
+ * number wait briefly, and the rest are refused with RateLimitedError instead of piling up.
+ */
+export class WorkGate {
+  private running = 0;
+  private readonly waiting: Array<{ start: () => void; timer: NodeJS.Timeout }> = [];
+
+  constructor(private options: WorkGateOptions) {}
+
+  configure(options: WorkGateOptions): void {
+    this.options = options;
+  }
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= this.options.maxConcurrency) await this.waitForSlot();
+    else this.running += 1;
+    try {
+      return await job();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) {
+        clearTimeout(next.timer);
+        next.start(); // the slot passes straight to the next job
+      } else {
+        this.running -= 1;
+      }
+    }
+  }
+
+  private waitForSlot(): Promise<void> {
+    if (this.waiting.length >= this.options.queueLimit) {
+      return Promise.reject(new RateLimitedError(1));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry = {
+        start: resolve,
+        timer: setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(entry), 1);
+          reject(new RateLimitedError(1));
+        }, this.options.queueTimeoutMs),
+      };
+      this.waiting.push(entry);
+    });
+  }
+}

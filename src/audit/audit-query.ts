@@ -1,0 +1,39 @@
+import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
+import { assertPageSize, decodeCursor, type Page } from '../db/cursor.js';
+import type { Database } from '../db/client.js';
+import { authEvents, type AuthEventRow } from '../db/schema.js';
+import { InputError } from '../errors.js';
+import { AUTH_EVENT_TYPES } from './audit-log.js';
+
+export const MAX_AUDIT_PAGE = 200;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One page of audit events, newest first (created_at, then id, both descending). */
+export async function listAuditEvents(
+  db: Database,
+  options: { first: number; after?: string | null; userId?: string | null; type?: string | null },
+): Promise<Page<AuthEventRow>> {
+  assertPageSize(options.first, MAX_AUDIT_PAGE);
+  const conditions: (SQL | undefined)[] = [];
+  if (options.after) {
+    const { createdAt, id } = decodeCursor(options.after);
+    conditions.push(or(lt(authEvents.createdAt, createdAt), and(eq(authEvents.createdAt, createdAt), lt(authEvents.id, id))));
+  }
+  if (options.userId) {
+    if (!UUID.test(options.userId)) throw new InputError('userId', 'userId is not a user id.');
+    conditions.push(eq(authEvents.userId, options.userId.toLowerCase()));
+  }
+  if (options.type) {
+    if (!(AUTH_EVENT_TYPES as readonly string[]).includes(options.type)) {
+      throw new InputError('type', `type must be one of ${AUTH_EVENT_TYPES.join(', ')}.`);
+    }
+    conditions.push(eq(authEvents.type, options.type));
+  }
+  const rows = await db
+    .select()
+    .from(authEvents)
+    .where(and(...conditions))
+    .orderBy(desc(authEvents.createdAt), desc(authEvents.id))
+    .limit(options.first + 1);
+  return { items: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
+}

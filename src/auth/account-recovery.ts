@@ -1,0 +1,165 @@
+import { and, eq } from 'drizzle-orm';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { BackgroundTasks } from '../background-tasks.js';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/client.js';
+import { users, type UserRow } from '../db/schema.js';
+import { InvalidTokenError } from '../errors.js';
+import type { Mailer } from '../mail/mailer.js';
+import { buildMailLink, passwordResetMail, verificationMail } from '../mail/templates.js';
+import { findUserByEmail, findUserById } from './accounts.js';
+import { normalizeEmail } from './email.js';
+import { consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken, type OneTimeTokenFailure } from './one-time-tokens.js';
+import { assertPasswordPolicy } from './password-policy.js';
+import { hashPassword } from './passwords.js';
+import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
+import { replaceUserSessions, type RequestInfo, type SessionPolicy } from './sessions.js';
+
+export interface AccountRecoveryDeps {
+  db: Database;
+  clock: Clock;
+  audit: AuditLog;
+  mailer: Mailer;
+  tasks: BackgroundTasks;
+  auth: Pick<AuthService, 'issueTokens'>;
+  sessionPolicy: SessionPolicy;
+  /** Base of the links in mails (PUBLIC_URL). */
+  publicUrl: string;
+  emailVerificationTtl: number;
+  passwordResetTtl: number;
+}
+
+/** Why an emailed token did not work; `userId` when the token was genuine. */
+interface Refusal {
+  reason: OneTimeTokenFailure | 'account_disabled';
+  userId?: string | undefined;
+}
+
+/** The two emailed flows: verifying an address, and resetting a forgotten password. */
+export function createAccountRecovery(deps: AccountRecoveryDeps) {
+  const { db, clock, audit, mailer, tasks, auth, sessionPolicy } = deps;
+
+  /** Records a refused use of a genuine token (a replay, an expired link) and throws InvalidTokenError. */
+  async function refuse(type: 'email_verified' | 'password_reset', refusal: Refusal, request: RequestInfo): Promise<never> {
+    if (refusal.userId) {
+      await audit.record({ type, userId: refusal.userId, request, detail: { failed: refusal.reason } });
+    }
+    throw new InvalidTokenError(refusal.reason);
+  }
+
+  async function sendResetMail(rawEmail: string, request: RequestInfo): Promise<void> {
+    const email = normalizeEmail(rawEmail);
+    const user = email === '' ? null : await findUserByEmail(db, email);
+    if (!user || !user.active) {
+      const reason = user ? 'account_disabled' : 'unknown_email';
+      await audit.record({ type: 'password_reset_requested', userId: user?.id, request, detail: { sent: false, reason } });
+      return;
+    }
+    const now = clock.now();
+    const { token } = await db.transaction((tx) =>
+      issueOneTimeToken(tx, { userId: user.id, purpose: 'reset_password', now, ttlSeconds: deps.passwordResetTtl }),
+    );
+    await mailer.send(
+      passwordResetMail({
+        to: user.email,
+        name: user.name,
+        link: buildMailLink(deps.publicUrl, 'reset-password', token),
+        expiresInSeconds: deps.passwordResetTtl,
+      }),
+    );
+    await audit.record({ type: 'password_reset_requested', userId: user.id, request, detail: { sent: true } });
+  }
+
+  return {
+    /**
+     * Mails the signed-in user a link that verifies their address. Nothing is sent when it is
+     * verified already. Throws when the mail cannot be handed to the SMTP server.
+     */
+    async requestEmailVerification(userId: string, request: RequestInfo): Promise<void> {
+      const user = await findUserById(db, userId);
+      if (!user || !user.active || user.emailVerified) return;
+      const now = clock.now();
+      const { token } = await db.transaction((tx) =>
+        issueOneTimeToken(tx, { userId, purpose: 'verify_email', now, ttlSeconds: deps.emailVerificationTtl }),
+      );
+      await mailer.send(
+        verificationMail({
+          to: user.email,
+          name: user.name,
+          link: buildMailLink(deps.publicUrl, 'verify-email', token),
+          expiresInSeconds: deps.emailVerificationTtl,
+        }),
+      );
+      await audit.record({ type: 'email_verification_requested', userId, request, detail: { sent: true } });
+    },
+
+    /** Spends a verification token and marks the address verified; InvalidTokenError otherwise. */
+    async verifyEmail(presented: string, request: RequestInfo): Promise<UserRow> {
+      const now = clock.now();
+      const result = await db.transaction(async (tx) => {
+        const check = await consumeOneTimeToken(tx, presented, { purpose: 'verify_email', now });
+        if (!check.ok) return check;
+        const { userId } = check.token;
+        const [user] = await tx
+          .update(users)
+          .set({ emailVerified: true })
+          .where(and(eq(users.id, userId), eq(users.active, true)))
+          .returning();
+        return user ? ({ ok: true, user } as const) : ({ ok: false, reason: 'account_disabled', userId } as const);
+      });
+      if (!result.ok) return refuse('email_verified', result, request);
+      await audit.record({ type: 'email_verified', userId: result.user.id, request });
+      return result.user;
+    },
+
+    /**
+     * Mails a reset link if an active account has this address. The caller answers at once:
+     * the lookup and the mail run in the background, so neither the answer nor its timing
+     * tells whether the address has an account.
+     */
+    requestPasswordReset(email: string, request: RequestInfo): void {
+      tasks.run('password reset mail', () => sendResetMail(email, request));
+    },
+
+    /**
+     * Spends a reset token, sets the new password, marks the address verified (the mail
+     * reached its owner), revokes every session and token of the user, and signs in anew.
+     */
+    async resetPassword(presented: string, newPassword: string, request: RequestInfo): Promise<AuthTokens> {
+      const now = clock.now();
+      const options = { purpose: 'reset_password', now } as const;
+      // Checked without spending first: a password the policy refuses leaves the link usable.
+      const peek = await peekOneTimeToken(db, presented, options);
+      if (!peek.ok) return refuse('password_reset', peek, request);
+      const owner = await findUserById(db, peek.token.userId);
+      if (!owner || !owner.active) return refuse('password_reset', { reason: 'account_disabled', userId: peek.token.userId }, request);
+      await assertPasswordPolicy(newPassword, relatedInputs(owner.email, owner.name), 'newPassword');
+      const passwordHash = await hashPassword(newPassword);
+
+      const result = await db.transaction(async (tx) => {
+        const check = await consumeOneTimeToken(tx, presented, options);
+        if (!check.ok) return check;
+        const { userId } = check.token;
+        // Locked, so a concurrent disabling of the account is either seen here or sees our session.
+        const [user] = await tx
+          .update(users)
+          .set({ passwordHash, emailVerified: true, lastLoginAt: now })
+          .where(and(eq(users.id, userId), eq(users.active, true)))
+          .returning();
+        if (!user) return { ok: false, reason: 'account_disabled', userId } as const;
+        const started = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
+        return { ok: true, user, ...started } as const;
+      });
+      if (!result.ok) return refuse('password_reset', result, request);
+      await audit.record({
+        type: 'password_reset',
+        userId: result.user.id,
+        request,
+        detail: { sessionId: result.session.id, revokedSessions: result.revokedSessions },
+      });
+      return auth.issueTokens(result.user, result.session.id, result.refreshToken, now);
+    },
+  };
+}
+
+export type AccountRecovery = ReturnType<typeof createAccountRecovery>;

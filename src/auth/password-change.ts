@@ -1,0 +1,65 @@
+import { eq } from 'drizzle-orm';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/client.js';
+import { users } from '../db/schema.js';
+import { InputError, InvalidCredentialsError } from '../errors.js';
+import { findUserById } from './accounts.js';
+import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
+import { replaceUserSessions, type RequestInfo, type SessionPolicy } from './sessions.js';
+
+export interface PasswordChangeDeps {
+  db: Database;
+  clock: Clock;
+  audit: AuditLog;
+  auth: Pick<AuthService, 'issueTokens'>;
+  sessionPolicy: SessionPolicy;
+}
+
+/** Changing the password of the signed-in user. */
+export function createPasswordChange(deps: PasswordChangeDeps) {
+  const { db, clock, audit, auth, sessionPolicy } = deps;
+
+  return {
+    /**
+     * Checks the current password, applies the policy to the new one (which may not be the
+     * current one: InputError WEAK_PASSWORD on newPassword), then revokes every session of the
+     * user, the caller's included, and every access token issued so far, and returns tokens
+     * of a new session. The caller continues on those; anyone else holding a token is out.
+     */
+    async changePassword(input: {
+      userId: string;
+      currentPassword: string;
+      newPassword: string;
+      request: RequestInfo;
+    }): Promise<AuthTokens> {
+      const { userId, currentPassword, newPassword, request } = input;
+      const user = await findUserById(db, userId);
+      if (!user || !user.active) throw new InvalidCredentialsError();
+      // No stored password is longer than the policy allows; such an input is not worth hashing.
+      const check =
+        [...currentPassword].length > MAX_PASSWORD_LENGTH ? { ok: false } : await verifyPassword(user.passwordHash, currentPassword);
+      if (!check.ok) {
+        await audit.record({ type: 'password_change', userId, request, detail: { failed: 'wrong_password' } });
+        throw new InvalidCredentialsError();
+      }
+      if (newPassword === currentPassword) {
+        throw new InputError('newPassword', 'The new password must differ from the current one.', 'WEAK_PASSWORD');
+      }
+      await assertPasswordPolicy(newPassword, relatedInputs(user.email, user.name), 'newPassword');
+      const passwordHash = await hashPassword(newPassword);
+
+      const now = clock.now();
+      const { session, refreshToken, revokedSessions } = await db.transaction(async (tx) => {
+        await tx.update(users).set({ passwordHash }).where(eq(users.id, userId));
+        return replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
+      });
+      await audit.record({ type: 'password_change', userId, request, detail: { sessionId: session.id, revokedSessions } });
+      return auth.issueTokens({ ...user, passwordHash }, session.id, refreshToken, now);
+    },
+  };
+}
+
+export type PasswordChange = ReturnType<typeof createPasswordChange>;

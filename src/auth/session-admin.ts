@@ -1,0 +1,67 @@
+import { eq } from 'drizzle-orm';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/client.js';
+import { sessions, type SessionRow } from '../db/schema.js';
+import { UserNotFoundError } from '../errors.js';
+import { parseUuid } from '../ids.js';
+import { findUserById } from './accounts.js';
+import { listLiveSessions, revokeSession, revokeUserSessions, type RequestInfo } from './sessions.js';
+
+/** A signed-in user acting on sessions; `mayRevokeAny` when they hold `sessions:revoke`. */
+export interface SessionActor {
+  userId: string;
+  request: RequestInfo;
+  mayRevokeAny?: boolean;
+}
+
+/** Outcome of revoking one session: refused, or whether a live session was revoked by this call. */
+export type SessionRevocation = { kind: 'forbidden' } | { kind: 'done'; revoked: boolean };
+
+/** Listing and revoking sessions, for their owner and for holders of `sessions:revoke`. */
+export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: AuditLog }) {
+  const { db, clock, audit } = deps;
+
+  const recordRevocation = (actor: SessionActor, userId: string, detail: Record<string, unknown>) =>
+    audit.record({ type: 'session_revoked', userId, request: actor.request, detail: { ...detail, by: actor.userId } });
+
+  return {
+    /** A user's live sessions, newest first. */
+    listSessions(userId: string): Promise<SessionRow[]> {
+      return listLiveSessions(db, userId, clock.now());
+    },
+
+    /**
+     * Revokes a session of the actor's, or anyone's with `mayRevokeAny`. Without it, a session
+     * that is not theirs is refused whether or not it exists (so ids cannot be probed); a
+     * malformed id is one that does not exist.
+     */
+    async revokeSession(actor: SessionActor, rawSessionId: string): Promise<SessionRevocation> {
+      const id = parseUuid(rawSessionId);
+      const [session] = id ? await db.select().from(sessions).where(eq(sessions.id, id)) : [];
+      if (session?.userId !== actor.userId && !actor.mayRevokeAny) return { kind: 'forbidden' };
+      if (!session) return { kind: 'done', revoked: false };
+      const revoked = (await revokeSession(db, session.id, clock.now())) > 0;
+      if (revoked) await recordRevocation(actor, session.userId, { sessionId: session.id });
+      return { kind: 'done', revoked };
+    },
+
+    /** Revokes every session of the actor's but `currentSessionId`; returns how many. */
+    async revokeOtherSessions(actor: SessionActor, currentSessionId: string): Promise<number> {
+      const count = await revokeUserSessions(db, actor.userId, clock.now(), { except: currentSessionId });
+      if (count > 0) await recordRevocation(actor, actor.userId, { count, kept: currentSessionId });
+      return count;
+    },
+
+    /** Revokes every session of a user (the caller checks `sessions:revoke`); returns how many. */
+    async revokeUserSessions(actor: SessionActor, rawUserId: string): Promise<number> {
+      const userId = parseUuid(rawUserId);
+      if (!userId || !(await findUserById(db, userId))) throw new UserNotFoundError();
+      const count = await revokeUserSessions(db, userId, clock.now());
+      if (count > 0) await recordRevocation(actor, userId, { count });
+      return count;
+    },
+  };
+}
+
+export type SessionAdmin = ReturnType<typeof createSessionAdmin>;

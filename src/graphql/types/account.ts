@@ -1,0 +1,98 @@
+import {
+  InputError,
+  InvalidCredentialsError,
+  InvalidTokenError,
+  RateLimitedError,
+} from '../../errors.js';
+import { normalizeEmail } from '../../auth/email.js';
+import { accessError, withTypedErrors } from '../access-errors.js';
+import { builder } from '../builder.js';
+import { guarded } from '../policy.js';
+import { AuthPayload } from './auth.js';
+import { UserRef } from './user.js';
+
+const NEW_PASSWORD = '8 to 256 characters, not a common password (the same policy as register).';
+
+builder.mutationFields((t) => ({
+  changePassword: t.field({
+    type: AuthPayload,
+    errors: {
+      types: [InvalidCredentialsError, InputError, RateLimitedError],
+      union: { name: 'ChangePasswordResult' },
+    },
+    args: {
+      currentPassword: t.arg.string({ required: true }),
+      newPassword: t.arg.string({ required: true, description: NEW_PASSWORD }),
+    },
+    ...guarded(
+      { authenticated: true },
+      'Changes your password. Every session of yours, this one included, is revoked with all its tokens; the ' +
+        'answer carries the tokens of a new session to continue with. InvalidCredentialsError: the current ' +
+        'password is wrong. InputError (field newPassword, code WEAK_PASSWORD): the policy refuses the new ' +
+        'password, or it is the current one.',
+    ),
+    resolve: async (_root, args, ctx) => {
+      const viewer = await ctx.viewer();
+      if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
+      await ctx.services.guard.attempt('changePassword', { request: ctx.request, userId: viewer.claims.sub });
+      return ctx.services.passwordChange.changePassword({ userId: viewer.claims.sub, ...args, request: ctx.request });
+    },
+  }),
+  requestEmailVerification: t.boolean({
+    ...guarded(
+      { authenticated: true },
+      'Mails you a link that verifies your email address (valid EMAIL_VERIFICATION_TTL seconds, once); a newer ' +
+        'link replaces older ones. Nothing is sent when the address is verified already. True once the mail is sent.',
+    ),
+    resolve: async (_root, _args, ctx) => {
+      const viewer = await ctx.viewer();
+      if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
+      await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
+      return true;
+    },
+  }),
+  verifyEmail: t.field({
+    type: UserRef,
+    description: 'Marks an email address verified, with the token from the link of a verification mail.',
+    errors: { types: [InvalidTokenError, RateLimitedError], union: { name: 'VerifyEmailResult' } },
+    args: { token: t.arg.string({ required: true }) },
+    resolve: async (_root, { token }, ctx) => {
+      await ctx.services.guard.attempt('verifyEmail', { request: ctx.request });
+      return ctx.services.accountRecovery.verifyEmail(token, ctx.request);
+    },
+  }),
+  requestPasswordReset: t.boolean({
+    description:
+      'Mails a password reset link (valid PASSWORD_RESET_TTL seconds, once) if an active account has this ' +
+      'address; a newer link replaces older ones. Always true, at once: the answer never tells whether the ' +
+      'address has an account. Over a rate limit: a GraphQL error with extensions.code RATE_LIMITED and ' +
+      'extensions.retryAfter.',
+    args: { email: t.arg.string({ required: true }) },
+    resolve: (_root, { email }, ctx) =>
+      withTypedErrors(async () => {
+        // Counted the same whether or not the address has an account, so the limit reveals nothing.
+        await ctx.services.guard.attempt('requestPasswordReset', { request: ctx.request, email: normalizeEmail(email) });
+        ctx.services.accountRecovery.requestPasswordReset(email, ctx.request);
+        return true;
+      }),
+  }),
+  resetPassword: t.field({
+    type: AuthPayload,
+    description:
+      'Sets a new password with the token from the link of a reset mail, marks the email verified, revokes ' +
+      'every session and token of the account, and signs in to a new session. A password the policy refuses ' +
+      '(InputError on newPassword) leaves the link usable.',
+    errors: {
+      types: [InvalidTokenError, InputError, RateLimitedError],
+      union: { name: 'ResetPasswordResult' },
+    },
+    args: {
+      token: t.arg.string({ required: true }),
+      newPassword: t.arg.string({ required: true, description: NEW_PASSWORD }),
+    },
+    resolve: async (_root, { token, newPassword }, ctx) => {
+      await ctx.services.guard.attempt('resetPassword', { request: ctx.request });
+      return ctx.services.accountRecovery.resetPassword(token, newPassword, ctx.request);
+    },
+  }),
+}));

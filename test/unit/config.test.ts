@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+/** The ConfigError thrown by loadConfig(env), or a failure when none is thrown. */
+function configErrorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
+}
+
+describe('configuration', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const config = loadConfig({});
+    // Later issues add settings; these are the ones issue 2 fixes.
+    expect(config).toMatchObject({
+      production: false,
+      host: '127.0.0.1',
+      port: 4000,
+      dataDir: './.data',
+      databaseUrl: undefined,
+      logLevel: 'info',
+      jwt: {
+        algorithm: 'HS256',
+        secret: undefined,
+        privateKey: undefined,
+        publicKey: undefined,
+        issuer: 'authgraph',
+        audience: 'authgraph',
+      },
+      accessTokenTtl: 900,
+      refreshTokenTtl: 604_800,
+      sessionMaxAge: 2_592_000,
+      refreshReuseGrace: 10,
+      purgeInterval: 3600,
+      trustProxy: false,
+    });
+  });
+
+  it('reads every variable when given', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      DATA_DIR: '/var/lib/authgraph',
+      DATABASE_URL: 'postgres://app:pw@db.internal:5432/auth',
+      LOG_LEVEL: 'debug',
+      JWT_ALGORITHM: 'HS512',
+      JWT_SECRET: 's'.repeat(64),
+      JWT_ISSUER: 'https://auth.example.com',
+      JWT_AUDIENCE: 'api',
+      ACCESS_TOKEN_TTL: '300',
+      REFRESH_TOKEN_TTL: '86400',
+      SESSION_MAX_AGE: '172800',
+      REFRESH_REUSE_GRACE: '0',
+      TRUST_PROXY: 'true',
+    });
+    expect(config).toMatchObject({
+      production: true,
+      host: '0.0.0.0',
+      port: 8080,
+      dataDir: '/var/lib/authgraph',
+      databaseUrl: 'postgres://app:pw@db.internal:5432/auth',
+      logLevel: 'debug',
+      jwt: { algorithm: 'HS512', secret: 's'.repeat(64), issuer: 'https://auth.example.com', audience: 'api' },
+      accessTokenTtl: 300,
+      refreshTokenTtl: 86_400,
+      sessionMaxAge: 172_800,
+      refreshReuseGrace: 0,
+      trustProxy: true,
+    });
+  });
+
+  it('accepts a postgresql:// DATABASE_URL as well as postgres://', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).databaseUrl).toBe('postgresql://u@h/db');
+  });
+
+  it('treats an empty or blank DATABASE_URL and JWT_SECRET as unset', () => {
+    const config = loadConfig({ DATABASE_URL: '', JWT_SECRET: '   ' });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.jwt.secret).toBeUndefined();
+  });
+
+  it('accepts every supported JWT_ALGORITHM', () => {
+    for (const alg of ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'EdDSA']) {
+      expect(loadConfig({ JWT_ALGORITHM: alg }).jwt.algorithm).toBe(alg);
+    }
+  });
+
+  it('rejects a non-numeric PORT with a ConfigError naming PORT', () => {
+    expect(configErrorOf({ PORT: 'abc' }).message).toMatch(/\bPORT\b/);
+  });
+
+  it('rejects a PORT above 65535 with a ConfigError naming PORT', () => {
+    expect(configErrorOf({ PORT: '70000' }).message).toMatch(/\bPORT\b/);
+  });
+
+  // `PORT=` (e.g. `PORT=${PORT}` in a compose file with PORT unset) must not silently mean
+  // "any free port": either the default applies or start-up fails naming PORT.
+  it('never turns an empty PORT into port 0 (a random port)', () => {
+    let port: number | undefined;
+    try {
+      port = loadConfig({ PORT: '' }).port;
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/\bPORT\b/);
+      return;
+    }
+    expect(port).toBe(4000);
+  });
+
+  // Likewise an empty REFRESH_REUSE_GRACE must not silently switch the grace period off.
+  it('never turns an empty REFRESH_REUSE_GRACE into a grace of 0 seconds', () => {
+    let grace: number | undefined;
+    try {
+      grace = loadConfig({ REFRESH_REUSE_GRACE: '' }).refreshReuseGrace;
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toContain('REFRESH_REUSE_GRACE');
+      return;
+    }
+    expect(grace).toBe(10);
+  });
+
+  it('rejects a negative ACCESS_TOKEN_TTL with a ConfigError naming ACCESS_TOKEN_TTL', () => {
+    expect(configErrorOf({ ACCESS_TOKEN_TTL: '-5' }).message).toContain('ACCESS_TOKEN_TTL');
+  });
+
+  it('rejects a zero or fractional TTL with a ConfigError naming the variable', () => {
+    expect(configErrorOf({ REFRESH_TOKEN_TTL: '0' }).message).toContain('REFRESH_TOKEN_TTL');
+    expect(configErrorOf({ SESSION_MAX_AGE: '1.5' }).message).toContain('SESSION_MAX_AGE');
+  });
+
+  it('rejects a negative REFRESH_REUSE_GRACE with a ConfigError naming it', () => {
+    expect(configErrorOf({ REFRESH_REUSE_GRACE: '-1' }).message).toContain('REFRESH_REUSE_GRACE');
+  });
+
+  it('rejects an unknown JWT_ALGORITHM with a ConfigError naming JWT_ALGORITHM', () => {
+    expect(configErrorOf({ JWT_ALGORITHM: 'HS1' }).message).toContain('JWT_ALGORITHM');
+    expect(configErrorOf({ JWT_ALGORITHM: 'none' }).message).toContain('JWT_ALGORITHM');
+  });
+
+  it('rejects a non-PostgreSQL DATABASE_URL with a ConfigError naming DATABASE_URL', () => {
+    expect(configErrorOf({ DATABASE_URL: 'mysql://x' }).message).toContain('DATABASE_URL');
+    expect(configErrorOf({ DATABASE_URL: 'not a url' }).message).toContain('DATABASE_URL');
+  });
+
+  it('rejects an unknown LOG_LEVEL with a ConfigError naming LOG_LEVEL', () => {
+    expect(configErrorOf({ LOG_LEVEL: 'loud' }).message).toContain('LOG_LEVEL');
+  });
+
+  it('names every bad variable at once, and not the good ones', () => {
+    const message = configErrorOf({ PORT: 'abc', ACCESS_TOKEN_TTL: '-5', HOST: 'localhost' }).message;
+    expect(message).toMatch(/\bPORT\b/);
+    expect(message).toContain('ACCESS_TOKEN_TTL');
+    expect(message).not.toContain('HOST');
+  });
+
+  it('reads TRUST_PROXY=true and TRUST_PROXY=1 as trusting the proxy', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(true);
+  });
+
+  it('reads TRUST_PROXY unset, empty, false or 0 as not trusting the proxy', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
+  });
+
+  it('rejects any other TRUST_PROXY value with a ConfigError naming TRUST_PROXY', () => {
+    expect(configErrorOf({ TRUST_PROXY: 'yes' }).message).toContain('TRUST_PROXY');
+  });
+
+  it('counts as production only when NODE_ENV is exactly production', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).production).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'development' }).production).toBe(false);
+  });
+});

@@ -1,0 +1,115 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireDataDirLock, DataDirLockedError } from '../../src/db/data-dir-lock.js';
+
+const tempDirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authgraph-lock-'));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const lockFile = (dir: string) => path.join(dir, 'authgraph.lock');
+
+/** A pid that is free on a default Linux (pid_max 32768); the test checks it is dead before relying on it. */
+const DEAD_PID = 999_999;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+describe('data directory lock', () => {
+  it('takes a free data directory and records this process id in a 0600 lock file', () => {
+    const dir = tempDir();
+    const release = acquireDataDirLock(dir);
+    try {
+      expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
+      expect(statSync(lockFile(dir)).mode & 0o777).toBe(0o600);
+    } finally {
+      release();
+    }
+  });
+
+  it('removes the lock file on release', () => {
+    const dir = tempDir();
+    const release = acquireDataDirLock(dir);
+    release();
+    expect(existsSync(lockFile(dir))).toBe(false);
+  });
+
+  it('can be taken again after release', () => {
+    const dir = tempDir();
+    acquireDataDirLock(dir)();
+    const release = acquireDataDirLock(dir);
+    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
+    release();
+  });
+
+  it('refuses a directory held by another live process with a DataDirLockedError saying what to do', () => {
+    const dir = tempDir();
+    const holder = process.ppid;
+    expect(isAlive(holder)).toBe(true);
+    writeFileSync(lockFile(dir), String(holder));
+    let caught: unknown;
+    try {
+      acquireDataDirLock(dir)();
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(DataDirLockedError);
+    const message = (caught as Error).message;
+    expect(message).toContain(String(holder));
+    expect(message).toContain(dir);
+    expect(message).toMatch(/stop/i);
+    expect(message).toContain('DATABASE_URL');
+  });
+
+  it('leaves the live holder\'s lock file untouched when refusing', () => {
+    const dir = tempDir();
+    writeFileSync(lockFile(dir), String(process.ppid));
+    expect(() => acquireDataDirLock(dir)).toThrow(DataDirLockedError);
+    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.ppid));
+  });
+
+  it('refuses a directory held by pid 1, which is alive even when owned by another user (EPERM)', () => {
+    const dir = tempDir();
+    writeFileSync(lockFile(dir), '1');
+    expect(() => acquireDataDirLock(dir)).toThrow(DataDirLockedError);
+  });
+
+  it('takes over a stale lock left by a process that no longer exists', () => {
+    const dir = tempDir();
+    expect(isAlive(DEAD_PID)).toBe(false);
+    writeFileSync(lockFile(dir), String(DEAD_PID));
+    const release = acquireDataDirLock(dir);
+    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
+    release();
+    expect(existsSync(lockFile(dir))).toBe(false);
+  });
+
+  it('takes over a lock file whose content is not a pid', () => {
+    const dir = tempDir();
+    writeFileSync(lockFile(dir), 'garbage');
+    const release = acquireDataDirLock(dir);
+    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
+    release();
+  });
+
+  it('takes over an empty lock file (a holder that died before writing its pid)', () => {
+    const dir = tempDir();
+    writeFileSync(lockFile(dir), '');
+    const release = acquireDataDirLock(dir);
+    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
+    release();
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * The access policy of each field is written once (guarded() in policy.ts) and both enforced
+ * (scope-auth scopes) and documented (the "Access:" sentence of its description), so the
+ * committed schema.graphql shows consumers what is enforced.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildSchema, type GraphQLField, type GraphQLObjectType } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { describePolicy, guarded, type Policy } from '../../src/graphql/policy.js';
+import { schema } from '../../src/graphql/schema.js';
+
+const committed = buildSchema(readFileSync(fileURLToPath(new URL('../../schema.graphql', import.meta.url)), 'utf8'));
+
+const SELF_OR_USERS_READ = 'Access: the user themself, or permission `users:read`.';
+const SIGNED_IN = 'Access: any signed-in user.';
+
+/** Every protected field of the contract and the exact policy sentence its description ends with. */
+const EXPECTED: [type: string, field: string, sentence: string][] = [
+  ['Query', 'user', SELF_OR_USERS_READ],
+  ['Query', 'users', 'Access: permission `users:read`.'],
+  ['Query', 'adminStats', 'Access: permission `users:read`.'],
+  ['Query', 'roles', SIGNED_IN],
+  ['Query', 'me', SIGNED_IN],
+  ['Mutation', 'grantRole', 'Access: permission `roles:grant`.'],
+  ['Mutation', 'revokeRole', 'Access: permission `roles:grant`.'],
+  ['Mutation', 'setUserActive', 'Access: permission `users:write`.'],
+  ['User', 'email', SELF_OR_USERS_READ],
+  ['User', 'lastLoginAt', SELF_OR_USERS_READ],
+];
+
+const kindOf = (type: unknown) => Object.prototype.toString.call(type).slice(8, -1);
+
+function fieldOf(s: { getType(name: string): unknown }, type: string, field: string): GraphQLField<unknown, unknown> {
+  const t = s.getType(type) as GraphQLObjectType | undefined;
+  const f = t?.getFields()[field];
+  if (!f) throw new Error(`${type}.${field} does not exist`);
+  return f;
+}
+
+/** Every field of every object type of a schema, as [type, field]. */
+function allFields(s: { getTypeMap(): Record<string, unknown> }) {
+  return Object.values(s.getTypeMap())
+    .filter((t) => kindOf(t) === 'GraphQLObjectType' && !(t as GraphQLObjectType).name.startsWith('__'))
+    .flatMap((t) => Object.values((t as GraphQLObjectType).getFields()).map((f) => [(t as GraphQLObjectType).name, f] as const));
+}
+
+type Scopes = { $any: { authenticated?: boolean; self?: string; role?: string; permission?: string } };
+
+/** The policy a field enforces, read back from the scopes its authScopes produce. */
+function enforcedPolicy(field: GraphQLField<unknown, unknown>): Policy<never, never> | null {
+  const options = (field.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions;
+  if (!options?.authScopes) return null;
+  expect(typeof options.authScopes).toBe('function');
+  const scopes = (options.authScopes as (parent: unknown, args: unknown) => Scopes)({ id: 'parent-id' }, { id: 'arg-id' });
+  expect(Object.keys(scopes)).toEqual(['$any']);
+  const any = scopes.$any;
+  return {
+    ...(any.authenticated ? { authenticated: true as const } : {}),
+    ...(any.self !== undefined ? { self: () => any.self! } : {}),
+    ...(any.role ? { role: any.role } : {}),
+    ...(any.permission ? { permission: any.permission } : {}),
+  };
+}
+
+describe('committed schema.graphql', () => {
+  for (const [type, field, sentence] of EXPECTED) {
+    it(`documents the policy of ${type}.${field}: "${sentence}"`, () => {
+      const description = fieldOf(committed, type, field).description ?? '';
+      expect(description).toContain('Access:');
+      expect(description.endsWith(sentence), description).toBe(true);
+    });
+  }
+
+  it('names the permission each admin field requires', () => {
+    const permissionOf = (type: string, field: string) =>
+      /Access: .*permission `([a-z:]+)`/.exec(fieldOf(committed, type, field).description ?? '')?.[1];
+    expect(permissionOf('Query', 'users')).toBe('users:read');
+    expect(permissionOf('Query', 'adminStats')).toBe('users:read');
+    expect(permissionOf('Query', 'user')).toBe('users:read');
+    expect(permissionOf('Mutation', 'grantRole')).toBe('roles:grant');
+    expect(permissionOf('Mutation', 'revokeRole')).toBe('roles:grant');
+    expect(permissionOf('Mutation', 'setUserActive')).toBe('users:write');
+    expect(permissionOf('User', 'email')).toBe('users:read');
+    expect(permissionOf('User', 'lastLoginAt')).toBe('users:read');
+  });
+
+  it('documents in it only policies the running schema enforces, with the sentence describePolicy gives', () => {
+    // (A guarded field missing from the file is drift, which test/schema.test.ts reports.)
+    const documented = allFields(committed).filter(([, f]) => (f.description ?? '').includes('Access:'));
+    expect(documented.map(([t, f]) => `${t}.${f.name}`)).toEqual(expect.arrayContaining(EXPECTED.map(([t, f]) => `${t}.${f}`)));
+    for (const [type, field] of documented) {
+      const running = fieldOf(schema, type, field.name);
+      const policy = enforcedPolicy(running);
+      expect(policy, `${type}.${field.name} is documented as guarded but enforces nothing`).not.toBeNull();
+      expect(field.description!.endsWith(`\n\n${describePolicy(policy!)}`), `${type}.${field.name}`).toBe(true);
+    }
+  });
+});
+
+describe('describePolicy', () => {
+  it('describes a permission', () => {
+    expect(describePolicy({ permission: 'users:read' })).toBe('Access: permission `users:read`.');
+  });
+
+  it('describes any signed-in user', () => {
+    expect(describePolicy({ authenticated: true })).toBe(SIGNED_IN);
+  });
+
+  it('describes self or a permission', () => {
+    expect(describePolicy({ self: () => 'x', permission: 'users:read' })).toBe(SELF_OR_USERS_READ);
+  });
+
+  it('describes a role, and every alternative in a fixed order joined by "or"', () => {
+    expect(describePolicy({ role: 'admin' })).toBe('Access: role `admin`.');
+    expect(describePolicy({ permission: 'audit:read', role: 'admin', self: () => 'x', authenticated: true })).toBe(
+      'Access: any signed-in user, or the user themself, or role `admin`, or permission `audit:read`.',
+    );
+  });
+
+  it('produces the sentence every guarded field of the running schema ends with, from the scopes it enforces', () => {
+    let checked = 0;
+    for (const [type, field] of allFields(schema)) {
+      const policy = enforcedPolicy(field);
+      if (!policy) continue;
+      checked++;
+      expect(field.description?.endsWith(`\n\n${describePolicy(policy)}`), `${type}.${field.name}: ${field.description}`).toBe(true);
+    }
+    expect(checked).toBeGreaterThanOrEqual(EXPECTED.length);
+  });
+
+  it('produces the sentences of the committed schema.graphql for the same policies', () => {
+    for (const [type, field, sentence] of EXPECTED) {
+      const policy = enforcedPolicy(fieldOf(schema, type, field))!;
+      expect(describePolicy(policy), `${type}.${field}`).toBe(sentence);
+    }
+  });
+});
+
+describe('guarded', () => {
+  it('appends the policy sentence to the description', () => {
+    const options = guarded({ permission: 'roles:grant' }, 'Gives a role.');
+    expect(options.description).toBe('Gives a role.\n\nAccess: permission `roles:grant`.');
+  });
+
+  it('enforces the same policy as scopes, any one of which suffices', () => {
+    expect(guarded({ permission: 'users:write' }, 'x').authScopes(null, {})).toEqual({ $any: { permission: 'users:write' } });
+    expect(guarded({ authenticated: true }, 'x').authScopes(null, {})).toEqual({ $any: { authenticated: true } });
+    expect(guarded({ role: 'admin', permission: 'audit:read' }, 'x').authScopes(null, {})).toEqual({
+      $any: { role: 'admin', permission: 'audit:read' },
+    });
+  });
+
+  it('computes self from the parent and arguments of each call', () => {
+    const onParent = guarded({ self: (user: { id: string }) => user.id, permission: 'users:read' }, 'x');
+    expect(onParent.authScopes({ id: 'u1' }, {})).toEqual({ $any: { self: 'u1', permission: 'users:read' } });
+    expect(onParent.authScopes({ id: 'u2' }, {})).toEqual({ $any: { self: 'u2', permission: 'users:read' } });
+    const onArgs = guarded({ self: (_: unknown, args: { id: string }) => args.id }, 'x');
+    expect(onArgs.authScopes(null, { id: 'a1' })).toEqual({ $any: { self: 'a1' } });
+  });
+
+  it('guards User.email by the id of the user it is read on and Query.user by its id argument', () => {
+    const email = enforcedPolicy(fieldOf(schema, 'User', 'email'))!;
+    expect(email.self?.(undefined as never, undefined as never)).toBe('parent-id');
+    const user = enforcedPolicy(fieldOf(schema, 'Query', 'user'))!;
+    expect(user.self?.(undefined as never, undefined as never)).toBe('arg-id');
+  });
+});
