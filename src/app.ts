@@ -1,7 +1,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
-import { createYoga, useReadinessCheck } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type YogaServerOptions } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContextFactory, type AppServices } from './context.js';
 import { schema } from './graphql/schema.js';
@@ -21,6 +21,20 @@ export interface AppOptions {
   config: AppConfig;
   /** Answers /ready: resolves when the database answers a query. */
   ping: () => Promise<void>;
+}
+
+/**
+ * CORS from CORS_ORIGINS. Bearer tokens, not cookies: credentials are never allowed. A listed
+ * origin is echoed back alone; any other gets no CORS headers at all (never "null", which
+ * sandboxed pages send). `true` (the development default) allows any origin.
+ */
+function corsPolicy(origins: string[] | true): YogaServerOptions<ServerContext, object>['cors'] {
+  if (origins === true) return { origin: '*', credentials: false };
+  const allowed = new Set(origins);
+  return (request) => {
+    const origin = request.headers.get('origin');
+    return origin && allowed.has(origin) ? { origin: [origin], credentials: false } : false;
+  };
 }
 
 /** The yoga app; tests call `app.fetch()` directly, server.ts puts it on a port. */
@@ -43,8 +57,7 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
     // isDev off: yoga would otherwise attach the original error and its stack whenever
     // NODE_ENV=development is set in the environment.
     maskedErrors: { isDev: false },
-    // Bearer tokens, not cookies: no credentials mode. Production allows no origin by default.
-    cors: config.corsOrigins === true ? { origin: '*' } : config.corsOrigins.length > 0 ? { origin: config.corsOrigins } : false,
+    cors: corsPolicy(config.corsOrigins),
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),

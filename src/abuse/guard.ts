@@ -86,19 +86,24 @@ export function createAbuseGuard(deps: {
 
     async signIn(email, request, work) {
       if (!enabled) return work();
-      const locked = await lockout.lockedFor(email);
-      if (locked !== null) await refuse(locked, { request }, { field: 'login', reason: 'lockout' });
+      const reservation = await lockout.reserve(email);
+      if ('retryAfter' in reservation) {
+        return refuse(reservation.retryAfter, { request }, { field: 'login', reason: 'lockout' });
+      }
+      let result: Awaited<ReturnType<typeof work>>;
       try {
-        const result = await work();
-        await lockout.reset(email);
-        return result;
+        result = await work();
       } catch (err) {
         if (err instanceof InvalidCredentialsError) {
-          const lockedFor = await lockout.recordFailure(email);
+          const lockedFor = await reservation.failed();
           if (lockedFor !== null) await audit.record({ type: 'lockout', request, detail: { seconds: lockedFor } });
+        } else {
+          await reservation.release();
         }
         throw err;
       }
+      await reservation.succeeded();
+      return result;
     },
   };
 }

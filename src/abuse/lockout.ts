@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, eq, gte, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { RateLimit } from '../config.js';
 import type { Database } from '../db/client.js';
@@ -13,19 +13,31 @@ export interface LockoutPolicy {
   maxSeconds: number;
 }
 
+/** A sign-in attempt that may go ahead, counted as a failure until it proves otherwise. */
+export interface Reservation {
+  /** The password was wrong: keep the count; locks the email when it reaches the limit. Returns the lock in seconds, or null. */
+  failed(): Promise<number | null>;
+  /** The password was right: clears the failures and the escalation. */
+  succeeded(): Promise<void>;
+  /** The attempt ended without a password verdict (e.g. overload): un-count it. */
+  release(): Promise<void>;
+}
+
 export interface Lockout {
-  /** Seconds the email stays locked, or null. */
-  lockedFor(email: string): Promise<number | null>;
-  /** Counts a failed sign-in; returns the lockout it caused, in seconds, or null. */
-  recordFailure(email: string): Promise<number | null>;
-  /** A successful sign-in clears the failures and the escalation. */
-  reset(email: string): Promise<void>;
+  /**
+   * Counts an attempt for an email BEFORE its password is checked, atomically, so that any
+   * number of concurrent attempts get at most `count` password checks per window. Returns the
+   * seconds to wait instead when the email is locked or its attempts are used up.
+   */
+  reserve(email: string): Promise<Reservation | { retryAfter: number }>;
   /** Deletes entries with no lock in force and no failure within the window. */
   purgeStale(): Promise<number>;
 }
 
 const hashEmail = (email: string) => createHash('sha256').update(email).digest('base64url');
 const secondsLeft = (until: Date, now: Date) => Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+// postgres.js takes no Date objects in raw SQL: pass instants as ISO strings with a cast.
+const instant = (date: Date) => sql`${date.toISOString()}::timestamptz`;
 
 /**
  * Temporary, escalating account lockout keyed by normalized email, whether or not an account
@@ -33,51 +45,79 @@ const secondsLeft = (until: Date, now: Date) => Math.max(1, Math.ceil((until.get
  */
 export function createLockout(deps: { db: Database; clock: Clock; policy: LockoutPolicy }): Lockout {
   const { db, clock, policy } = deps;
-  return {
-    async lockedFor(email) {
-      const now = clock.now();
-      const [row] = await db
-        .select({ lockedUntil: loginLockouts.lockedUntil })
-        .from(loginLockouts)
-        .where(eq(loginLockouts.emailHash, hashEmail(email)));
-      return row?.lockedUntil && row.lockedUntil > now ? secondsLeft(row.lockedUntil, now) : null;
-    },
+  const lockSeconds = (level: number) => Math.min(policy.baseSeconds * 2 ** level, policy.maxSeconds);
 
-    async recordFailure(email) {
+  async function lock(emailHash: string, now: Date): Promise<number | null> {
+    const [row] = await db
+      .select({ level: loginLockouts.level })
+      .from(loginLockouts)
+      .where(eq(loginLockouts.emailHash, emailHash));
+    if (!row) return null;
+    const seconds = lockSeconds(row.level);
+    // Conditional, so that concurrent last failures escalate once, not twice.
+    const [locked] = await db
+      .update(loginLockouts)
+      .set({
+        failures: 0,
+        windowStart: now,
+        level: sql`${loginLockouts.level} + 1`,
+        lockedUntil: new Date(now.getTime() + seconds * 1000),
+        updatedAt: now,
+      })
+      .where(
+        and(
+          eq(loginLockouts.emailHash, emailHash),
+          or(isNull(loginLockouts.lockedUntil), lte(loginLockouts.lockedUntil, now)),
+        ),
+      )
+      .returning({ level: loginLockouts.level });
+    return locked ? seconds : null;
+  }
+
+  return {
+    async reserve(email) {
       const now = clock.now();
       const emailHash = hashEmail(email);
       const windowOpen = new Date(now.getTime() - policy.failures.seconds * 1000);
+      const inWindow = sql`${loginLockouts.windowStart} > ${instant(windowOpen)}`;
+      // One statement: counts the attempt unless a lock is in force (then no row comes back).
       const [row] = await db
         .insert(loginLockouts)
         .values({ emailHash, failures: 1, windowStart: now, updatedAt: now })
         .onConflictDoUpdate({
           target: loginLockouts.emailHash,
           set: {
-            failures: sql`case when ${loginLockouts.windowStart} > ${windowOpen} then ${loginLockouts.failures} + 1 else 1 end`,
-            windowStart: sql`case when ${loginLockouts.windowStart} > ${windowOpen} then ${loginLockouts.windowStart} else ${now} end`,
+            failures: sql`case when ${inWindow} then ${loginLockouts.failures} + 1 else 1 end`,
+            windowStart: sql`case when ${inWindow} then ${loginLockouts.windowStart} else ${instant(now)} end`,
             updatedAt: now,
           },
+          setWhere: or(isNull(loginLockouts.lockedUntil), lte(loginLockouts.lockedUntil, now)),
         })
-        .returning();
-      if (!row || row.failures < policy.failures.count) return null;
-      const seconds = Math.min(policy.baseSeconds * 2 ** row.level, policy.maxSeconds);
-      // Conditional on the count, so that concurrent failures escalate once, not twice.
-      const [locked] = await db
-        .update(loginLockouts)
-        .set({
-          failures: 0,
-          windowStart: now,
-          level: sql`${loginLockouts.level} + 1`,
-          lockedUntil: new Date(now.getTime() + seconds * 1000),
-          updatedAt: now,
-        })
-        .where(and(eq(loginLockouts.emailHash, emailHash), gte(loginLockouts.failures, policy.failures.count)))
-        .returning({ lockedUntil: loginLockouts.lockedUntil });
-      return locked ? seconds : null;
-    },
+        .returning({ failures: loginLockouts.failures, level: loginLockouts.level });
+      if (!row) {
+        const [current] = await db
+          .select({ lockedUntil: loginLockouts.lockedUntil })
+          .from(loginLockouts)
+          .where(eq(loginLockouts.emailHash, emailHash));
+        return { retryAfter: current?.lockedUntil ? secondsLeft(current.lockedUntil, now) : 1 };
+      }
+      // Attempts beyond the limit wait for the verdicts already under way; the last of those
+      // locks the email for this long.
+      if (row.failures > policy.failures.count) return { retryAfter: lockSeconds(row.level) };
 
-    async reset(email) {
-      await db.delete(loginLockouts).where(eq(loginLockouts.emailHash, hashEmail(email)));
+      const reachedLimit = row.failures >= policy.failures.count;
+      return {
+        failed: () => (reachedLimit ? lock(emailHash, clock.now()) : Promise.resolve(null)),
+        succeeded: async () => {
+          await db.delete(loginLockouts).where(eq(loginLockouts.emailHash, emailHash));
+        },
+        release: async () => {
+          await db
+            .update(loginLockouts)
+            .set({ failures: sql`greatest(${loginLockouts.failures} - 1, 0)` })
+            .where(and(eq(loginLockouts.emailHash, emailHash), gt(loginLockouts.failures, 0)));
+        },
+      };
     },
 
     async purgeStale() {

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DatabaseHandle } from '../../src/db/client.js';
+import { createLogger } from '../../src/logger.js';
+import { rawFetch, uniqueIp } from '../support/abuse.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { openTestDatabase } from '../support/database.js';
+import { GOOD_PASSWORD, LOGIN, LOGOUT, ME, REFRESH, REGISTER, uniqueEmail } from '../support/operations.js';
+
+// Every pino logger the app builds (through src/logger.ts's createLogger, with its real options
+// and redaction) writes into `lines` instead of stdout.
+const captured = vi.hoisted(() => ({ lines: [] as string[] }));
+vi.mock('pino', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('pino')>();
+  const sink = { write: (line: string) => void captured.lines.push(line) };
+  const pino = Object.assign((options?: Parameters<typeof actual.pino>[0]) => actual.pino(options ?? {}, sink), actual.pino);
+  return { ...actual, pino, default: pino };
+});
+
+const WRONG = 'Wrong-Horse-Battery-77';
+const BAD_AUTHORIZATION = 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged-signature-value-123456';
+
+let database: DatabaseHandle;
+beforeAll(async () => {
+  database = await openTestDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+beforeEach(() => {
+  captured.lines.length = 0;
+});
+
+/** The captured lines, each parsed as JSON (a test fails on any line that is not). */
+function logLines(): Array<Record<string, any>> {
+  return captured.lines.flatMap((chunk) =>
+    chunk
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        try {
+          return JSON.parse(line) as Record<string, any>;
+        } catch {
+          throw new Error(`log line is not JSON: ${line}`);
+        }
+      }),
+  );
+}
+
+/**
+ * Runs register, a login with a wrong password, a login, a refresh and a logout, each request
+ * carrying a forged Authorization header where it may; returns every secret involved.
+ */
+async function runFlows(t: TestApp): Promise<string[]> {
+  const email = uniqueEmail('log');
+  const ip = uniqueIp();
+  const bad = { ip, headers: { authorization: BAD_AUTHORIZATION, 'user-agent': 'LogTest/1.0' } };
+  const reg = await t.gql(REGISTER, { input: { email, password: GOOD_PASSWORD } }, bad);
+  expect(reg.data?.register.__typename).toBe('AuthPayload');
+  const wrong = await t.gql(LOGIN, { input: { email, password: WRONG } }, bad);
+  expect(wrong.data?.login.__typename).toBe('InvalidCredentialsError');
+  const login = await t.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, bad);
+  expect(login.data?.login.__typename).toBe('AuthPayload');
+  const refreshed = await t.gql(REFRESH, { token: login.data!.login.refreshToken }, bad);
+  expect(refreshed.data?.refresh.__typename).toBe('AuthPayload');
+  // me with the forged header: refused, and logged (at debug) without the header's value.
+  const me = await t.gql(ME, {}, bad);
+  expect(me.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  const out = await t.gql(LOGOUT, {}, { ip, token: refreshed.data!.refresh.accessToken });
+  expect(out.data?.logout).toBe(true);
+  return [
+    GOOD_PASSWORD,
+    WRONG,
+    BAD_AUTHORIZATION,
+    BAD_AUTHORIZATION.slice('Bearer '.length),
+    'forged-signature-value-123456',
+    reg.data!.register.accessToken,
+    reg.data!.register.refreshToken,
+    login.data!.login.accessToken,
+    login.data!.login.refreshToken,
+    refreshed.data!.refresh.accessToken,
+    refreshed.data!.refresh.refreshToken,
+    // The secret half of each refresh token and the signature of each access token.
+    ...[reg.data!.register, login.data!.login, refreshed.data!.refresh].flatMap((p) => [
+      p.refreshToken.split('.').at(-1),
+      p.accessToken.split('.').at(-1),
+    ]),
+  ];
+}
+
+function expectNoSecretIn(lines: string[], secrets: string[]) {
+  const text = lines.join('');
+  for (const secret of secrets) expect(text.includes(secret), `a secret (${secret.slice(0, 12)}…) is in the log`).toBe(false);
+}
+
+describe('structured logs', () => {
+  it('writes a JSON line with an `event` field for register, login (success and failure), refresh and logout', async () => {
+    const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
+    await runFlows(t);
+    const lines = logLines();
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatchObject({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) });
+    const events = lines.filter((l) => typeof l.event === 'string').map((l) => l.event);
+    expect(events).toEqual(['register', 'login_failure', 'login_success', 'refresh', 'logout']);
+    const failure = lines.find((l) => l.event === 'login_failure')!;
+    expect(failure).toMatchObject({ level: 40, detail: { reason: 'wrong_password' } });
+    expect(lines.find((l) => l.event === 'register')).toMatchObject({ level: 30, userId: expect.any(String), ip: expect.any(String) });
+  });
+
+  it('never writes a password, an access or refresh token or an Authorization header value (LOG_LEVEL=info)', async () => {
+    const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
+    const secrets = await runFlows(t);
+    expect(captured.lines.length).toBeGreaterThan(0);
+    expectNoSecretIn(captured.lines, secrets);
+  });
+
+  it('never writes them at LOG_LEVEL=debug either', async () => {
+    const t = await createTestApp({ LOG_LEVEL: 'debug' }, database);
+    const secrets = await runFlows(t);
+    expect(logLines().some((l) => l.level === 20)).toBe(true);
+    expectNoSecretIn(captured.lines, secrets);
+  });
+
+  it('logs an unexpected failure (for the operator) without the password or Authorization header of the request', async () => {
+    const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
+    t.services.auth.login = async (input) => {
+      throw new Error(`boom for ${input.email}`);
+    };
+    const res = await rawFetch(t, '/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: BAD_AUTHORIZATION },
+      body: JSON.stringify({ query: LOGIN, variables: { input: { email: 'x@example.com', password: WRONG } } }),
+    });
+    expect(JSON.parse(res.text).errors[0].message).toBe('Unexpected error.');
+    const lines = logLines();
+    expect(lines.some((l) => l.level >= 50 && JSON.stringify(l).includes('boom for x@example.com'))).toBe(true);
+    expectNoSecretIn(captured.lines, [WRONG, BAD_AUTHORIZATION, 'forged-signature-value-123456']);
+  });
+
+  it('logs an unexpected failure without the password even when it is written inline in the operation', async () => {
+    const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
+    t.services.auth.login = async () => {
+      throw new Error('boom');
+    };
+    const res = await t.gql(`mutation { login(input: { email: "x@example.com", password: "${WRONG}" }) { __typename } }`);
+    expect(res.errors?.[0]?.message).toBe('Unexpected error.');
+    expect(logLines().some((l) => l.level >= 50)).toBe(true);
+    expectNoSecretIn(captured.lines, [WRONG]);
+  });
+
+  it('redacts credentials by path when code logs them by mistake', () => {
+    const logger = createLogger('info');
+    logger.info(
+      {
+        password: 'p1-secret',
+        token: 't1-secret',
+        accessToken: 'a1-secret',
+        refreshToken: 'r1-secret',
+        authorization: 'Bearer h1-secret',
+        input: { password: 'p2-secret', refreshToken: 'r2-secret' },
+        req: { headers: { authorization: 'Bearer h2-secret' } },
+      },
+      'oops',
+    );
+    const [line] = logLines();
+    expect(line).toMatchObject({ msg: 'oops', password: '[redacted]', input: { password: '[redacted]' } });
+    expectNoSecretIn(captured.lines, ['p1-secret', 't1-secret', 'a1-secret', 'r1-secret', 'h1-secret', 'p2-secret', 'r2-secret', 'h2-secret']);
+  });
+});
