@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { createContextFactory, type AppServices } from './context.js';
 import { schema } from './graphql/schema.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
+import { useQueryParamCheck } from './plugins/use-query-param-check.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
 import { useSecurityHeaders } from './plugins/use-security-headers.js';
 import { useValidationRules } from './plugins/use-validation-rules.js';
@@ -69,6 +70,7 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
     },
     plugins: [
       useRequestLimits({ bodyLimit: config.bodyLimit }),
+      useQueryParamCheck(),
       // A request that is not JSON (form posts, text/plain: what a cross-site page can send
       // without a preflight) must carry this header, or it is refused.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),

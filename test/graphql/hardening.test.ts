@@ -209,6 +209,28 @@ describe('production mode: introspection, suggestions, GraphiQL', () => {
   });
 });
 
+describe('malformed GET parameters', () => {
+  it.each(['variables', 'extensions'])('answers 400, not 500, when %s is not valid JSON', async (name) => {
+    const res = await rawFetch(t, `/graphql?query=${encodeURIComponent('{ __typename }')}&${name}=${encodeURIComponent('{bad')}`, {
+      method: 'GET',
+      headers: { accept: 'application/json', 'x-graphql-yoga-csrf': '1' },
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toEqual({
+      errors: [{ message: `The ${name} parameter is not valid JSON.`, extensions: { code: 'BAD_REQUEST' } }],
+    });
+  });
+
+  it('still answers a GET query whose variables are valid JSON', async () => {
+    const res = await rawFetch(t, `/graphql?query=${encodeURIComponent('{ __typename }')}&variables=${encodeURIComponent('{}')}`, {
+      method: 'GET',
+      headers: { accept: 'application/json', 'x-graphql-yoga-csrf': '1' },
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({ data: { __typename: 'Query' } });
+  });
+});
+
 describe('CSRF prevention', () => {
   const logoutQuery = 'mutation { logout }';
 
