@@ -12,7 +12,7 @@ import argon2 from 'argon2';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { eventsFromIp, expectRateLimited, uniqueIp } from '../support/abuse.js';
-import { CHANGE_PASSWORD, NEW_PASSWORD, REQUEST_EMAIL_VERIFICATION, REQUEST_PASSWORD_RESET, RESET_PASSWORD } from '../support/account.js';
+import { NEW_PASSWORD, REQUEST_EMAIL_VERIFICATION, REQUEST_PASSWORD_RESET, RESET_PASSWORD } from '../support/account.js';
 import { createTestApp, type GraphQLResponse, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
 import { GOOD_PASSWORD, registerUser, uniqueEmail } from '../support/operations.js';

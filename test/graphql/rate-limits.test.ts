@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { configErrorOf } from '../support/config.js';
 import { limitPasswordWork } from '../../src/auth/passwords.js';
 import { purgeExpired } from '../../src/purge.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -257,20 +258,11 @@ describe('RATE_LIMITS=off', () => {
 });
 
 describe('rate limit configuration', () => {
-  function configError(env: Record<string, string>): ConfigError {
-    try {
-      loadConfig(env);
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      return err as ConfigError;
-    }
-    throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
-  }
 
   it.each(['abc', '0/60', '10/0', '10', '10/60s', '-1/60', '1.5/60'])(
     'refuses RATE_LIMIT_LOGIN_IP=%s with a ConfigError naming the variable',
     (value) => {
-      const error = configError({ RATE_LIMIT_LOGIN_IP: value });
+      const error = configErrorOf({ RATE_LIMIT_LOGIN_IP: value });
       expect(error.message).toContain('RATE_LIMIT_LOGIN_IP');
     },
   );
@@ -285,7 +277,7 @@ describe('rate limit configuration', () => {
   });
 
   it('names every bad limit at once, and RATE_LIMITS must be on or off', () => {
-    const error = configError({ RATE_LIMIT_LOGIN_IP: 'abc', RATE_LIMIT_REFRESH_IP: '0/60', RATE_LIMITS: 'maybe' });
+    const error = configErrorOf({ RATE_LIMIT_LOGIN_IP: 'abc', RATE_LIMIT_REFRESH_IP: '0/60', RATE_LIMITS: 'maybe' });
     expect(error.message).toContain('RATE_LIMIT_LOGIN_IP');
     expect(error.message).toContain('RATE_LIMIT_REFRESH_IP');
     expect(error.message).toContain('RATE_LIMITS');

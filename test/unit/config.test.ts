@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { configErrorOf } from '../support/config.js';
 
-/** The ConfigError thrown by loadConfig(env), or a failure when none is thrown. */
-function configErrorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
-}
 
 describe('configuration', () => {
   it('applies the documented defaults to an empty environment', () => {
