@@ -139,6 +139,8 @@ export const RATE_LIMIT_DEFAULTS = {
   REQUEST_PASSWORD_RESET_EMAIL: { count: 3, seconds: 3600 },
   RESET_PASSWORD_IP: { count: 10, seconds: 3600 },
   CHANGE_PASSWORD_ACCOUNT: { count: 10, seconds: 3600 },
+  CHANGE_PASSWORD_IP: { count: 20, seconds: 3600 },
+  REQUEST_EMAIL_VERIFICATION_ACCOUNT: { count: 3, seconds: 3600 },
   VERIFY_EMAIL_IP: { count: 20, seconds: 3600 },
 } as const satisfies Record<string, RateLimit>;
 export type RateLimitName = keyof typeof RATE_LIMIT_DEFAULTS;

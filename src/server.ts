@@ -10,10 +10,12 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   if (!config.rateLimits.enabled) {
-    logger.warn(
+    // On stderr as well as in the log, so that no LOG_LEVEL can hide it.
+    const warning =
       'RATE_LIMITS=off: every rate limit and the account lockout are DISABLED. ' +
-        'Use this for load tests and benchmarks only, never for a server facing users.',
-    );
+      'Use this for load tests and benchmarks only, never for a server facing users.';
+    console.error(`\n*** WARNING: ${warning} ***\n`);
+    logger.warn(warning);
   }
   const runtime = await bootstrap(config, logger);
   const app = createApp(runtime.services, { config, ping: runtime.database.ping });

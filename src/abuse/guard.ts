@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestInfo } from '../auth/sessions.js';
 import type { RateLimitName } from '../config.js';
@@ -11,6 +12,7 @@ export const SENSITIVE_FIELDS = [
   'register',
   'refresh',
   'requestPasswordReset',
+  'requestEmailVerification',
   'changePassword',
   'resetPassword',
   'verifyEmail',
@@ -27,9 +29,25 @@ const LIMITS: Record<SensitiveField, ReadonlyArray<readonly [RateLimitName, KeyK
     ['REQUEST_PASSWORD_RESET_EMAIL', 'email'],
   ],
   resetPassword: [['RESET_PASSWORD_IP', 'ip']],
-  changePassword: [['CHANGE_PASSWORD_ACCOUNT', 'account']],
+  requestEmailVerification: [['REQUEST_EMAIL_VERIFICATION_ACCOUNT', 'account']],
+  changePassword: [
+    ['CHANGE_PASSWORD_ACCOUNT', 'account'],
+    ['CHANGE_PASSWORD_IP', 'ip'],
+  ],
   verifyEmail: [['VERIFY_EMAIL_IP', 'ip']],
 };
+
+/**
+ * The rate-limit key of a client address. An IPv6 client usually holds a whole /64 and can
+ * pick any address in it, so IPv6 is counted per /64; IPv4 (also IPv4-mapped IPv6) per address.
+ */
+export function clientKey(ip: string | null): string {
+  if (!ip || !ipaddr.isValid(ip)) return ip ?? 'unknown';
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  const prefix = new ipaddr.IPv6([...(address as ipaddr.IPv6).parts.slice(0, 4), 0, 0, 0, 0]);
+  return `${prefix.toString()}/64`;
+}
 
 /** Who is attempting: the request, plus the normalized email or the account where there is one. */
 export interface Attempt {
@@ -66,7 +84,7 @@ export function createAbuseGuard(deps: {
     async attempt(field, who) {
       if (!enabled) return;
       const keys: Record<KeyKind, string | undefined> = {
-        ip: who.request.ip ?? 'unknown',
+        ip: clientKey(who.request.ip),
         email: who.email,
         account: who.userId,
       };

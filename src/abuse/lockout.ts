@@ -58,8 +58,9 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
     const [locked] = await db
       .update(loginLockouts)
       .set({
-        failures: 0,
-        windowStart: now,
+        // The window goes on: once this lock ends, the very next failure within it locks
+        // again, for twice as long, instead of granting another full set of guesses.
+        failures: policy.failures.count - 1,
         level: sql`${loginLockouts.level} + 1`,
         lockedUntil: new Date(now.getTime() + seconds * 1000),
         updatedAt: now,

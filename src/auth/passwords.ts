@@ -47,9 +47,14 @@ export async function verifyPassword(hash: string, password: string): Promise<Pa
 let dummyHash: Promise<string> | undefined;
 /**
  * Spends the same work as a real verification, so an unknown email answers in the same time
- * as a wrong password.
+ * as a wrong password. The dummy hash itself is made outside the work gate and is never
+ * cached as a failure: an overload at the wrong moment must not make every later
+ * unknown-email login answer differently from a wrong password.
  */
 export async function verifyAgainstDummy(password: string): Promise<void> {
-  dummyHash ??= hashPassword(`dummy-${Math.random()}`);
+  dummyHash ??= argon2.hash(`dummy-${Math.random()}`, ARGON2_PARAMS).catch((err: unknown) => {
+    dummyHash = undefined;
+    throw err;
+  });
   await verifyPassword(await dummyHash, password);
 }

@@ -81,17 +81,47 @@ describe('account lockout', () => {
     expect((await rightPassword(t, email)).__typename).toBe('AuthPayload');
   });
 
-  it('escalates: each further lockout doubles (60, 120, 240, 480) up to LOCKOUT_MAX (900), and is never permanent', async () => {
+  it('escalates within the window: once a lockout ends, the next failure locks again for twice as long', async () => {
     const { email } = await registerUser(plain);
-    for (const expected of [60, 120, 240, 480, 900, 900]) {
-      expect(await failLogins(t, email, 5)).toEqual(Array(5).fill('InvalidCredentialsError'));
-      expect(expectRateLimited(await rightPassword(t, email)), `lockout of ${expected} s`).toBe(expected);
-      t.clock.advance(expected - 1);
+    expect(await failLogins(t, email, 5)).toEqual(Array(5).fill('InvalidCredentialsError'));
+    expect(expectRateLimited(await rightPassword(t, email))).toBe(60);
+    for (const expected of [120, 240, 480]) {
+      t.clock.advance(expected / 2 - 1);
       expect(expectRateLimited(await rightPassword(t, email))).toBe(1);
       t.clock.advance(1);
+      // One guess, not another five: the 900 s window of the first failures still runs.
+      expect(await failLogins(t, email, 1)).toEqual(['InvalidCredentialsError']);
+      expect(expectRateLimited(await rightPassword(t, email)), `lockout of ${expected} s`).toBe(expected);
     }
-    // After the capped lockout has passed, the right password works.
+  });
+
+  it('caps the lockout at LOCKOUT_MAX (900) and never locks for good', async () => {
+    const { email } = await registerUser(plain);
+    const locks: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const answers = await failLogins(t, email, 5);
+      expect(answers[0]).toBe('InvalidCredentialsError');
+      const retryAfter = expectRateLimited(await rightPassword(t, email));
+      locks.push(retryAfter);
+      t.clock.advance(retryAfter);
+    }
+    expect(locks.at(-1)).toBe(900);
+    expect(Math.max(...locks)).toBe(900);
     expect((await rightPassword(t, email)).__typename).toBe('AuthPayload');
+  });
+
+  it('checks at most 8 wrong passwords for one email in 15 minutes at the defaults (5, then one per lockout)', async () => {
+    const { email } = await registerUser(plain);
+    let checked = 0;
+    for (let second = 0; second < 900; second += 5) {
+      const [answer] = await failLogins(t, email, 1);
+      if (answer === 'InvalidCredentialsError') checked += 1;
+      else expect(answer).toBe('RateLimitedError');
+      t.clock.advance(5);
+    }
+    // 5 failures lock for 60 s; then one failure each after the 60, 120 and 240 s lockouts;
+    // the 480 s lockout runs to the end of the window.
+    expect(checked).toBe(8);
   });
 
   it('a successful login resets the escalation: the next lockout is LOCKOUT_BASE again', async () => {

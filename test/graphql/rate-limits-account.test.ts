@@ -168,6 +168,48 @@ describe('changePassword limit (per account)', () => {
   });
 });
 
+describe('changePassword limit (per IP)', () => {
+  it('refuses changePassword from an address past RATE_LIMIT_CHANGE_PASSWORD_IP, whichever account asks', async () => {
+    const app = await createTestApp({ RATE_LIMITS: 'on', SMTP_URL: smtp.url, RATE_LIMIT_CHANGE_PASSWORD_IP: '2/3600' }, database);
+    const ip = uniqueIp();
+    const sessions = [await registerUser(plain), await registerUser(plain), await registerUser(plain)];
+    for (const session of sessions.slice(0, 2)) {
+      const res = await app.gql(CHANGE, { current: 'wrong-current', next: NEW_PASSWORD }, { token: session.accessToken, ip });
+      expect(res.data?.changePassword.__typename).toBe('InvalidCredentialsError');
+    }
+    const third = await app.gql(CHANGE, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, { token: sessions[2]!.accessToken, ip });
+    expectRateLimited(third.data?.changePassword);
+    const elsewhere = await app.gql(CHANGE, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, { token: sessions[2]!.accessToken, ip: uniqueIp() });
+    expect(elsewhere.data?.changePassword.__typename).toBe('AuthPayload');
+  });
+});
+
+describe('requestEmailVerification limit (per account)', () => {
+  it('refuses the 4th request of one account within an hour (3/3600) with RATE_LIMITED and sends no 4th mail', async () => {
+    const session = await registerUser(plain);
+    for (let i = 1; i <= 3; i++) {
+      const res = await t.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: session.accessToken, ip: uniqueIp() });
+      expect(res.data?.requestEmailVerification, `request ${i}: ${JSON.stringify(res)}`).toBe(true);
+      await smtp.nextMailTo(session.email);
+    }
+    const res = await t.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: session.accessToken, ip: uniqueIp() });
+    expect(expectRateLimitedError(res, 'requestEmailVerification')).toBeLessThanOrEqual(HOUR);
+    await t.services.tasks.idle();
+    expect(smtp.mailsTo(session.email)).toHaveLength(3);
+  });
+
+  it('limits one account only: another account still gets its mail', async () => {
+    const app = await createTestApp(
+      { RATE_LIMITS: 'on', SMTP_URL: smtp.url, RATE_LIMIT_REQUEST_EMAIL_VERIFICATION_ACCOUNT: '1/3600' },
+      database,
+    );
+    const [a, b] = [await registerUser(plain), await registerUser(plain)];
+    expect((await app.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: a.accessToken })).data?.requestEmailVerification).toBe(true);
+    expectRateLimitedError(await app.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: a.accessToken }), 'requestEmailVerification');
+    expect((await app.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: b.accessToken })).data?.requestEmailVerification).toBe(true);
+  });
+});
+
 describe('resetPassword limit (per IP)', () => {
   it('answers the 11th attempt from one IP within an hour (10/3600) with RateLimitedError, without spending a valid token', async () => {
     const { email } = await registerUser(plain);

@@ -30,6 +30,7 @@ const CALLS: Record<(typeof SENSITIVE_FIELDS)[number], string> = {
   register: 'register(input: { email: $email, password: $password }) { __typename }',
   refresh: 'refresh(refreshToken: $password) { __typename }',
   requestPasswordReset: 'requestPasswordReset(email: $email)',
+  requestEmailVerification: 'requestEmailVerification',
   changePassword: 'changePassword(currentPassword: $password, newPassword: $password) { __typename }',
   resetPassword: 'resetPassword(token: $password, newPassword: $password) { __typename }',
   verifyEmail: 'verifyEmail(token: $password) { __typename }',

@@ -42,13 +42,17 @@ builder.mutationFields((t) => ({
     ...guarded(
       { authenticated: true },
       'Mails you a link that verifies your email address (valid EMAIL_VERIFICATION_TTL seconds, once); a newer ' +
-        'link replaces older ones. Nothing is sent when the address is verified already. True once the mail is sent.',
+        'link replaces older ones. Nothing is sent when the address is verified already. True once the mail is sent. ' +
+        'Over a rate limit: a GraphQL error with extensions.code RATE_LIMITED and extensions.retryAfter.',
     ),
     resolve: async (_root, _args, ctx) => {
       const viewer = await ctx.viewer();
       if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
-      await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
-      return true;
+      return withTypedErrors(async () => {
+        await ctx.services.guard.attempt('requestEmailVerification', { request: ctx.request, userId: viewer.claims.sub });
+        await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
+        return true;
+      });
     },
   }),
   verifyEmail: t.field({
