@@ -6,6 +6,8 @@ import type { Config } from './config.js';
 import { createContextFactory, type AppServices } from './context.js';
 import { schema } from './graphql/schema.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
+import { useNoOriginalError } from './plugins/use-no-original-error.js';
+import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
 import { useSecurityHeaders } from './plugins/use-security-headers.js';
@@ -82,6 +84,9 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
         costLimit: { maxCost: limits.maxCost },
         blockFieldSuggestion: { enabled: config.production },
       }),
+      // armor hides suggestions in validation errors only; this also covers variable coercion.
+      useNoSuggestions({ enabled: config.production }),
+      useNoOriginalError(),
       useValidationRules(rules),
       useSecurityHeaders({ hsts: config.publicUrl?.startsWith('https:') ?? false }),
       useReadinessCheck({

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'UNKNOWN_ROLE'
   | 'LAST_ADMIN'
   | 'SELF_CHANGE'
+  | 'ROLE_NOT_HELD'
   | 'INVALID_TOKEN'
   | 'EMAIL_NOT_VERIFIED';
 
@@ -29,6 +30,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'UNKNOWN_ROLE',
   'LAST_ADMIN',
   'SELF_CHANGE',
+  'ROLE_NOT_HELD',
   'INVALID_TOKEN',
   'EMAIL_NOT_VERIFIED',
 ];
@@ -140,6 +142,15 @@ export class SelfChangeError extends AuthError {
   readonly code = 'SELF_CHANGE';
   constructor() {
     super('You cannot change your own roles or disable your own account; ask another admin.');
+  }
+}
+
+/** Refused because the granter does not hold the role it would grant or revoke. */
+export class RoleNotHeldError extends AuthError {
+  override name = 'RoleNotHeldError';
+  readonly code = 'ROLE_NOT_HELD';
+  constructor(role: string) {
+    super(`Only holders of the role "${role}" can grant or revoke it.`);
   }
 }
 

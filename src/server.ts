@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { createApp } from './app.js';
+import { prepareDummyHash } from './auth/passwords.js';
 import { bootstrap } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
     logger.warn(warning);
   }
   const runtime = await bootstrap(config, logger);
+  // The first unknown-email login must cost what every later one costs (one verification).
+  await prepareDummyHash();
   const app = createApp(runtime.services, { config, ping: runtime.database.ping });
   const stopPurge = schedulePurge(runtime.services, config.purgeInterval);
   const server = createServer(app);

@@ -7,7 +7,7 @@ import { createPasswordChange } from './auth/password-change.js';
 import { createSessionAdmin } from './auth/session-admin.js';
 import { createBackgroundTasks } from './background-tasks.js';
 import { createMailer } from './mail/mailer.js';
-import { DEFAULT_PUBLIC_URL } from './mail/templates.js';
+import { defaultPublicUrl } from './mail/templates.js';
 import { limitPasswordWork } from './auth/passwords.js';
 import { createAccessTokenCodec } from './auth/access-tokens.js';
 import { createRevocationList } from './auth/revocation.js';
@@ -75,7 +75,7 @@ export function createServices(options: {
     sessionPolicy,
     tasks,
     mailer: createMailer(config, logger),
-    publicUrl: config.publicUrl ?? DEFAULT_PUBLIC_URL,
+    publicUrl: config.publicUrl ?? defaultPublicUrl(config),
     emailVerificationTtl: config.emailVerificationTtl,
     passwordResetTtl: config.passwordResetTtl,
   });

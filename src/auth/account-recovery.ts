@@ -64,6 +64,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         to: user.email,
         name: user.name,
         link: buildMailLink(deps.publicUrl, 'reset-password', token),
+        token,
         expiresInSeconds: deps.passwordResetTtl,
       }),
     );
@@ -87,6 +88,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
           to: user.email,
           name: user.name,
           link: buildMailLink(deps.publicUrl, 'verify-email', token),
+          token,
           expiresInSeconds: deps.emailVerificationTtl,
         }),
       );

@@ -41,10 +41,19 @@ export async function verifyPassword(hash: string, password: string): Promise<Pa
     // A malformed stored hash never matches; it is not a reason to fail the request.
     return { ok: false, needsRehash: false };
   }
-  return { ok, needsRehash: ok && argon2.needsRehash(hash, ARGON2_PARAMS) };
+  // needsRehash compares version and m/t/p but not the variant: an argon2i or argon2d hash
+  // with the same parameters must be upgraded too.
+  const outdated = !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, ARGON2_PARAMS);
+  return { ok, needsRehash: ok && outdated };
 }
 
 let dummyHash: Promise<string> | undefined;
+
+/** Makes the dummy hash ahead of the first unknown-email login (called at start-up). */
+export function prepareDummyHash(): Promise<void> {
+  return verifyAgainstDummy('').catch(() => {});
+}
+
 /**
  * Spends the same work as a real verification, so an unknown email answers in the same time
  * as a wrong password. The dummy hash itself is made outside the work gate and is never

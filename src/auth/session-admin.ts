@@ -31,6 +31,14 @@ export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: Au
       return listLiveSessions(db, userId, clock.now());
     },
 
+    /** The user a session belongs to, or null for an unknown or malformed id. */
+    async ownerOf(rawSessionId: string): Promise<string | null> {
+      const id = parseUuid(rawSessionId);
+      if (!id) return null;
+      const [session] = await db.select({ userId: sessions.userId }).from(sessions).where(eq(sessions.id, id));
+      return session?.userId ?? null;
+    },
+
     /**
      * Revokes a session of the actor's, or anyone's with `mayRevokeAny`. Without it, a session
      * that is not theirs is refused whether or not it exists (so ids cannot be probed); a

@@ -4,7 +4,7 @@ import type { RequestInfo } from '../auth/sessions.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';
-import { LastAdminError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
+import { LastAdminError, RoleNotHeldError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
 import { revokeUserSessions } from '../auth/sessions.js';
 import { ADMIN_ROLE } from './permissions.js';
 
@@ -40,6 +40,19 @@ async function assertAnotherActiveAdmin(tx: Tx, userId: string): Promise<void> {
   if ((row?.n ?? 0) <= 1) throw new LastAdminError();
 }
 
+/**
+ * Roles:grant lets one hand out only the roles one holds: a holder of a lesser role cannot
+ * make a second account of theirs an admin. The operator's CLI is exempt.
+ */
+async function assertActorHolds(tx: Tx, actor: Actor, role: string): Promise<void> {
+  if (actor.kind !== 'user') return;
+  const [held] = await tx
+    .select({ role: userRoles.role })
+    .from(userRoles)
+    .where(and(eq(userRoles.userId, actor.userId), eq(userRoles.role, role)));
+  if (!held) throw new RoleNotHeldError(role);
+}
+
 function assertNotSelf(actor: Actor, userId: string): void {
   if (actor.kind === 'user' && actor.userId === userId) throw new SelfChangeError();
 }
@@ -63,12 +76,13 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
   }
 
   return {
-    /** Gives a user a role. Nobody grants roles to themselves. */
+    /** Gives a user a role. Nobody grants roles to themselves, nor a role they do not hold. */
     async grantRole(actor: Actor, userId: string, role: string): Promise<UserRow> {
       assertNotSelf(actor, userId);
       const user = await db.transaction(async (tx) => {
         await assertRoleExists(tx, role);
         const user = await lockedUser(tx, userId);
+        await assertActorHolds(tx, actor, role);
         await tx.insert(userRoles).values({ userId, role, createdAt: clock.now() }).onConflictDoNothing();
         return user;
       });
@@ -76,7 +90,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
       return user;
     },
 
-    /** Takes a role from a user; the last active admin keeps theirs. */
+    /** Takes a role from a user (only a holder of that role can); the last active admin keeps theirs. */
     async revokeRole(actor: Actor, userId: string, role: string): Promise<UserRow> {
       assertNotSelf(actor, userId);
       const user = await db.transaction(async (tx) => {
@@ -84,6 +98,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         await tx.execute(ADMIN_SET_LOCK);
         const user = await lockedUser(tx, userId);
         if (role === ADMIN_ROLE) await assertAnotherActiveAdmin(tx, userId);
+        await assertActorHolds(tx, actor, role);
         await tx.delete(userRoles).where(and(eq(userRoles.userId, userId), eq(userRoles.role, role)));
         return user;
       });

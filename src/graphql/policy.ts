@@ -1,3 +1,4 @@
+import type { Context } from '../context.js';
 import type { AuthScopes } from './builder.js';
 
 /**
@@ -12,8 +13,8 @@ export interface Policy<Parent = unknown, Args = unknown> {
   permission?: string;
   /** Holders of this role. */
   role?: string;
-  /** The viewer is the user whose id this returns. */
-  self?: (parent: Parent, args: Args) => string;
+  /** The viewer is the user whose id this returns (null: nobody, e.g. an unknown id). */
+  self?: (parent: Parent, args: Args, context: Context) => string | null | Promise<string | null>;
 }
 
 type ScopeMap = { $any: Partial<AuthScopes> };
@@ -32,17 +33,23 @@ export function describePolicy(policy: Policy<never, never>): string {
 export function guarded<Parent, Args>(
   policy: Policy<Parent, Args>,
   description: string,
-): { description: string; authScopes: (parent: unknown, args: unknown) => ScopeMap } {
+): {
+  description: string;
+  authScopes: (parent: unknown, args: unknown, context: Context) => Promise<ScopeMap | false>;
+} {
   return {
     description: `${description}\n\n${describePolicy(policy)}`,
     // Pothos calls this with the field's own parent and args, which the policy was typed for.
-    authScopes: (parent, args) => {
+    authScopes: async (parent, args, context) => {
       const scopes: Partial<AuthScopes> = {};
       if (policy.authenticated) scopes.authenticated = true;
-      if (policy.self) scopes.self = policy.self(parent as Parent, args as Args);
+      if (policy.self) {
+        const userId = await policy.self(parent as Parent, args as Args, context);
+        if (userId !== null) scopes.self = userId;
+      }
       if (policy.role) scopes.role = policy.role;
       if (policy.permission) scopes.permission = policy.permission;
-      return { $any: scopes };
+      return Object.keys(scopes).length > 0 ? { $any: scopes } : false;
     },
   };
 }

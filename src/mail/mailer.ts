@@ -22,7 +22,8 @@ export interface Mailer {
 /**
  * Sends mail over SMTP_URL (`smtp://` or `smtps://`, with nodemailer's options as query
  * parameters, e.g. `?requireTLS=true`). Without SMTP_URL, outside production, mails are
- * written to DATA_DIR/outbox/ as .eml files instead; in production that is a start-up error.
+ * written to DATA_DIR/outbox/ instead, each as an .eml file and a .txt file of its text part;
+ * in production that is a start-up error.
  */
 export function createMailer(config: Pick<Config, 'production' | 'dataDir' | 'mail'>, logger: Logger): Mailer {
   const { smtpUrl, from } = config.mail;
@@ -47,11 +48,19 @@ export function createMailer(config: Pick<Config, 'production' | 'dataDir' | 'ma
     async send(message) {
       const info = await transport.sendMail({ from, ...message });
       if (!Buffer.isBuffer(info.message)) throw new Error('the stream transport did not buffer the message');
-      // Mode 0600: the file holds a live link. For the same reason the log names the file, never the link.
+      // Mode 0600: the files hold a live token. For the same reason the log names the files, never the link.
       await mkdir(outbox, { recursive: true, mode: 0o700 });
-      const file = path.join(outbox, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`);
+      const base = path.join(outbox, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`);
+      const file = `${base}.eml`;
+      const textFile = `${base}.txt`;
       await writeFile(file, info.message, { mode: 0o600 });
-      logger.info({ file, subject: message.subject }, 'mail written to the outbox (no SMTP_URL): open the file to follow its link');
+      // The .eml is quoted-printable (`token=3D…`, lines broken with `=`); the .txt is the text
+      // part as sent, so the link and token can be copied from any editor.
+      await writeFile(textFile, `To: ${message.to}\nSubject: ${message.subject}\n\n${message.text}`, { mode: 0o600 });
+      logger.info(
+        { file, textFile, subject: message.subject },
+        'mail written to the outbox (no SMTP_URL): its .txt file holds the link and the token',
+      );
     },
   };
 }

@@ -1,7 +1,19 @@
+import { ConfigError } from '../config.js';
 import type { MailMessage } from './mailer.js';
 
-/** Where the links of mails point when PUBLIC_URL is not set. */
-export const DEFAULT_PUBLIC_URL = 'http://localhost:4000';
+/**
+ * Where the links of mails point when PUBLIC_URL is not set: this server, as HOST and PORT
+ * configure it (`http://<host>:<port>`). A wildcard address (0.0.0.0, ::) is not one a browser
+ * can open, so it is shown as localhost.
+ */
+export function defaultPublicUrl({ host, port }: { host: string; port: number }): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  const name = wildcard ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  if (!URL.canParse(`http://${name}:${port}`)) {
+    throw new ConfigError(`HOST: "${host}" cannot be the host of links in mails; set PUBLIC_URL.`);
+  }
+  return new URL(`http://${name}:${port}`).origin;
+}
 
 /** The pages of the site (at PUBLIC_URL) that take an emailed token. */
 export type MailRoute = 'verify-email' | 'reset-password';
@@ -12,6 +24,8 @@ export interface LinkMail {
   /** The account's display name, if any: user input. */
   name: string | null;
   link: string;
+  /** The token the link carries, also given on a line of its own for copying by hand. */
+  token: string;
   expiresInSeconds: number;
 }
 
@@ -53,7 +67,10 @@ interface Content {
 function render(mail: LinkMail, content: Content): MailMessage {
   const hello = greeting(mail.name);
   const expiry = `The link works once and expires in ${describeDuration(mail.expiresInSeconds)}.`;
-  const text = [hello, '', content.intro, '', `${content.action}:`, mail.link, '', expiry, content.ignore, ''].join('\n');
+  // The token also gets a short line of its own: a wrapped or quoted-printable link is hard to
+  // copy, and a development outbox is read by hand.
+  const token = `Token: ${mail.token}`;
+  const text = [hello, '', content.intro, '', `${content.action}:`, mail.link, '', token, '', expiry, content.ignore, ''].join('\n');
   const link = escapeHtml(mail.link);
   const html = [
     '<!doctype html>',
@@ -63,6 +80,7 @@ function render(mail: LinkMail, content: Content): MailMessage {
     `<p>${escapeHtml(content.intro)}</p>`,
     `<p><a href="${link}">${escapeHtml(content.action)}</a></p>`,
     `<p>If the link does not work, copy this address into your browser:<br>${link}</p>`,
+    `<p>${escapeHtml(token)}</p>`,
     `<p>${escapeHtml(expiry)} ${escapeHtml(content.ignore)}</p>`,
     '</body></html>',
     '',

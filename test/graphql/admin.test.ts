@@ -94,6 +94,22 @@ describe('nobody changes their own roles or account', () => {
     expect(await storedRoles(t, granter.userId)).toEqual([granter.role, 'user'].sort());
   });
 
+  it('refuses a holder of roles:grant granting a role they do not hold (admin) to someone else with ROLE_NOT_HELD', async () => {
+    const granter = await registerWithPermissions(t, ['roles:grant']);
+    const accomplice = await registerUser(t);
+    const res = await t.gql(GRANT_ROLE, { userId: accomplice.userId, role: 'admin' }, { token: granter.accessToken });
+    expectRefused(res, 'grantRole', 'ROLE_NOT_HELD', { nullable: false });
+    expect(await storedRoles(t, accomplice.userId)).toEqual(['user']);
+  });
+
+  it('refuses a holder of roles:grant revoking a role they do not hold (admin) with ROLE_NOT_HELD', async () => {
+    const granter = await registerWithPermissions(t, ['roles:grant']);
+    const otherAdmin = await registerAdmin(t);
+    const res = await t.gql(REVOKE_ROLE, { userId: otherAdmin.userId, role: 'admin' }, { token: granter.accessToken });
+    expectRefused(res, 'revokeRole', 'ROLE_NOT_HELD', { nullable: false });
+    expect(await storedRoles(t, otherAdmin.userId)).toEqual(['admin', 'user']);
+  });
+
   it('lets a holder of roles:grant grant a role to someone else', async () => {
     const granter = await registerWithPermissions(t, ['roles:grant']);
     const other = await registerUser(t);
@@ -249,8 +265,8 @@ describe('the last active admin', () => {
     fresh.clock.advance(1);
     const enable = await fresh.gql(SET_USER_ACTIVE, { userId: b.userId, active: true }, { token: manager.accessToken });
     expect(enable.errors).toBeUndefined();
-    const revokeNow = await fresh.gql(REVOKE_ROLE, { userId: a.userId, role: 'admin' }, { token: manager.accessToken });
-    expect(revokeNow.errors).toBeUndefined();
+    const disableNow = await fresh.gql(SET_USER_ACTIVE, { userId: a.userId, active: false }, { token: manager.accessToken });
+    expect(disableNow.errors).toBeUndefined();
     expect(await activeAdminIds(fresh)).toEqual([b.userId]);
   });
 

@@ -182,25 +182,39 @@ describe('without SMTP_URL (development outbox)', () => {
   let local: TestApp;
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'authgraph-outbox-'));
-    local = await createTestApp({ DATA_DIR: dataDir }, t.database);
+    // No PUBLIC_URL: links point at this server as HOST and PORT configure it.
+    local = await createTestApp({ DATA_DIR: dataDir, HOST: '0.0.0.0', PORT: '8080' }, t.database);
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('writes each mail to DATA_DIR/outbox as an .eml file holding the link, readable by its owner only', async () => {
+  it('writes each mail to DATA_DIR/outbox as an .eml and a .txt file, readable by their owner only', async () => {
     const session = await registerUser(local);
     const res = await local.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: session.accessToken });
     expect(res).toMatchObject({ data: { requestEmailVerification: true } });
 
     const outbox = path.join(dataDir, 'outbox');
-    const files = readdirSync(outbox);
-    expect(files).toHaveLength(1);
+    const files = readdirSync(outbox).sort();
+    expect(files).toHaveLength(2);
     expect(files[0]).toMatch(/\.eml$/);
-    const file = path.join(outbox, files[0]!);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    const raw = readFileSync(file, 'utf8');
+    expect(files[1]).toBe(files[0]!.replace(/\.eml$/, '.txt'));
+    for (const file of files) expect(statSync(path.join(outbox, file)).mode & 0o777).toBe(0o600);
+    const raw = readFileSync(path.join(outbox, files[0]!), 'utf8');
     expect(raw).toMatch(new RegExp(`^To: ${session.email}$`, 'm'));
     const { link, token } = linkIn(raw, 'verify-email');
-    expect(link).toBe(`http://localhost:4000/verify-email?token=${token}`);
-    expect((await local.gql(VERIFY_EMAIL, { token })).data?.verifyEmail.__typename).toBe('User');
+    // HOST 0.0.0.0 is shown as localhost; PORT is kept.
+    expect(link).toBe(`http://localhost:8080/verify-email?token=${token}`);
+  });
+
+  it('lets a newcomer verify by hand: the token, read from the .txt as plain text, verifies the address', async () => {
+    const session = await registerUser(local);
+    await local.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: session.accessToken });
+    const outbox = path.join(dataDir, 'outbox');
+    const txt = readdirSync(outbox).filter((f) => f.endsWith('.txt')).map((f) => readFileSync(path.join(outbox, f), 'utf8'))
+      .find((text) => text.includes(`To: ${session.email}\n`));
+    // No MIME decoding: the file is read as an editor shows it.
+    const token = /^Token: (\S+)$/m.exec(txt!)?.[1];
+    expect(txt).toContain(`http://localhost:8080/verify-email?token=${token}\n`);
+    expect(await local.gql(VERIFY_EMAIL, { token })).toMatchObject({ data: { verifyEmail: { __typename: 'User', emailVerified: true } } });
+    expect(await isVerified(session.userId)).toBe(true);
   });
 });

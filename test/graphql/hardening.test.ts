@@ -5,6 +5,7 @@ import type { DatabaseHandle } from '../../src/db/client.js';
 import { eventsFromIp, expectRejectedBeforeExecution, rawFetch, uniqueIp } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
+import { MAX_AUTHORIZATION_HEADER } from '../../src/plugins/use-request-limits.js';
 import { GOOD_PASSWORD, LOGIN, ME, REFRESH, loginUser, registerUser } from '../support/operations.js';
 
 // Production apps need a mail transport; nothing is sent in this file.
@@ -183,9 +184,25 @@ describe('production mode: introspection, suggestions, GraphiQL', () => {
     }
   });
 
+  it('hides suggestions in production for a misspelled input field sent in variables (refused in coercion, not validation)', async () => {
+    const query = `mutation ($i: LoginInput!) { login(input: $i) { __typename } }`;
+    for (const i of [{ email: 'a@b.c', passwrd: 'x' }, { emial: 'a@b.c', password: 'x' }]) {
+      const res = await prod.gql(query, { i });
+      expect(res.status).toBe(400);
+      expect(res.data).toBeUndefined();
+      const messages = res.errors?.map((e) => e.message) ?? [];
+      expect(messages.some((m) => /is not defined by type "LoginInput"\.$/.test(m)), JSON.stringify(messages)).toBe(true);
+      expect(JSON.stringify(res)).not.toMatch(/did you mean/i);
+    }
+  });
+
   it('shows suggestions outside production', async () => {
     const res = await t.gql(`{ mee { id } }`);
     expect(res.errors?.[0]?.message).toBe('Cannot query field "mee" on type "Query". Did you mean "me"?');
+    const coerced = await t.gql(`mutation ($i: LoginInput!) { login(input: $i) { __typename } }`, { i: { email: 'a@b.c', passwrd: 'x' } });
+    expect(coerced.errors?.map((e) => e.message)).toContainEqual(
+      'Variable "$i" got invalid value { email: "a@b.c", passwrd: "x" }; Field "passwrd" is not defined by type "LoginInput". Did you mean "password"?',
+    );
   });
 
   it('serves no GraphiQL in production unless GRAPHIQL=true; development serves it', async () => {
@@ -206,6 +223,26 @@ describe('production mode: introspection, suggestions, GraphiQL', () => {
 
     const devOff = await rawFetch(await createTestApp({ GRAPHIQL: 'false' }, database), '/graphql', html);
     expect(devOff.headers.get('content-type') ?? '').not.toContain('text/html');
+  });
+});
+
+describe('malformed JSON body', () => {
+  it.each([
+    ['no Accept header', {}],
+    ['Accept: application/json', { accept: 'application/json' }],
+    ['Accept: application/graphql-response+json', { accept: 'application/graphql-response+json' }],
+  ])('answers 400 with a message and BAD_REQUEST, and no internal error name (%s)', async (_, accept) => {
+    for (const app of [t, prod]) {
+      const res = await app.app.fetch(
+        'http://x/graphql',
+        { method: 'POST', headers: { 'content-type': 'application/json', ...accept }, body: '{ nope' },
+        { req: { socket: { remoteAddress: '1.1.1.1' } } },
+      );
+      expect(res.status).toBe(400);
+      const body = await res.json();
+      expect(body).toEqual({ errors: [{ message: 'POST body sent invalid JSON.', extensions: { code: 'BAD_REQUEST' } }] });
+      expect(JSON.stringify(body)).not.toMatch(/SyntaxError|originalError/);
+    }
   });
 });
 
@@ -381,9 +418,9 @@ describe('request size limits', () => {
     expect(JSON.parse(res.text).errors[0].message).toBe('A Content-Length header is required.');
   });
 
-  it('refuses an Authorization header longer than 4096 + "Bearer " (431), before the body is parsed', async () => {
-    const tooLong = `Bearer ${'a'.repeat(4097)}`;
-    expect(tooLong.length).toBe(4096 + 7 + 1);
+  it('refuses an Authorization header longer than 16 KiB (431), before the body is parsed', async () => {
+    const tooLong = `Bearer ${'a'.repeat(MAX_AUTHORIZATION_HEADER - 6)}`;
+    expect(tooLong.length).toBe(MAX_AUTHORIZATION_HEADER + 1);
     // The body is not even JSON: the header is refused first.
     const res = await rawFetch(t, '/graphql', jsonPost('{ not json', { authorization: tooLong }));
     expect(res.status).toBe(431);
@@ -396,10 +433,14 @@ describe('request size limits', () => {
     expect(get.status).toBe(431);
   });
 
-  it('lets an Authorization header of exactly 4096 + "Bearer " through to authentication (UNAUTHENTICATED, not 431)', async () => {
-    const res = await t.gql(ME, {}, { headers: { authorization: `Bearer ${'a'.repeat(4096)}` } });
-    expect(res.status).toBe(200);
-    expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  it('refuses a token longer than 4096 characters unparsed, as UNAUTHENTICATED, and lets login through', async () => {
+    const oversized = `Bearer ${'a'.repeat(4097)}`;
+    const me = await t.gql(ME, {}, { headers: { authorization: oversized } });
+    expect(me.status).toBe(200);
+    expect(me.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const { email } = await registerUser(t);
+    const login = await t.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, { headers: { authorization: oversized } });
+    expect(login.data?.login.__typename).toBe('AuthPayload');
   });
 });
 

@@ -158,6 +158,17 @@ describe('login', () => {
     expect((await login(email, GOOD_PASSWORD)).__typename).toBe('AuthPayload');
   });
 
+  it('re-hashes an argon2i hash with the current parameters to argon2id on the next successful login', async () => {
+    const { email, userId } = await registerUser(t);
+    const other = await argon2.hash(GOOD_PASSWORD, { type: argon2.argon2i, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+    expect(other.startsWith('$argon2i$')).toBe(true);
+    await t.database.db.update(users).set({ passwordHash: other }).where(eq(users.id, userId));
+    expect((await login(email, GOOD_PASSWORD)).__typename).toBe('AuthPayload');
+    const rehashed = (await userRow(t, userId)).passwordHash;
+    expect(rehashed.startsWith('$argon2id$')).toBe(true);
+    expect(argon2Params(rehashed)).toEqual(CURRENT_PARAMS);
+  });
+
   it('keeps a hash made with the current parameters unchanged on login', async () => {
     const { email, userId } = await registerUser(t);
     const stored = (await userRow(t, userId)).passwordHash;

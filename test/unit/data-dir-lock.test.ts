@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,19 +98,45 @@ describe('data directory lock', () => {
     expect(existsSync(lockFile(dir))).toBe(false);
   });
 
-  it('takes over a lock file whose content is not a pid', () => {
+  // The lock is linked into place with its pid already written, so it is never seen empty.
+  // Content that is not a pid is not ours to judge: refused, with the file named for removal.
+  it.each([
+    ['content that is not a pid', 'garbage'],
+    ['an empty lock file', ''],
+  ])('refuses %s, naming the file to delete, and leaves it alone', (_name, content) => {
     const dir = tempDir();
-    writeFileSync(lockFile(dir), 'garbage');
-    const release = acquireDataDirLock(dir);
-    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
-    release();
+    writeFileSync(lockFile(dir), content);
+    expect(() => acquireDataDirLock(dir)).toThrow(DataDirLockedError);
+    expect(() => acquireDataDirLock(dir)).toThrow(`delete ${lockFile(dir)}`);
+    expect(readFileSync(lockFile(dir), 'utf8')).toBe(content);
   });
 
-  it('takes over an empty lock file (a holder that died before writing its pid)', () => {
+  it('leaves no temporary files behind, whether it takes the lock or not', () => {
     const dir = tempDir();
-    writeFileSync(lockFile(dir), '');
     const release = acquireDataDirLock(dir);
-    expect(readFileSync(lockFile(dir), 'utf8')).toBe(String(process.pid));
+    writeFileSync(lockFile(dir), String(process.ppid));
+    expect(() => acquireDataDirLock(dir)).toThrow(DataDirLockedError);
+    expect(readdirSync(dir)).toEqual(['authgraph.lock']);
     release();
+    expect(readdirSync(dir)).toEqual([]);
   });
+
+  it('lets exactly one of many racing processes take a fresh or stale lock', async () => {
+    for (const stale of [false, true]) {
+      const dir = tempDir();
+      if (stale) writeFileSync(lockFile(dir), '999999');
+      const script = `
+        import { acquireDataDirLock } from ${JSON.stringify(path.resolve('src/db/data-dir-lock.ts'))};
+        try { acquireDataDirLock(process.argv.at(-1)); console.log('locked'); setTimeout(() => {}, 8000); }
+        catch (e) { console.log(e.name === 'DataDirLockedError' ? 'refused' : 'error ' + e.message); }
+      `;
+      const runs = Array.from({ length: 6 }, () =>
+        new Promise<string>((resolve) => {
+          execFile('npx', ['tsx', '--eval', script, dir], { cwd: path.resolve('.') }, (_err, stdout) => resolve(stdout.trim()));
+        }),
+      );
+      const outcomes = await Promise.all(runs);
+      expect(outcomes.filter((o) => o === 'locked'), `stale=${stale}: ${outcomes.join(',')}`).toHaveLength(1);
+    }
+  }, 60_000);
 });

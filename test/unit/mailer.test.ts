@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -25,7 +25,7 @@ function capturingLogger() {
 }
 
 const message = () =>
-  verificationMail({ to: 'ann@example.test', name: 'Ann', link: buildMailLink('http://localhost:4000', 'verify-email', TOKEN), expiresInSeconds: 3600 });
+  verificationMail({ to: 'ann@example.test', name: 'Ann', link: buildMailLink('http://localhost:4000', 'verify-email', TOKEN), token: TOKEN, expiresInSeconds: 3600 });
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -44,7 +44,7 @@ describe('createMailer', () => {
     const mailer = createMailer({ production: false, dataDir, mail: { smtpUrl: undefined, from: FROM } }, logger);
     await mailer.send(message());
 
-    const [file] = readdirSync(path.join(dataDir, 'outbox'));
+    const file = readdirSync(path.join(dataDir, 'outbox')).find((name) => name.endsWith('.eml'));
     const full = path.join(dataDir, 'outbox', file!);
     const raw = readFileSync(full, 'utf8');
     expect(raw).toMatch(/^From: authgraph <no-reply@example.test>$/m);
@@ -55,6 +55,34 @@ describe('createMailer', () => {
     expect(log).toContain(JSON.stringify(full));
     expect(log).not.toContain(TOKEN.split('.')[1]);
     expect(log).not.toContain('verify-email?');
+  });
+
+  it('writes next to each .eml a .txt of the text part, readable as is: the link and a Token line, unencoded', async () => {
+    const dataDir = tempDir();
+    const { logger, lines } = capturingLogger();
+    const mailer = createMailer({ production: false, dataDir, mail: { smtpUrl: undefined, from: FROM } }, logger);
+    await mailer.send(message());
+
+    const outbox = path.join(dataDir, 'outbox');
+    const files = readdirSync(outbox).sort();
+    expect(files).toHaveLength(2);
+    const [eml, txt] = files as [string, string];
+    expect(eml).toMatch(/\.eml$/);
+    expect(txt).toBe(eml.replace(/\.eml$/, '.txt'));
+    const textFile = path.join(outbox, txt);
+    expect(statSync(textFile).mode & 0o777).toBe(0o600);
+
+    // Read as plain text, no MIME decoding: what someone sees in an editor.
+    const text = readFileSync(textFile, 'utf8');
+    expect(text).toMatch(/^To: ann@example.test$/m);
+    expect(text).toMatch(/^Subject: Verify your email address$/m);
+    expect(text).toContain(`\nhttp://localhost:4000/verify-email?token=${TOKEN}\n`);
+    expect(/^Token: (\S+)$/m.exec(text)?.[1]).toBe(TOKEN);
+    expect(text).not.toMatch(/=3D|=\n/);
+
+    const log = lines.join('');
+    expect(log).toContain(JSON.stringify(textFile));
+    expect(log).not.toContain(TOKEN.split('.')[1]);
   });
 
   it('refuses to start in production without SMTP_URL, with a ConfigError naming SMTP_URL', () => {

@@ -47,12 +47,19 @@ function allFields(s: { getTypeMap(): Record<string, unknown> }) {
 
 type Scopes = { $any: { authenticated?: boolean; self?: string; role?: string; permission?: string } };
 
+const PARENT_ID = '00000000-0000-4000-8000-00000000000a';
+const ARG_ID = '00000000-0000-4000-8000-00000000000b';
+const OWNER_ID = '00000000-0000-4000-8000-00000000000c';
+/** Just enough context for policies that look something up (the owner of a session). */
+const fakeContext = { services: { sessionAdmin: { ownerOf: async () => OWNER_ID } } };
+
 /** The policy a field enforces, read back from the scopes its authScopes produce. */
-function enforcedPolicy(field: GraphQLField<unknown, unknown>): Policy<never, never> | null {
+async function enforcedPolicy(field: GraphQLField<unknown, unknown>): Promise<Policy<never, never> | null> {
   const options = (field.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions;
   if (!options?.authScopes) return null;
   expect(typeof options.authScopes).toBe('function');
-  const scopes = (options.authScopes as (parent: unknown, args: unknown) => Scopes)({ id: 'parent-id' }, { id: 'arg-id' });
+  const authScopes = options.authScopes as (parent: unknown, args: unknown, context: unknown) => Promise<Scopes>;
+  const scopes = await authScopes({ id: PARENT_ID }, { id: ARG_ID }, fakeContext);
   expect(Object.keys(scopes)).toEqual(['$any']);
   const any = scopes.$any;
   return {
@@ -85,13 +92,13 @@ describe('committed schema.graphql', () => {
     expect(permissionOf('User', 'lastLoginAt')).toBe('users:read');
   });
 
-  it('documents in it only policies the running schema enforces, with the sentence describePolicy gives', () => {
+  it('documents in it only policies the running schema enforces, with the sentence describePolicy gives', async () => {
     // (A guarded field missing from the file is drift, which test/schema.test.ts reports.)
     const documented = allFields(committed).filter(([, f]) => (f.description ?? '').includes('Access:'));
     expect(documented.map(([t, f]) => `${t}.${f.name}`)).toEqual(expect.arrayContaining(EXPECTED.map(([t, f]) => `${t}.${f}`)));
     for (const [type, field] of documented) {
       const running = fieldOf(schema, type, field.name);
-      const policy = enforcedPolicy(running);
+      const policy = await enforcedPolicy(running);
       expect(policy, `${type}.${field.name} is documented as guarded but enforces nothing`).not.toBeNull();
       expect(field.description!.endsWith(`\n\n${describePolicy(policy!)}`), `${type}.${field.name}`).toBe(true);
     }
@@ -118,10 +125,10 @@ describe('describePolicy', () => {
     );
   });
 
-  it('produces the sentence every guarded field of the running schema ends with, from the scopes it enforces', () => {
+  it('produces the sentence every guarded field of the running schema ends with, from the scopes it enforces', async () => {
     let checked = 0;
     for (const [type, field] of allFields(schema)) {
-      const policy = enforcedPolicy(field);
+      const policy = await enforcedPolicy(field);
       if (!policy) continue;
       checked++;
       expect(field.description?.endsWith(`\n\n${describePolicy(policy)}`), `${type}.${field.name}: ${field.description}`).toBe(true);
@@ -129,40 +136,56 @@ describe('describePolicy', () => {
     expect(checked).toBeGreaterThanOrEqual(EXPECTED.length);
   });
 
-  it('produces the sentences of the committed schema.graphql for the same policies', () => {
+  it('produces the sentences of the committed schema.graphql for the same policies', async () => {
     for (const [type, field, sentence] of EXPECTED) {
-      const policy = enforcedPolicy(fieldOf(schema, type, field))!;
+      const policy = (await enforcedPolicy(fieldOf(schema, type, field)))!;
       expect(describePolicy(policy), `${type}.${field}`).toBe(sentence);
     }
   });
 });
 
 describe('guarded', () => {
+  const ctx = fakeContext as never;
+
   it('appends the policy sentence to the description', () => {
     const options = guarded({ permission: 'roles:grant' }, 'Gives a role.');
     expect(options.description).toBe('Gives a role.\n\nAccess: permission `roles:grant`.');
   });
 
-  it('enforces the same policy as scopes, any one of which suffices', () => {
-    expect(guarded({ permission: 'users:write' }, 'x').authScopes(null, {})).toEqual({ $any: { permission: 'users:write' } });
-    expect(guarded({ authenticated: true }, 'x').authScopes(null, {})).toEqual({ $any: { authenticated: true } });
-    expect(guarded({ role: 'admin', permission: 'audit:read' }, 'x').authScopes(null, {})).toEqual({
+  it('enforces the same policy as scopes, any one of which suffices', async () => {
+    expect(await guarded({ permission: 'users:write' }, 'x').authScopes(null, {}, ctx)).toEqual({ $any: { permission: 'users:write' } });
+    expect(await guarded({ authenticated: true }, 'x').authScopes(null, {}, ctx)).toEqual({ $any: { authenticated: true } });
+    expect(await guarded({ role: 'admin', permission: 'audit:read' }, 'x').authScopes(null, {}, ctx)).toEqual({
       $any: { role: 'admin', permission: 'audit:read' },
     });
   });
 
-  it('computes self from the parent and arguments of each call', () => {
+  it('computes self from the parent and arguments of each call', async () => {
     const onParent = guarded({ self: (user: { id: string }) => user.id, permission: 'users:read' }, 'x');
-    expect(onParent.authScopes({ id: 'u1' }, {})).toEqual({ $any: { self: 'u1', permission: 'users:read' } });
-    expect(onParent.authScopes({ id: 'u2' }, {})).toEqual({ $any: { self: 'u2', permission: 'users:read' } });
+    expect(await onParent.authScopes({ id: 'u1' }, {}, ctx)).toEqual({ $any: { self: 'u1', permission: 'users:read' } });
+    expect(await onParent.authScopes({ id: 'u2' }, {}, ctx)).toEqual({ $any: { self: 'u2', permission: 'users:read' } });
     const onArgs = guarded({ self: (_: unknown, args: { id: string }) => args.id }, 'x');
-    expect(onArgs.authScopes(null, { id: 'a1' })).toEqual({ $any: { self: 'a1' } });
+    expect(await onArgs.authScopes(null, { id: 'a1' }, ctx)).toEqual({ $any: { self: 'a1' } });
   });
 
-  it('guards User.email by the id of the user it is read on and Query.user by its id argument', () => {
-    const email = enforcedPolicy(fieldOf(schema, 'User', 'email'))!;
-    expect(email.self?.(undefined as never, undefined as never)).toBe('parent-id');
-    const user = enforcedPolicy(fieldOf(schema, 'Query', 'user'))!;
-    expect(user.self?.(undefined as never, undefined as never)).toBe('arg-id');
+  it('leaves self out when it resolves to nobody, and refuses outright when nothing else is allowed', async () => {
+    const nobody = async () => null;
+    expect(await guarded({ self: nobody, permission: 'sessions:revoke' }, 'x').authScopes(null, {}, ctx)).toEqual({
+      $any: { permission: 'sessions:revoke' },
+    });
+    expect(await guarded({ self: nobody }, 'x').authScopes(null, {}, ctx)).toBe(false);
+  });
+
+  it('guards User.email by the id of the user it is read on and Query.user by its id argument', async () => {
+    const email = (await enforcedPolicy(fieldOf(schema, 'User', 'email')))!;
+    expect(email.self?.(undefined as never, undefined as never, ctx)).toBe(PARENT_ID);
+    const user = (await enforcedPolicy(fieldOf(schema, 'Query', 'user')))!;
+    expect(user.self?.(undefined as never, undefined as never, ctx)).toBe(ARG_ID);
+  });
+
+  it('guards revokeSession by the owner of the session it names', async () => {
+    const revoke = (await enforcedPolicy(fieldOf(schema, 'Mutation', 'revokeSession')))!;
+    expect(revoke.self?.(undefined as never, undefined as never, ctx)).toBe(OWNER_ID);
+    expect(revoke.permission).toBe('sessions:revoke');
   });
 });

@@ -51,11 +51,13 @@ builder.mutationFields((t) => ({
   revokeSession: t.boolean({
     args: { id: t.arg.id({ required: true }) },
     ...guarded(
-      { authenticated: true },
+      {
+        self: (_root: unknown, args: { id: string }, ctx) => ctx.services.sessionAdmin.ownerOf(args.id),
+        permission: SESSIONS_REVOKE,
+      },
       'Revokes one session: its refresh token and every access token issued in it stop working on their next use. ' +
-        'Your own sessions, or anyone\'s with permission `sessions:revoke`; anything else is FORBIDDEN, whether or ' +
-        'not the session exists. True when a live session was revoked; false when it was revoked already (or, with ' +
-        'the permission, does not exist).',
+        'Anything not allowed is FORBIDDEN, whether or not the session exists. True when a live session was ' +
+        'revoked; false when it was revoked already (or, with the permission, does not exist).',
     ),
     resolve: async (_root, { id }, ctx) => {
       const viewer = await signedIn(ctx);

@@ -1,20 +1,19 @@
 import type { Actor } from '../../authz/role-admin.js';
 import type { Context } from '../../context.js';
 import { UserNotFoundError } from '../../errors.js';
+import { parseUuid } from '../../ids.js';
 import { withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { UserRef } from './user.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Runs an administrative change as the viewer; failures carry their ErrorCode in extensions.code. */
 async function asViewer<T>(ctx: Context, userId: string, work: (actor: Actor, userId: string) => Promise<T>) {
   const viewer = await ctx.viewer();
   if (viewer.kind !== 'user') throw new Error('unreachable: the field requires a signed-in user');
   return withTypedErrors(async () => {
-    if (!UUID.test(userId)) throw new UserNotFoundError();
-    const id = userId.toLowerCase();
+    const id = parseUuid(userId);
+    if (!id) throw new UserNotFoundError();
     const user = await work({ kind: 'user', userId: viewer.claims.sub, request: ctx.request }, id);
     // Later fields of this request (User.roles, another mutation) must see the change.
     ctx.forgetAccess(id);
@@ -22,21 +21,24 @@ async function asViewer<T>(ctx: Context, userId: string, work: (actor: Actor, us
   });
 }
 
-const ERRORS_NOTE =
-  'Failures are GraphQL errors whose extensions.code is NOT_FOUND, UNKNOWN_ROLE, SELF_CHANGE (your own account) or LAST_ADMIN.';
+/** Each field names exactly the codes it can answer with. */
+const errorsNote = (codes: string) => `Failures are GraphQL errors whose extensions.code is ${codes}.`;
+const ROLE_ERRORS = errorsNote(
+  'NOT_FOUND, UNKNOWN_ROLE, SELF_CHANGE (your own account), ROLE_NOT_HELD (a role you do not hold) or LAST_ADMIN',
+);
 
 builder.mutationFields((t) => ({
   grantRole: t.field({
     type: UserRef,
     args: { userId: t.arg.id({ required: true }), role: t.arg.string({ required: true }) },
-    ...guarded({ permission: 'roles:grant' }, `Gives a user a role (effective on their next request). ${ERRORS_NOTE}`),
+    ...guarded({ permission: 'roles:grant' }, `Gives a user a role you hold (effective on their next request). ${ROLE_ERRORS}`),
     resolve: (_root, args, ctx) =>
       asViewer(ctx, args.userId, (actor, id) => ctx.services.roleAdmin.grantRole(actor, id, args.role)),
   }),
   revokeRole: t.field({
     type: UserRef,
     args: { userId: t.arg.id({ required: true }), role: t.arg.string({ required: true }) },
-    ...guarded({ permission: 'roles:grant' }, `Takes a role from a user (effective on their next request). ${ERRORS_NOTE}`),
+    ...guarded({ permission: 'roles:grant' }, `Takes a role you hold from a user (effective on their next request). ${ROLE_ERRORS}`),
     resolve: (_root, args, ctx) =>
       asViewer(ctx, args.userId, (actor, id) => ctx.services.roleAdmin.revokeRole(actor, id, args.role)),
   }),
@@ -45,7 +47,7 @@ builder.mutationFields((t) => ({
     args: { userId: t.arg.id({ required: true }), active: t.arg.boolean({ required: true }) },
     ...guarded(
       { permission: 'users:write' },
-      `Enables or disables an account. Disabling revokes all the user's sessions and tokens at once. ${ERRORS_NOTE}`,
+      `Enables or disables an account. Disabling revokes all the user's sessions and tokens at once. ${errorsNote('NOT_FOUND, SELF_CHANGE (your own account) or LAST_ADMIN')}`,
     ),
     resolve: (_root, args, ctx) =>
       asViewer(ctx, args.userId, (actor, id) => ctx.services.roleAdmin.setUserActive(actor, id, args.active)),

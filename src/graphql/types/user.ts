@@ -1,9 +1,8 @@
 import { findUserById } from '../../auth/accounts.js';
 import type { UserRow } from '../../db/schema.js';
+import { parseUuid } from '../../ids.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const UserRef = builder.objectRef<UserRow>('User').implement({
   description: 'An account.',
@@ -49,9 +48,12 @@ builder.queryFields((t) => ({
     // Checked before the lookup, so a caller without the permission learns nothing about
     // which ids exist: FORBIDDEN either way.
     ...guarded(
-      { self: (_root: unknown, args: { id: string }) => args.id, permission: 'users:read' },
+      { self: (_root: unknown, args: { id: string }) => parseUuid(args.id), permission: 'users:read' },
       'A user by id, or null if there is none.',
     ),
-    resolve: (_root, { id }, ctx) => (UUID.test(id) ? findUserById(ctx.services.db, id.toLowerCase()) : null),
+    resolve: (_root, { id }, ctx) => {
+      const userId = parseUuid(id);
+      return userId ? findUserById(ctx.services.db, userId) : null;
+    },
   }),
 }));
