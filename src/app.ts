@@ -1,4 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
 import { createYoga, useReadinessCheck, type YogaServerOptions } from 'graphql-yoga';
@@ -53,6 +54,8 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
     graphiql: config.graphiql,
+    // Served from the package itself, not from a CDN: works offline and under a strict CSP.
+    renderGraphiQL,
     landingPage: false,
     // One operation per request: batching would let one request carry many sign-in attempts.
     batching: false,

@@ -1,15 +1,18 @@
 import type { Plugin } from 'graphql-yoga';
 
-// GraphiQL (when enabled) is an HTML page that loads its code from unpkg and runs web workers
-// from blob: URLs; everything else the server sends is JSON and needs no sources at all.
+// GraphiQL (when enabled) is one self-contained HTML page (@graphql-yoga/render-graphiql): its
+// script and styles are inline and its editor workers run from blob: URLs. It loads nothing
+// from any other origin and talks only to this server.
 const GRAPHIQL_CSP = [
-  "default-src 'self'",
-  "script-src 'self' 'unsafe-inline' https://unpkg.com",
-  "style-src 'self' 'unsafe-inline' https://unpkg.com",
-  "connect-src 'self' https://unpkg.com",
+  "default-src 'none'",
+  "script-src 'unsafe-inline'",
+  "style-src 'unsafe-inline'",
   'worker-src blob:',
-  "img-src 'self' data: https://raw.githubusercontent.com",
-  "font-src 'self' data: https://unpkg.com",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
