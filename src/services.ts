@@ -2,6 +2,7 @@ import { createAbuseGuard } from './abuse/guard.js';
 import { createLockout } from './abuse/lockout.js';
 import { createRateLimiter } from './abuse/rate-limiter.js';
 import { createAuditLog } from './audit/audit-log.js';
+import { findUserByEmail } from './auth/accounts.js';
 import { createAccountRecovery } from './auth/account-recovery.js';
 import { createPasswordChange } from './auth/password-change.js';
 import { createSessionAdmin } from './auth/session-admin.js';
@@ -47,7 +48,13 @@ export function createServices(options: {
       maxSeconds: config.rateLimits.lockoutMax,
     },
   });
-  const guard = createAbuseGuard({ enabled: config.rateLimits.enabled, limiter: rateLimiter, lockout, audit });
+  const guard = createAbuseGuard({
+    enabled: config.rateLimits.enabled,
+    limiter: rateLimiter,
+    lockout,
+    audit,
+    userIdOf: async (email) => (await findUserByEmail(db, email))?.id ?? null,
+  });
   const sessionPolicy = {
     refreshTokenTtl: config.refreshTokenTtl,
     sessionMaxAge: config.sessionMaxAge,

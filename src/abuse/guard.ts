@@ -72,8 +72,10 @@ export function createAbuseGuard(deps: {
   limiter: RateLimiter;
   lockout: Lockout;
   audit: AuditLog;
+  /** The account of a normalized email, for audit events about it (null when none has it). */
+  userIdOf: (email: string) => Promise<string | null>;
 }): AbuseGuard {
-  const { enabled, limiter, lockout, audit } = deps;
+  const { enabled, limiter, lockout, audit, userIdOf } = deps;
 
   async function refuse(retryAfter: number, who: Attempt, detail: Record<string, unknown>): Promise<never> {
     await audit.record({ type: 'rate_limited', userId: who.userId, request: who.request, detail: { ...detail, retryAfter } });
@@ -89,24 +91,31 @@ export function createAbuseGuard(deps: {
         account: who.userId,
       };
       let wait = 0;
+      let firstRefusal = false;
       const exceeded: RateLimitName[] = [];
       for (const [name, kind] of LIMITS[field]) {
         const key = keys[kind];
         if (key === undefined) continue;
-        const retryAfter = await limiter.hit(name, key);
-        if (retryAfter !== null) {
+        const refusal = await limiter.hit(name, key);
+        if (refusal !== null) {
           exceeded.push(name);
-          wait = Math.max(wait, retryAfter);
+          wait = Math.max(wait, refusal.retryAfter);
+          firstRefusal ||= refusal.first;
         }
       }
-      if (exceeded.length > 0) await refuse(wait, who, { field, limits: exceeded });
+      if (exceeded.length === 0) return;
+      // One audit event per limit and window, not one per refused attempt: a flood of
+      // requests must not become a flood of rows.
+      if (firstRefusal) await refuse(wait, who, { field, limits: exceeded });
+      throw new RateLimitedError(wait);
     },
 
     async signIn(email, request, work) {
       if (!enabled) return work();
       const reservation = await lockout.reserve(email);
       if ('retryAfter' in reservation) {
-        return refuse(reservation.retryAfter, { request }, { field: 'login', reason: 'lockout' });
+        const userId = await userIdOf(email);
+        return refuse(reservation.retryAfter, { request, userId: userId ?? undefined }, { field: 'login', reason: 'lockout' });
       }
       let result: Awaited<ReturnType<typeof work>>;
       try {
@@ -114,7 +123,9 @@ export function createAbuseGuard(deps: {
       } catch (err) {
         if (err instanceof InvalidCredentialsError) {
           const lockedFor = await reservation.failed();
-          if (lockedFor !== null) await audit.record({ type: 'lockout', request, detail: { seconds: lockedFor } });
+          if (lockedFor !== null) {
+            await audit.record({ type: 'lockout', userId: await userIdOf(email), request, detail: { seconds: lockedFor } });
+          }
         } else {
           await reservation.release();
         }

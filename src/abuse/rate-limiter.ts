@@ -5,9 +5,15 @@ import type { RateLimit, RateLimitName } from '../config.js';
 import type { Database } from '../db/client.js';
 import { rateLimits } from '../db/schema.js';
 
+/** An attempt over its limit: how long to wait, and whether it is the first one refused in its window. */
+export interface Refusal {
+  retryAfter: number;
+  first: boolean;
+}
+
 export interface RateLimiter {
-  /** Counts one attempt against a limit for a key; returns the seconds to wait when over it, else null. */
-  hit(name: RateLimitName, key: string): Promise<number | null>;
+  /** Counts one attempt against a limit for a key; returns a Refusal when it is over the limit, else null. */
+  hit(name: RateLimitName, key: string): Promise<Refusal | null>;
   /** Deletes counters whose window has ended; returns how many. */
   purgeEnded(): Promise<number>;
 }
@@ -49,7 +55,10 @@ export function createRateLimiter(deps: {
         })
         .returning({ hits: rateLimits.hits, windowEnd: rateLimits.windowEnd });
       if (!row || row.hits <= limit.count) return null;
-      return Math.max(1, Math.ceil((row.windowEnd.getTime() - now) / 1000));
+      return {
+        retryAfter: Math.max(1, Math.ceil((row.windowEnd.getTime() - now) / 1000)),
+        first: row.hits === limit.count + 1,
+      };
     },
     async purgeEnded() {
       const deleted = await db

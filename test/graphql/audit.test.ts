@@ -105,13 +105,20 @@ describe('audit rows for every event type', () => {
     expect((await theEvent(t, unknownIp, 'login_failure', null)).detail).toEqual({ reason: 'unknown_email' });
   });
 
-  it('lockout: recorded once, from the attempt that caused it, with its length', async () => {
-    const { email } = await registerUser(t);
+  it('lockout: recorded once, from the attempt that caused it, with its length and the account', async () => {
+    const { email, userId } = await registerUser(t);
     const ips = Array.from({ length: 5 }, () => uniqueIp());
     for (const ip of ips) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(ip));
-    const row = await theEvent(limited, ips[4]!, 'lockout', null);
+    const row = await theEvent(limited, ips[4]!, 'lockout', userId);
     expect(row.detail).toEqual({ seconds: 60 });
     for (const ip of ips.slice(0, 4)) expect(await eventsFromIp(limited, ip, ['lockout'])).toEqual([]);
+  });
+
+  it('lockout of an email no account has: recorded without a user', async () => {
+    const ips = Array.from({ length: 5 }, () => uniqueIp());
+    const email = uniqueEmail('nobody');
+    for (const ip of ips) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(ip));
+    expect((await theEvent(limited, ips[4]!, 'lockout', null)).detail).toEqual({ seconds: 60 });
   });
 
   it('rate_limited: the field, the limits exceeded and retryAfter', async () => {
@@ -124,12 +131,13 @@ describe('audit rows for every event type', () => {
     expect(row.detail).toEqual({ field: 'login', limits: ['LOGIN_IP'], retryAfter });
   });
 
-  it('rate_limited: a login refused by the lockout says so', async () => {
-    const { email } = await registerUser(t);
+  it('rate_limited: a login refused by the lockout says so, naming the account', async () => {
+    const { email, userId: userIdOfEmail } = await registerUser(t);
     for (let i = 0; i < 5; i++) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(uniqueIp()));
     const ip = uniqueIp();
     await limited.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, from(ip));
-    expect((await theEvent(limited, ip, 'rate_limited', null)).detail).toEqual({ field: 'login', reason: 'lockout', retryAfter: 60 });
+    const row = await theEvent(limited, ip, 'rate_limited', userIdOfEmail);
+    expect(row.detail).toEqual({ field: 'login', reason: 'lockout', retryAfter: 60 });
   });
 
   it('refresh, and refresh_reuse_detected when a spent token comes back after the grace period', async () => {

@@ -98,7 +98,18 @@ describe('rate limit on login (per IP)', () => {
     const types = (await eventsFromIp(small, ip)).map((e) => e.type);
     expect(types.filter((type) => type === 'login_success')).toHaveLength(3);
     expect(types.filter((type) => type === 'login_failure')).toHaveLength(0);
-    expect(types.filter((type) => type === 'rate_limited')).toHaveLength(3);
+    // One audit event for the window, not one per refused attempt.
+    expect(types.filter((type) => type === 'rate_limited')).toHaveLength(1);
+  });
+
+  it('records one rate_limited audit event per limit and window, however many attempts are refused', async () => {
+    const { email } = await registerUser(t);
+    const ip = uniqueIp();
+    for (let i = 0; i < 3; i++) await loginFrom(small, email, GOOD_PASSWORD, ip);
+    for (let i = 0; i < 20; i++) expectRateLimited(await loginFrom(small, email, GOOD_PASSWORD, ip));
+    const refused = (await eventsFromIp(small, ip)).filter((e) => e.type === 'rate_limited');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.detail).toMatchObject({ field: 'login', limits: ['LOGIN_IP'] });
   });
 
   it('retryAfter is honest: one second before it the login is still refused, after it the login works', async () => {
