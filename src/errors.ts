@@ -2,23 +2,7 @@
  * Every expected failure of the API, as one closed union. Each error has a stable `code`,
  * a message safe to show a client, and an optional internal `cause` that is logged, never shown.
  */
-export type ErrorCode =
-  | 'INVALID_INPUT'
-  | 'WEAK_PASSWORD'
-  | 'EMAIL_TAKEN'
-  | 'INVALID_CREDENTIALS'
-  | 'ACCOUNT_DISABLED'
-  | 'INVALID_REFRESH_TOKEN'
-  | 'RATE_LIMITED'
-  | 'NOT_FOUND'
-  | 'UNKNOWN_ROLE'
-  | 'LAST_ADMIN'
-  | 'SELF_CHANGE'
-  | 'ROLE_NOT_HELD'
-  | 'INVALID_TOKEN'
-  | 'EMAIL_NOT_VERIFIED';
-
-export const ERROR_CODES: readonly ErrorCode[] = [
+export const ERROR_CODES = [
   'INVALID_INPUT',
   'WEAK_PASSWORD',
   'EMAIL_TAKEN',
@@ -33,7 +17,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'ROLE_NOT_HELD',
   'INVALID_TOKEN',
   'EMAIL_NOT_VERIFIED',
-];
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Base of all expected failures; resolvers return these as union members. */
 export abstract class AuthError extends Error {

@@ -3,10 +3,10 @@ import { assertPageSize, decodeCursor, type Page } from '../db/cursor.js';
 import type { Database } from '../db/client.js';
 import { authEvents, type AuthEventRow } from '../db/schema.js';
 import { InputError } from '../errors.js';
+import { parseUuid } from '../ids.js';
 import { AUTH_EVENT_TYPES } from './audit-log.js';
 
 export const MAX_AUDIT_PAGE = 200;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** One page of audit events, newest first (created_at, then id, both descending). */
 export async function listAuditEvents(
@@ -20,8 +20,9 @@ export async function listAuditEvents(
     conditions.push(or(lt(authEvents.createdAt, createdAt), and(eq(authEvents.createdAt, createdAt), lt(authEvents.id, id))));
   }
   if (options.userId) {
-    if (!UUID.test(options.userId)) throw new InputError('userId', 'userId is not a user id.');
-    conditions.push(eq(authEvents.userId, options.userId.toLowerCase()));
+    const userId = parseUuid(options.userId);
+    if (!userId) throw new InputError('userId', 'userId is not a user id.');
+    conditions.push(eq(authEvents.userId, userId));
   }
   if (options.type) {
     if (!(AUTH_EVENT_TYPES as readonly string[]).includes(options.type)) {

@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { userRoles, users, type UserRow } from '../db/schema.js';
 import { EmailTakenError } from '../errors.js';
@@ -18,16 +18,6 @@ export async function findUserByEmail(db: Executor, email: string): Promise<User
 export async function findUserById(db: Executor, id: string): Promise<UserRow | null> {
   const [row] = await db.select().from(users).where(eq(users.id, id));
   return row ?? null;
-}
-
-/** The names of a user's roles, sorted. */
-export async function findUserRoles(db: Executor, userId: string): Promise<string[]> {
-  const rows = await db
-    .select({ role: userRoles.role })
-    .from(userRoles)
-    .where(eq(userRoles.userId, userId))
-    .orderBy(asc(userRoles.role));
-  return rows.map((r) => r.role);
 }
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {

@@ -11,7 +11,8 @@ import {
   InvalidRefreshTokenError,
 } from '../errors.js';
 import type { AccessClaims, AccessTokenCodec } from './access-tokens.js';
-import { findUserByEmail, findUserById, findUserRoles, insertUser } from './accounts.js';
+import { loadAccess } from '../authz/permissions.js';
+import { findUserByEmail, findUserById, insertUser } from './accounts.js';
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -95,7 +96,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     refreshToken: IssuedRefreshToken,
     now: Date,
   ): Promise<AuthTokens> {
-    const roles = await findUserRoles(db, user.id);
+    const { roles } = await loadAccess(db, user.id);
     const access = await accessTokens.sign({ userId: user.id, sessionId, roles }, now);
     return {
       accessToken: access.token,

@@ -1,4 +1,5 @@
 import { InputError } from '../errors.js';
+import { parseUuid } from '../ids.js';
 
 /** A position in a list ordered by (createdAt, id): unique, so a cursor names one exact row. */
 export interface CursorPosition {
@@ -6,7 +7,6 @@ export interface CursorPosition {
   id: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** One page of a list, oldest- or newest-first by (createdAt, id). */
 export interface Page<T> {
@@ -23,7 +23,7 @@ export function encodeCursor(row: CursorPosition): string {
 export function decodeCursor(cursor: string, field = 'after'): CursorPosition {
   const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(iso ?? '');
-  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) {
+  if (!id || parseUuid(id) !== id || Number.isNaN(createdAt.getTime())) {
     throw new InputError(field, 'This cursor is not one this API issued.');
   }
   return { createdAt, id };

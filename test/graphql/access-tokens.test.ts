@@ -15,7 +15,7 @@ import {
   tamperClaims,
   unsignedToken,
 } from '../support/forge.js';
-import { GOOD_PASSWORD, LOGIN, loginUser, ME, REGISTER, registerUser, type Session, uniqueEmail } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, loginUser, ME, REGISTER, registerUser, type Session, uniqueEmail, ME_ID, REFRESH_BRIEF } from '../support/operations.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -23,11 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const ME_ID = `query { me { id } }`;
-/** refresh, selecting only what these tests compare (answers are matched as whole objects). */
-const REFRESH = `mutation Refresh($token: String) {
-  refresh(refreshToken: $token) { __typename ... on AuthPayload { accessToken refreshToken user { id } } ... on Error { code } }
-}`;
+const REFRESH = REFRESH_BRIEF;
 
 /** Sends `me` with a bearer token and expects it refused. */
 async function expectRefused(token: string) {

@@ -454,16 +454,21 @@ describe('errors are masked', () => {
     expect(body).not.toMatch(/\b(select|insert|update|delete)\b.+\b(from|into|set)\b/i);
   }
 
-  it('answers "Unexpected error." for a failure inside a service, with no stack or SQL text', async () => {
+  /** Sends login to an app whose auth service fails with an error whose message looks like SQL. */
+  async function loginThroughFailingService() {
     const app = await createTestApp({}, database);
     app.services.auth.login = async () => {
       throw new Error('SELECT secret FROM x');
     };
-    const res = await rawFetch(app, '/graphql', {
+    return rawFetch(app, '/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: LOGIN, variables: { input: { email: 'a@example.com', password: GOOD_PASSWORD } } }),
     });
+  }
+
+  it('answers "Unexpected error." for a failure inside a service, with no stack or SQL text', async () => {
+    const res = await loginThroughFailingService();
     expect(res.status).toBe(200);
     const body = JSON.parse(res.text);
     expect(body.errors).toHaveLength(1);
@@ -473,15 +478,7 @@ describe('errors are masked', () => {
 
   it('stays masked when NODE_ENV=development is set in the process environment', async () => {
     vi.stubEnv('NODE_ENV', 'development');
-    const app = await createTestApp({}, database);
-    app.services.auth.login = async () => {
-      throw new Error('SELECT secret FROM x');
-    };
-    const res = await rawFetch(app, '/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: LOGIN, variables: { input: { email: 'a@example.com', password: GOOD_PASSWORD } } }),
-    });
+    const res = await loginThroughFailingService();
     expect(JSON.parse(res.text).errors[0].message).toBe('Unexpected error.');
     expectNothingInternal(res.text, ['SELECT secret', 'secret FROM x']);
   });

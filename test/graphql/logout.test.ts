@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokedTokens, sessions, users } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { claimsOf, expectUnauthenticated, inspect, mint } from '../support/forge.js';
-import { loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
+import { loginUser, LOGOUT, registerUser, type Session, ME_ID, REFRESH_BRIEF } from '../support/operations.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -11,11 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const ME_ID = `query { me { id } }`;
-/** refresh, selecting only what these tests compare (answers are matched as whole objects). */
-const REFRESH = `mutation Refresh($token: String) {
-  refresh(refreshToken: $token) { __typename ... on AuthPayload { accessToken refreshToken user { id } } ... on Error { code } }
-}`;
+const REFRESH = REFRESH_BRIEF;
 
 /** Logs out with the given access token (if any) and arguments. */
 function logout(options: { token?: string; refreshToken?: string; everywhere?: boolean }) {

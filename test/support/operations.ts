@@ -20,6 +20,11 @@ export const LOGIN = `mutation Login($input: LoginInput!) { login(input: $input)
 export const REFRESH = `mutation Refresh($token: String) { refresh(refreshToken: $token) { ${COMMON} } }`;
 export const LOGOUT = `mutation Logout($token: String, $everywhere: Boolean) { logout(refreshToken: $token, everywhere: $everywhere) }`;
 export const ME = `query { me { id email name roles emailVerified active createdAt } }`;
+/** me and refresh selecting only what attack tests compare, so answers can be matched whole. */
+export const ME_ID = `query { me { id } }`;
+export const REFRESH_BRIEF = `mutation Refresh($token: String) {
+  refresh(refreshToken: $token) { __typename ... on AuthPayload { accessToken refreshToken user { id } } ... on Error { code } }
+}`;
 
 export interface Session {
   accessToken: string;
