@@ -128,7 +128,8 @@ export interface RateLimit {
 
 /**
  * Every limit, by field and key; each is configured by `RATE_LIMIT_<NAME>` (e.g.
- * RATE_LIMIT_LOGIN_IP=10/60). LOGIN_ACCOUNT counts failures and drives the lockout.
+ * RATE_LIMIT_LOGIN_IP=10/60). LOGIN_ACCOUNT is not a window: it is the lockout's sliding cap on failed
+ * sign-ins per email (abuse/lockout-rule.ts).
  */
 export const RATE_LIMIT_DEFAULTS = {
   LOGIN_IP: { count: 10, seconds: 60 },

@@ -114,6 +114,8 @@ export function createAbuseGuard(deps: {
       if (!enabled) return work();
       const reservation = await lockout.reserve(email);
       if ('retryAfter' in reservation) {
+        // One audit event per lockout, not one per refused attempt.
+        if (!reservation.first) throw new RateLimitedError(reservation.retryAfter);
         const userId = await userIdOf(email);
         return refuse(reservation.retryAfter, { request, userId: userId ?? undefined }, { field: 'login', reason: 'lockout' });
       }

@@ -1,136 +1,136 @@
 import { createHash } from 'node:crypto';
-import { and, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
-import type { RateLimit } from '../config.js';
 import type { Database } from '../db/client.js';
 import { loginLockouts } from '../db/schema.js';
+import {
+  admitAttempt,
+  blockedUntil,
+  EMPTY_LOCKOUT,
+  quietSpellMs,
+  withdrawAttempt,
+  type LockoutPolicy,
+  type LockoutState,
+} from './lockout-rule.js';
 
-export interface LockoutPolicy {
-  /** `count` failures within `seconds` lock the email. */
-  failures: RateLimit;
-  /** First lockout, in seconds; each further one doubles, up to `maxSeconds`. */
-  baseSeconds: number;
-  maxSeconds: number;
-}
+export type { LockoutPolicy } from './lockout-rule.js';
 
 /** A sign-in attempt that may go ahead, counted as a failure until it proves otherwise. */
 export interface Reservation {
-  /** The password was wrong: keep the count; locks the email when it reaches the limit. Returns the lock in seconds, or null. */
+  /** The password was wrong: the failure stays counted. Returns the wait it earned in seconds, when it locked the email, else null. */
   failed(): Promise<number | null>;
   /** The password was right: clears the failures and the escalation. */
   succeeded(): Promise<void>;
-  /** The attempt ended without a password verdict (e.g. overload): un-count it. */
+  /** The attempt ended without a password verdict (e.g. overload): takes it back. */
   release(): Promise<void>;
+}
+
+/** An attempt refused: the seconds to wait, and whether it is the first refusal of this wait (audit it once). */
+export interface LockoutRefusal {
+  retryAfter: number;
+  first: boolean;
 }
 
 export interface Lockout {
   /**
-   * Counts an attempt for an email BEFORE its password is checked, atomically, so that any
-   * number of concurrent attempts get at most `count` password checks per window. Returns the
-   * seconds to wait instead when the email is locked or its attempts are used up.
+   * Counts an attempt for an email BEFORE its password is checked, in a transaction holding
+   * the email's row, so that concurrent attempts can never get more password checks than the
+   * rule allows. Refuses instead while the email is blocked.
    */
-  reserve(email: string): Promise<Reservation | { retryAfter: number }>;
-  /** Deletes entries with no lock in force and no failure within the window. */
+  reserve(email: string): Promise<Reservation | LockoutRefusal>;
+  /** Deletes entries whose lock has ended and whose streak is forgotten. */
   purgeStale(): Promise<number>;
 }
 
+type Row = typeof loginLockouts.$inferSelect;
+
 const hashEmail = (email: string) => createHash('sha256').update(email).digest('base64url');
-const secondsLeft = (until: Date, now: Date) => Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-// postgres.js takes no Date objects in raw SQL: pass instants as ISO strings with a cast.
-const instant = (date: Date) => sql`${date.toISOString()}::timestamptz`;
+const secondsUntil = (until: number, now: number) => Math.max(1, Math.ceil((until - now) / 1000));
+
+const stateOf = (row: Row): LockoutState => ({
+  failureTimes: row.failureTimes.map((t) => t.getTime()),
+  level: row.level,
+  lockedUntil: row.lockedUntil?.getTime() ?? null,
+});
+
+const columnsOf = (state: LockoutState, now: Date) => ({
+  failureTimes: state.failureTimes.map((t) => new Date(t)),
+  level: state.level,
+  lockedUntil: state.lockedUntil === null ? null : new Date(state.lockedUntil),
+  updatedAt: now,
+});
 
 /**
  * Temporary, escalating account lockout keyed by normalized email, whether or not an account
- * has it, so that a locked-out unknown email looks exactly like a locked-out real one.
+ * has it, so that a locked-out unknown email looks exactly like a locked-out real one. The
+ * rule lives in lockout-rule.ts; this module keeps its state in PostgreSQL, shared by every
+ * server instance on the database.
  */
 export function createLockout(deps: { db: Database; clock: Clock; policy: LockoutPolicy }): Lockout {
   const { db, clock, policy } = deps;
-  const lockSeconds = (level: number) => Math.min(policy.baseSeconds * 2 ** level, policy.maxSeconds);
 
-  async function lock(emailHash: string, now: Date): Promise<number | null> {
-    const [row] = await db
-      .select({ level: loginLockouts.level })
-      .from(loginLockouts)
-      .where(eq(loginLockouts.emailHash, emailHash));
-    if (!row) return null;
-    const seconds = lockSeconds(row.level);
-    // Conditional, so that concurrent last failures escalate once, not twice.
-    const [locked] = await db
-      .update(loginLockouts)
-      .set({
-        // The window goes on: once this lock ends, the very next failure within it locks
-        // again, for twice as long, instead of granting another full set of guesses.
-        failures: policy.failures.count - 1,
-        level: sql`${loginLockouts.level} + 1`,
-        lockedUntil: new Date(now.getTime() + seconds * 1000),
-        updatedAt: now,
-      })
-      .where(
-        and(
-          eq(loginLockouts.emailHash, emailHash),
-          or(isNull(loginLockouts.lockedUntil), lte(loginLockouts.lockedUntil, now)),
-        ),
-      )
-      .returning({ level: loginLockouts.level });
-    return locked ? seconds : null;
-  }
+  type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
+
+  /** Runs `change` on the email's row (created empty if missing) under a row lock, in one transaction. */
+  const withRow = <T>(emailHash: string, change: (row: Row, tx: Tx) => Promise<T>): Promise<T> =>
+    db.transaction(async (tx) => {
+      await tx
+        .insert(loginLockouts)
+        .values({ emailHash, ...columnsOf(EMPTY_LOCKOUT, clock.now()) })
+        .onConflictDoNothing();
+      const [row] = await tx.select().from(loginLockouts).where(eq(loginLockouts.emailHash, emailHash)).for('update');
+      return change(row!, tx);
+    });
+
+  const save = (tx: Tx, emailHash: string, state: LockoutState, now: Date) =>
+    tx.update(loginLockouts).set(columnsOf(state, now)).where(eq(loginLockouts.emailHash, emailHash));
 
   return {
-    async reserve(email) {
-      const now = clock.now();
+    reserve(email) {
       const emailHash = hashEmail(email);
-      const windowOpen = new Date(now.getTime() - policy.failures.seconds * 1000);
-      const inWindow = sql`${loginLockouts.windowStart} > ${instant(windowOpen)}`;
-      // One statement: counts the attempt unless a lock is in force (then no row comes back).
-      const [row] = await db
-        .insert(loginLockouts)
-        .values({ emailHash, failures: 1, windowStart: now, updatedAt: now })
-        .onConflictDoUpdate({
-          target: loginLockouts.emailHash,
-          set: {
-            failures: sql`case when ${inWindow} then ${loginLockouts.failures} + 1 else 1 end`,
-            windowStart: sql`case when ${inWindow} then ${loginLockouts.windowStart} else ${instant(now)} end`,
-            updatedAt: now,
+      return withRow<Reservation | LockoutRefusal>(emailHash, async (row, tx) => {
+        const now = clock.now();
+        const at = now.getTime();
+        const before = stateOf(row);
+        const admission = admitAttempt(before, at, policy);
+        if (admission === null) {
+          const until = blockedUntil(before, at, policy)!;
+          const first = row.refusalRecordedFor?.getTime() !== until;
+          if (first) {
+            await tx
+              .update(loginLockouts)
+              .set({ refusalRecordedFor: new Date(until) })
+              .where(eq(loginLockouts.emailHash, emailHash));
+          }
+          return { retryAfter: secondsUntil(until, at), first };
+        }
+        await save(tx, emailHash, admission.next, now);
+        return {
+          // The lock, if this attempt set one, is the wait the email now has (the cap may make it longer).
+          failed: async () => (admission.lockedUntil === null ? null : secondsUntil(blockedUntil(admission.next, at, policy)!, at)),
+          succeeded: async () => {
+            await db.delete(loginLockouts).where(eq(loginLockouts.emailHash, emailHash));
           },
-          setWhere: or(isNull(loginLockouts.lockedUntil), lte(loginLockouts.lockedUntil, now)),
-        })
-        .returning({ failures: loginLockouts.failures, level: loginLockouts.level });
-      if (!row) {
-        const [current] = await db
-          .select({ lockedUntil: loginLockouts.lockedUntil })
-          .from(loginLockouts)
-          .where(eq(loginLockouts.emailHash, emailHash));
-        return { retryAfter: current?.lockedUntil ? secondsLeft(current.lockedUntil, now) : 1 };
-      }
-      // Attempts beyond the limit wait for the verdicts already under way; the last of those
-      // locks the email for this long.
-      if (row.failures > policy.failures.count) return { retryAfter: lockSeconds(row.level) };
-
-      const reachedLimit = row.failures >= policy.failures.count;
-      return {
-        failed: () => (reachedLimit ? lock(emailHash, clock.now()) : Promise.resolve(null)),
-        succeeded: async () => {
-          await db.delete(loginLockouts).where(eq(loginLockouts.emailHash, emailHash));
-        },
-        release: async () => {
-          await db
-            .update(loginLockouts)
-            .set({ failures: sql`greatest(${loginLockouts.failures} - 1, 0)` })
-            .where(and(eq(loginLockouts.emailHash, emailHash), gt(loginLockouts.failures, 0)));
-        },
-      };
+          release: async () => {
+            await withRow(emailHash, (current, tx2) =>
+              save(tx2, emailHash, withdrawAttempt(stateOf(current), { at, admission, before }), clock.now()),
+            );
+          },
+        };
+      });
     },
 
     async purgeStale() {
       const now = clock.now();
-      // Escalation is remembered for as long as the longest lockout, then forgotten.
-      const quietSince = new Date(now.getTime() - Math.max(policy.failures.seconds, policy.maxSeconds) * 1000);
+      const quietSince = new Date(now.getTime() - quietSpellMs(policy));
+      // The newest failure is the last element (arrays are 1-based); an empty log is quiet.
+      const newestFailure = sql`${loginLockouts.failureTimes}[cardinality(${loginLockouts.failureTimes})]`;
       const deleted = await db
         .delete(loginLockouts)
         .where(
           and(
-            lt(loginLockouts.updatedAt, quietSince),
-            or(isNull(loginLockouts.lockedUntil), lt(loginLockouts.lockedUntil, now)),
+            or(sql`cardinality(${loginLockouts.failureTimes}) = 0`, sql`${newestFailure} <= ${quietSince.toISOString()}::timestamptz`),
+            or(isNull(loginLockouts.lockedUntil), lte(loginLockouts.lockedUntil, now)),
           ),
         )
         .returning({ emailHash: loginLockouts.emailHash });

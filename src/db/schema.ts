@@ -161,15 +161,21 @@ export const rateLimits = pgTable(
 
 /**
  * Failed sign-ins per normalized email, whether or not an account has it (so a lockout reveals
- * nothing), and the lockout they earned. Keyed by SHA-256 of the email, not the address.
+ * nothing), and the lockout they earned (see abuse/lockout-rule.ts). Keyed by SHA-256 of the
+ * email, not the address.
  */
 export const loginLockouts = pgTable('login_lockouts', {
   emailHash: text('email_hash').primaryKey(),
-  failures: integer('failures').notNull(),
-  windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+  /** The latest failures, oldest first; at most RATE_LIMIT_LOGIN_ACCOUNT's count of them. */
+  failureTimes: timestamp('failure_times', { withTimezone: true })
+    .array()
+    .notNull()
+    .default(sql`'{}'`),
   /** How many lockouts in a row; each doubles the next one, up to the maximum. */
   level: integer('level').notNull().default(0),
   lockedUntil: timestamp('locked_until', { withTimezone: true }),
+  /** The end of the wait that a refusal was last recorded for: one audit event per lockout. */
+  refusalRecordedFor: timestamp('refusal_recorded_for', { withTimezone: true }),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull(),
 });
 

@@ -4,22 +4,23 @@
  */
 import argon2 from 'argon2';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expectRateLimited, loginFrom, uniqueIp } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { LOGIN, registerUser, uniqueEmail } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, registerUser, uniqueEmail } from '../support/operations.js';
 
+const GATE = { ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_LIMIT: '0' };
 let t: TestApp;
+let limited: TestApp; // the same gate and database, with the rate limits and lockout on
 beforeAll(async () => {
-  t = await createTestApp({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_LIMIT: '0' });
+  t = await createTestApp(GATE);
+  limited = await createTestApp({ ...GATE, RATE_LIMITS: 'on' }, t.database);
 });
 afterAll(() => t.close());
 
 const login = (email: string) => t.gql(LOGIN, { input: { email, password: 'wrong-password-123' } });
 
-it('answers an unknown email like a wrong password again once an overload that hit its first login has passed', async () => {
-  const { email } = await registerUser(t);
-  // A real account's login holds the only argon2 slot (its verification waits on `release`)
-  // when the first unknown-email login of this process arrives: that login's dummy hash
-  // cannot be made, and the login is refused.
+/** Holds the only argon2 slot with a login whose verification waits until the returned function is called. */
+async function holdTheSlot(app: TestApp, email: string) {
   let release = () => {};
   const held = new Promise<void>((resolve) => (release = resolve));
   const realVerify = argon2.verify.bind(argon2);
@@ -27,16 +28,50 @@ it('answers an unknown email like a wrong password again once an overload that h
     await held;
     return realVerify(...args);
   });
-  const holding = login(email);
+  const holding = app.gql(LOGIN, { input: { email, password: 'wrong-password-123' } }, { ip: uniqueIp() });
   await vi.waitFor(() => expect(verify).toHaveBeenCalledTimes(1));
+  return async () => {
+    release();
+    const answer = await holding;
+    verify.mockRestore();
+    return answer;
+  };
+}
+
+it('answers an unknown email like a wrong password again once an overload that hit its first login has passed', async () => {
+  const { email } = await registerUser(t);
+  // A real account's login holds the only argon2 slot when the first unknown-email login of
+  // this process arrives: that login's dummy hash cannot be made, and the login is refused.
+  const release = await holdTheSlot(t, email);
   expect((await login(uniqueEmail())).data?.login.__typename).toBe('RateLimitedError');
-  release();
-  expect((await holding).data?.login.__typename).toBe('InvalidCredentialsError');
-  verify.mockRestore();
+  expect((await release()).data?.login.__typename).toBe('InvalidCredentialsError');
 
   // Idle again: an unknown email and a real one with a wrong password answer alike.
   for (let i = 0; i < 3; i++) {
     expect((await login(uniqueEmail())).data?.login.__typename).toBe('InvalidCredentialsError');
   }
   expect((await login(email)).data?.login.__typename).toBe('InvalidCredentialsError');
+});
+
+it('does not count logins refused for overload towards the lockout: their passwords were never checked', async () => {
+  const [holder, target] = [await registerUser(t), await registerUser(t)];
+  const release = await holdTheSlot(limited, holder.email);
+  for (let i = 0; i < 8; i++) expectRateLimited(await loginFrom(limited, target.email, 'wrong-password-123', uniqueIp()));
+  await release();
+  // Had the 8 refusals counted, the email would be blocked by now; 4 real failures do not block it.
+  for (let i = 0; i < 4; i++) {
+    expect((await loginFrom(limited, target.email, 'wrong-password-123', uniqueIp())).__typename).toBe('InvalidCredentialsError');
+  }
+  expect((await loginFrom(limited, target.email, GOOD_PASSWORD, uniqueIp())).__typename).toBe('AuthPayload');
+});
+
+it('keeps an escalating streak when the first attempt after a block is refused for overload: the next failure locks for 120 s', async () => {
+  const [holder, target] = [await registerUser(t), await registerUser(t)];
+  for (let i = 0; i < 5; i++) await loginFrom(limited, target.email, 'wrong-password-123', uniqueIp());
+  limited.clock.advance(900);
+  const release = await holdTheSlot(limited, holder.email);
+  expectRateLimited(await loginFrom(limited, target.email, 'wrong-password-123', uniqueIp()));
+  await release();
+  expect((await loginFrom(limited, target.email, 'wrong-password-123', uniqueIp())).__typename).toBe('InvalidCredentialsError');
+  expect(expectRateLimited(await loginFrom(limited, target.email, GOOD_PASSWORD, uniqueIp()))).toBe(120);
 });

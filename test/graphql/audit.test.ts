@@ -4,7 +4,7 @@ import { AUTH_EVENT_TYPES } from '../../src/audit/audit-log.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { authEvents, type AuthEventRow } from '../../src/db/schema.js';
 import { purgeExpired } from '../../src/purge.js';
-import { eventsFromIp, eventsOfUser, expectRateLimited, uniqueIp } from '../support/abuse.js';
+import { eventsFromIp, eventsOfUser, expectRateLimited, loginFrom, uniqueIp } from '../support/abuse.js';
 import {
   CHANGE_PASSWORD,
   NEW_PASSWORD,
@@ -105,12 +105,13 @@ describe('audit rows for every event type', () => {
     expect((await theEvent(t, unknownIp, 'login_failure', null)).detail).toEqual({ reason: 'unknown_email' });
   });
 
-  it('lockout: recorded once, from the attempt that caused it, with its length and the account', async () => {
+  it('lockout: recorded once, from the attempt that caused it, with the wait it leaves (900 s) and the account', async () => {
     const { email, userId } = await registerUser(t);
     const ips = Array.from({ length: 5 }, () => uniqueIp());
     for (const ip of ips) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(ip));
     const row = await theEvent(limited, ips[4]!, 'lockout', userId);
-    expect(row.detail).toEqual({ seconds: 60 });
+    // The wait it leaves: the lock is 60 s, but 5 failures within 900 s block until the oldest leaves the window.
+    expect(row.detail).toEqual({ seconds: 900 });
     for (const ip of ips.slice(0, 4)) expect(await eventsFromIp(limited, ip, ['lockout'])).toEqual([]);
   });
 
@@ -118,7 +119,7 @@ describe('audit rows for every event type', () => {
     const ips = Array.from({ length: 5 }, () => uniqueIp());
     const email = uniqueEmail('nobody');
     for (const ip of ips) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(ip));
-    expect((await theEvent(limited, ips[4]!, 'lockout', null)).detail).toEqual({ seconds: 60 });
+    expect((await theEvent(limited, ips[4]!, 'lockout', null)).detail).toEqual({ seconds: 900 });
   });
 
   it('rate_limited: the field, the limits exceeded and retryAfter', async () => {
@@ -137,7 +138,35 @@ describe('audit rows for every event type', () => {
     const ip = uniqueIp();
     await limited.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, from(ip));
     const row = await theEvent(limited, ip, 'rate_limited', userIdOfEmail);
-    expect(row.detail).toEqual({ field: 'login', reason: 'lockout', retryAfter: 60 });
+    expect(row.detail).toEqual({ field: 'login', reason: 'lockout', retryAfter: 900 });
+  });
+
+  it('rate_limited for a lockout: one row per wait, not per refused attempt; the next wait records another', async () => {
+    // An app of its own on the same database, so that moving its clock disturbs no other test.
+    const app = await createTestApp({ RATE_LIMITS: 'on' }, database);
+    const { email, userId } = await registerUser(t);
+    const ofUser = async (type: string) =>
+      (await eventsOfUser(app, userId)).filter((e) => e.type === type).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    for (let i = 0; i < 5; i++) expect((await loginFrom(app, email, WRONG, uniqueIp())).__typename).toBe('InvalidCredentialsError');
+
+    // 10 refused attempts (right and wrong passwords, each from a fresh address) as the wait counts down.
+    const waits: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      waits.push(expectRateLimited(await loginFrom(app, email, i % 2 === 0 ? GOOD_PASSWORD : WRONG, uniqueIp())));
+      app.clock.advance(10);
+    }
+    expect(waits).toEqual([900, 890, 880, 870, 860, 850, 840, 830, 820, 810]);
+    expect((await ofUser('rate_limited')).map((e) => e.detail)).toEqual([{ field: 'login', reason: 'lockout', retryAfter: 900 }]);
+
+    // The wait ends; one more wrong password locks again (120 s), and its first refusal is recorded.
+    app.clock.advance(800);
+    expect((await loginFrom(app, email, WRONG, uniqueIp())).__typename).toBe('InvalidCredentialsError');
+    expect((await ofUser('lockout')).map((e) => e.detail)).toEqual([{ seconds: 900 }, { seconds: 120 }]);
+    for (let i = 0; i < 3; i++) expect(expectRateLimited(await loginFrom(app, email, GOOD_PASSWORD, uniqueIp()))).toBe(120);
+    expect((await ofUser('rate_limited')).map((e) => e.detail)).toEqual([
+      { field: 'login', reason: 'lockout', retryAfter: 900 },
+      { field: 'login', reason: 'lockout', retryAfter: 120 },
+    ]);
   });
 
   it('refresh, and refresh_reuse_detected when a spent token comes back after the grace period', async () => {

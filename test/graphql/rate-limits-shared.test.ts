@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import argon2 from 'argon2';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { expectRateLimited, loginFrom, storedHits, uniqueIp } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -85,34 +86,73 @@ describe.runIf(onPostgres)('rate limits shared by two instances on one PostgreSQ
     expectRateLimited(await refresh(b));
   });
 
-  it('shares the lockout: failures on both instances add up, and the lock holds on both', async () => {
+  it('shares the lockout: failures on both instances add up, and the block holds on both', async () => {
     const { email } = await registerUser(lockA);
     for (let i = 0; i < 5; i++) {
       const app = i % 2 === 0 ? lockA : lockB;
       expect((await loginFrom(app, email, 'wrong-password-1', uniqueIp())).__typename).toBe('InvalidCredentialsError');
     }
-    expect(expectRateLimited(await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp()))).toBe(60);
-    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(60);
-    lockA.clock.advance(60);
-    lockB.clock.advance(60);
+    // 5 failures within 900 s: blocked until the oldest leaves the window, on both instances.
+    expect(expectRateLimited(await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp()))).toBe(900);
+    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(900);
+    lockA.clock.advance(899);
+    lockB.clock.advance(899);
+    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(1);
+    lockA.clock.advance(1);
+    lockB.clock.advance(1);
     expect((await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp())).__typename).toBe('AuthPayload');
     // The success on one instance reset the count for both: 4 failures on A do not lock B.
     for (let i = 0; i < 4; i++) await loginFrom(lockA, email, 'wrong-password-1', uniqueIp());
     expect((await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp())).__typename).toBe('AuthPayload');
   });
 
-  it('locks once under concurrent failures on both instances: the next lockout is 120 s, not more', async () => {
+  it('escalates once under concurrent failures on both instances: 900 s, then one failure locks for 120 s, not 240', async () => {
     const { email } = await registerUser(lockA);
-    // Exactly 5 concurrent failures, split across the instances.
-    await Promise.all(
+    // Exactly 5 concurrent failures, split across the instances: all checked, one lock.
+    const answers = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
         (i % 2 === 0 ? lockA : lockB).gql(LOGIN, { input: { email, password: `wrong-${i}` } }, { ip: uniqueIp() }),
       ),
     );
-    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(60);
-    lockA.clock.advance(60);
-    lockB.clock.advance(60);
-    for (let i = 0; i < 5; i++) await loginFrom(i % 2 === 0 ? lockB : lockA, email, 'wrong-password-1', uniqueIp());
+    expect(answers.map((res) => res.data?.login.__typename)).toEqual(Array(5).fill('InvalidCredentialsError'));
+    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(900);
+    expect(expectRateLimited(await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp()))).toBe(900);
+    lockA.clock.advance(900);
+    lockB.clock.advance(900);
+    expect((await loginFrom(lockB, email, 'wrong-password-1', uniqueIp())).__typename).toBe('InvalidCredentialsError');
+    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(120);
+    expect(expectRateLimited(await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp()))).toBe(120);
+  });
+
+  it('once a block ends, 10 concurrent wrong passwords split across both instances get exactly one password check, and lock for 120 s', async () => {
+    const { email } = await registerUser(lockA);
+    for (let i = 0; i < 5; i++) await loginFrom(i % 2 === 0 ? lockA : lockB, email, 'wrong-password-1', uniqueIp());
+    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(900);
+    lockA.clock.advance(900);
+    lockB.clock.advance(900);
+
+    const verify = vi.spyOn(argon2, 'verify');
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 ? lockA : lockB).gql(LOGIN, { input: { email, password: `wrong-${i}` } }, { ip: uniqueIp() }),
+        ),
+      );
+      const types = answers.map((res) => {
+        expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+        return res.data!.login.__typename as string;
+      });
+      // The streak goes on: one guess, not another five, however the guesses are timed.
+      expect(types.filter((type) => type === 'InvalidCredentialsError')).toHaveLength(1);
+      expect(types.filter((type) => type === 'RateLimitedError')).toHaveLength(9);
+      expect(verify).toHaveBeenCalledTimes(1);
+      for (const res of answers) {
+        if (res.data!.login.__typename === 'RateLimitedError') expect(expectRateLimited(res.data!.login)).toBe(120);
+      }
+    } finally {
+      verify.mockRestore();
+    }
+    expect(expectRateLimited(await loginFrom(lockA, email, GOOD_PASSWORD, uniqueIp()))).toBe(120);
     expect(expectRateLimited(await loginFrom(lockB, email, GOOD_PASSWORD, uniqueIp()))).toBe(120);
   });
 });

@@ -1,0 +1,2 @@
+ALTER TABLE "login_lockouts" ADD COLUMN "failure_times" timestamp with time zone[] DEFAULT '{}' NOT NULL;--> statement-breakpoint
+ALTER TABLE "login_lockouts" ADD COLUMN "refusal_recorded_for" timestamp with time zone;
