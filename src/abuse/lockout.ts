@@ -44,7 +44,8 @@ export interface Lockout {
 
 type Row = typeof loginLockouts.$inferSelect;
 
-const hashEmail = (email: string) => createHash('sha256').update(email).digest('base64url');
+/** An email's key in login_lockouts: stored hashed, not readable from the table. */
+export const lockoutKey = (email: string) => createHash('sha256').update(email).digest('base64url');
 const secondsUntil = (until: number, now: number) => Math.max(1, Math.ceil((until - now) / 1000));
 
 const stateOf = (row: Row): LockoutState => ({
@@ -74,11 +75,13 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
   /** Runs `change` on the email's row (created empty if missing) under a row lock, in one transaction. */
   const withRow = <T>(emailHash: string, change: (row: Row, tx: Tx) => Promise<T>): Promise<T> =>
     db.transaction(async (tx) => {
-      await tx
+      // One statement creates or locks the row: a separate SELECT ... FOR UPDATE could find it
+      // deleted (by a success or the purge) in between.
+      const [row] = await tx
         .insert(loginLockouts)
         .values({ emailHash, ...columnsOf(EMPTY_LOCKOUT, clock.now()) })
-        .onConflictDoNothing();
-      const [row] = await tx.select().from(loginLockouts).where(eq(loginLockouts.emailHash, emailHash)).for('update');
+        .onConflictDoUpdate({ target: loginLockouts.emailHash, set: { emailHash: sql`excluded.email_hash` } })
+        .returning();
       return change(row!, tx);
     });
 
@@ -87,7 +90,7 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
 
   return {
     reserve(email) {
-      const emailHash = hashEmail(email);
+      const emailHash = lockoutKey(email);
       return withRow<Reservation | LockoutRefusal>(emailHash, async (row, tx) => {
         const now = clock.now();
         const at = now.getTime();
