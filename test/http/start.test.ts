@@ -79,11 +79,11 @@ function newDataDir(): string {
 }
 
 /**
- * Spawns `npx tsx src/server.ts` in the project root, in a process group of its own (so that
+ * Spawns `npx tsx src/server.ts` (or `command`) in the project root, in a process group of its own (so that
  * clean-up can reach tsx and the server too). JWT_SECRET and DATABASE_URL are removed from
  * the inherited environment; `env` adds to it (`undefined` removes).
  */
-function spawnServer(env: Record<string, string | undefined>, port: number): Started {
+function spawnServer(env: Record<string, string | undefined>, port: number, command = ['npx', 'tsx', 'src/server.ts']): Started {
   const childEnv: Record<string, string | undefined> = { ...process.env };
   delete childEnv.JWT_SECRET;
   delete childEnv.DATABASE_URL;
@@ -92,7 +92,7 @@ function spawnServer(env: Record<string, string | undefined>, port: number): Sta
     if (value === undefined) delete childEnv[key];
     else childEnv[key] = value;
   }
-  const child = spawn('npx', ['tsx', 'src/server.ts'], {
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: PROJECT_ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -295,6 +295,31 @@ describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET)', () => {
         expect(server.lines().filter((line) => JWT_SECRET_WARNING.test(line))).toEqual([]);
         const { exit } = await stopServer(server);
         expect(exit).toEqual({ code: 0, signal: null });
+        expect(existsSync(path.join(dataDir, 'authgraph.lock'))).toBe(false);
+      } finally {
+        killGroup(server.child);
+      }
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('npm start, stopped the way a supervisor stops it', () => {
+  it(
+    'passes a SIGTERM sent to npm on to the server, which shuts down cleanly: npm exits 0 and no process is left behind',
+    async () => {
+      const dataDir = newDataDir();
+      const port = await freePort();
+      const server = spawnServer({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info' }, port, ['npm', 'start']);
+      try {
+        await waitUntilHealthy(server);
+        const pid = serverPid(server);
+        // docker stop and systemd signal the process they started: npm, not the server.
+        process.kill(server.child.pid!, 'SIGTERM');
+        const exit = await within(server.exited, SHUTDOWN_TIMEOUT_MS);
+        expect(exit, `npm did not exit within ${SHUTDOWN_TIMEOUT_MS} ms\n${server.stdout()}`).toEqual({ code: 0, signal: null });
+        expect(logRecords(server).map((record) => record.msg)).toContain('shutting down');
+        expect(() => process.kill(pid, 0), 'the server process is still running').toThrow();
         expect(existsSync(path.join(dataDir, 'authgraph.lock'))).toBe(false);
       } finally {
         killGroup(server.child);
