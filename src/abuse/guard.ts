@@ -4,7 +4,7 @@ import type { RequestInfo } from '../auth/sessions.js';
 import type { RateLimitName } from '../config.js';
 import { InvalidCredentialsError, RateLimitedError } from '../errors.js';
 import type { Lockout } from './lockout.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { RateLimiter, Refusal } from './rate-limiter.js';
 
 /** Fields that spend a password check, send a mail or mint tokens: counted per execution. */
 export const SENSITIVE_FIELDS = [
@@ -77,9 +77,16 @@ export function createAbuseGuard(deps: {
 }): AbuseGuard {
   const { enabled, limiter, lockout, audit, userIdOf } = deps;
 
-  async function refuse(retryAfter: number, who: Attempt, detail: Record<string, unknown>): Promise<never> {
-    await audit.record({ type: 'rate_limited', userId: who.userId, request: who.request, detail: { ...detail, retryAfter } });
-    throw new RateLimitedError(retryAfter);
+  /**
+   * Throws RateLimitedError. Only the first refusal of a wait is audited: a flood of refused
+   * requests must not become a flood of rows. `who` is resolved only then.
+   */
+  async function refuse(refusal: Refusal, who: () => Attempt | Promise<Attempt>, detail: Record<string, unknown>): Promise<never> {
+    if (refusal.first) {
+      const { userId, request } = await who();
+      await audit.record({ type: 'rate_limited', userId, request, detail: { ...detail, retryAfter: refusal.retryAfter } });
+    }
+    throw new RateLimitedError(refusal.retryAfter);
   }
 
   return {
@@ -104,20 +111,15 @@ export function createAbuseGuard(deps: {
         }
       }
       if (exceeded.length === 0) return;
-      // One audit event per limit and window, not one per refused attempt: a flood of
-      // requests must not become a flood of rows.
-      if (firstRefusal) await refuse(wait, who, { field, limits: exceeded });
-      throw new RateLimitedError(wait);
+      return refuse({ retryAfter: wait, first: firstRefusal }, () => who, { field, limits: exceeded });
     },
 
     async signIn(email, request, work) {
       if (!enabled) return work();
       const reservation = await lockout.reserve(email);
       if ('retryAfter' in reservation) {
-        // One audit event per lockout, not one per refused attempt.
-        if (!reservation.first) throw new RateLimitedError(reservation.retryAfter);
-        const userId = await userIdOf(email);
-        return refuse(reservation.retryAfter, { request, userId: userId ?? undefined }, { field: 'login', reason: 'lockout' });
+        const who = async () => ({ request, userId: (await userIdOf(email)) ?? undefined });
+        return refuse(reservation, who, { field: 'login', reason: 'lockout' });
       }
       let result: Awaited<ReturnType<typeof work>>;
       try {

@@ -3,6 +3,7 @@ import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { loginLockouts } from '../db/schema.js';
+import type { Refusal } from './rate-limiter.js';
 import {
   admitAttempt,
   blockedUntil,
@@ -25,24 +26,19 @@ export interface Reservation {
   release(): Promise<void>;
 }
 
-/** An attempt refused: the seconds to wait, and whether it is the first refusal of this wait (audit it once). */
-export interface LockoutRefusal {
-  retryAfter: number;
-  first: boolean;
-}
-
 export interface Lockout {
   /**
    * Counts an attempt for an email BEFORE its password is checked, in a transaction holding
    * the email's row, so that concurrent attempts can never get more password checks than the
    * rule allows. Refuses instead while the email is blocked.
    */
-  reserve(email: string): Promise<Reservation | LockoutRefusal>;
+  reserve(email: string): Promise<Reservation | Refusal>;
   /** Deletes entries whose lock has ended and whose streak is forgotten. */
   purgeStale(): Promise<number>;
 }
 
 type Row = typeof loginLockouts.$inferSelect;
+type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
 
 /** An email's key in login_lockouts: stored hashed, not readable from the table. */
 export const lockoutKey = (email: string) => createHash('sha256').update(email).digest('base64url');
@@ -70,8 +66,6 @@ const columnsOf = (state: LockoutState, now: Date) => ({
 export function createLockout(deps: { db: Database; clock: Clock; policy: LockoutPolicy }): Lockout {
   const { db, clock, policy } = deps;
 
-  type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
-
   /** Runs `change` on the email's row (created empty if missing) under a row lock, in one transaction. */
   const withRow = <T>(emailHash: string, change: (row: Row, tx: Tx) => Promise<T>): Promise<T> =>
     db.transaction(async (tx) => {
@@ -91,7 +85,7 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
   return {
     reserve(email) {
       const emailHash = lockoutKey(email);
-      return withRow<Reservation | LockoutRefusal>(emailHash, async (row, tx) => {
+      return withRow<Reservation | Refusal>(emailHash, async (row, tx) => {
         const now = clock.now();
         const at = now.getTime();
         const before = stateOf(row);

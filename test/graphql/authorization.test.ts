@@ -25,8 +25,7 @@ import {
   USERS,
 } from '../support/authz.js';
 import { claimsOf, mint } from '../support/forge.js';
-import { GOOD_PASSWORD, LOGIN, loginUser, registerUser, uniqueEmail, type Session } from '../support/operations.js';
-import { REFRESH as REFRESH_OPERATION } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, loginUser, registerUser, uniqueEmail, type Session, REFRESH as REFRESH_OPERATION } from '../support/operations.js';
 import { userRow } from '../support/rows.js';
 
 let t: TestApp;

@@ -12,8 +12,7 @@ import {
 } from '../support/account.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { expectUnauthenticated } from '../support/forge.js';
-import { GOOD_PASSWORD, ME, loginUser, registerUser } from '../support/operations.js';
-import { REFRESH as REFRESH_OPERATION } from '../support/operations.js';
+import { GOOD_PASSWORD, ME, loginUser, registerUser, REFRESH as REFRESH_OPERATION } from '../support/operations.js';
 import { sessionsOf, userRow } from '../support/rows.js';
 
 let t: TestApp;

@@ -14,8 +14,7 @@ import {
 import { createTestApp, type TestApp } from '../support/app.js';
 import { expectFieldError, expectRefused, registerAdmin, registerWithPermissions } from '../support/authz.js';
 import { expectUnauthenticated } from '../support/forge.js';
-import { GOOD_PASSWORD, LOGIN, ME, registerUser, type Session } from '../support/operations.js';
-import { REFRESH as REFRESH_OPERATION } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, ME, registerUser, type Session, REFRESH as REFRESH_OPERATION } from '../support/operations.js';
 
 let t: TestApp;
 beforeAll(async () => {
