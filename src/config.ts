@@ -10,23 +10,20 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-// A blank value (PORT= in a compose file) means "unset", never 0; numbers are plain digits
-// (no 0x50, no 1e3).
-const blankAsUnset = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+// Numbers are plain digits (no 0x50, no 1e3). Blank values never reach these: loadConfig drops them.
 const wholeNumber = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
-    .preprocess(blankAsUnset, z.string().regex(/^\d+$/, 'expected a whole number').optional())
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .optional()
     .transform((value) => (value === undefined ? fallback : Number(value)))
     .pipe(z.number().min(min).max(max));
 const seconds = (fallback: number) => wholeNumber(fallback, 1);
 const flag = z
-  .enum(['true', 'false', '1', '0', ''])
+  .enum(['true', 'false', '1', '0'])
   .default('false')
   .transform((v) => v === 'true' || v === '1');
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+const optionalText = z.string().optional();
 
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -146,6 +143,12 @@ export const RATE_LIMIT_DEFAULTS = {
 } as const satisfies Record<string, RateLimit>;
 export type RateLimitName = keyof typeof RATE_LIMIT_DEFAULTS;
 
+/** Every variable loadConfig reads: the schema's, and RATE_LIMIT_<NAME> for each limit. */
+export const CONFIG_VARIABLES: readonly string[] = [
+  ...Object.keys(envSchema.shape),
+  ...Object.keys(RATE_LIMIT_DEFAULTS).map((name) => `RATE_LIMIT_${name}`),
+];
+
 const rateLimitShape = z
   .string()
   .regex(/^\d+\/\d+$/, 'expected count/seconds, e.g. 10/60')
@@ -160,7 +163,7 @@ function parseRateLimits(env: Record<string, string | undefined>): { limits: Rec
   const problems: string[] = [];
   for (const name of Object.keys(RATE_LIMIT_DEFAULTS) as RateLimitName[]) {
     const raw = env[`RATE_LIMIT_${name}`];
-    if (raw === undefined || raw.trim() === '') continue;
+    if (raw === undefined) continue;
     const parsed = rateLimitShape.safeParse(raw.trim());
     if (parsed.success) limits[name] = parsed.data;
     else problems.push(`RATE_LIMIT_${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
@@ -168,8 +171,19 @@ function parseRateLimits(env: Record<string, string | undefined>): { limits: Rec
   return { limits, problems };
 }
 
+/**
+ * The environment without its blank values: `VAR=` (e.g. `VAR=${VAR}` in a compose file with VAR
+ * unset) means "unset" for every variable alike, never 0, "" or a refusal.
+ */
+function withoutBlanks(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1].trim() !== ''),
+  );
+}
+
 /** Parses and validates the environment; throws a ConfigError naming every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(rawEnv: Record<string, string | undefined> = process.env): Config {
+  const env = withoutBlanks(rawEnv);
   const parsed = envSchema.safeParse(env);
   const rateLimits = parseRateLimits(env);
   const problems = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/config.js';
 import { configErrorOf } from '../support/config.js';
 
 
@@ -73,6 +73,11 @@ describe('configuration', () => {
     const config = loadConfig({ DATABASE_URL: '', JWT_SECRET: '   ' });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.jwt.secret).toBeUndefined();
+  });
+
+  it('accepts RATE_LIMITS= (empty) as the default, on', () => {
+    expect(loadConfig({ RATE_LIMITS: '' }).rateLimits.enabled).toBe(true);
+    expect(loadConfig({ RATE_LIMITS: ' ' }).rateLimits.enabled).toBe(true);
   });
 
   it('accepts every supported JWT_ALGORITHM', () => {
@@ -170,5 +175,24 @@ describe('configuration', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).production).toBe(true);
     expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);
     expect(loadConfig({ NODE_ENV: 'development' }).production).toBe(false);
+  });
+});
+
+// `VAR=` (e.g. `VAR=${VAR}` in a compose file with VAR unset) means "unset", for every variable
+// alike: the list comes from the schema, so a new variable is covered without touching this.
+describe('a blank value means unset', () => {
+  const unset = loadConfig({});
+  const production = loadConfig({ NODE_ENV: 'production' });
+
+  it.each(CONFIG_VARIABLES)('treats %s= (empty or whitespace) as unset', (name) => {
+    expect(loadConfig({ [name]: '' })).toEqual(unset);
+    expect(loadConfig({ [name]: '  \t' })).toEqual(unset);
+    if (name !== 'NODE_ENV') expect(loadConfig({ NODE_ENV: 'production', [name]: '' })).toEqual(production);
+  });
+
+  it('covers the variables of every kind: enums, flags, texts with defaults, numbers, limits', () => {
+    for (const name of ['RATE_LIMITS', 'LOG_LEVEL', 'TRUST_PROXY', 'HOST', 'MAIL_FROM', 'PORT', 'RATE_LIMIT_LOGIN_IP']) {
+      expect(CONFIG_VARIABLES).toContain(name);
+    }
   });
 });
