@@ -7,9 +7,15 @@ import { users, type UserRow } from '../db/schema.js';
 import { InvalidTokenError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import { buildMailLink, passwordResetMail, verificationMail } from '../mail/templates.js';
-import { findUserByEmail, findUserById } from './accounts.js';
+import { findUserByEmail, findUserById, lockUser } from './accounts.js';
 import { normalizeEmail } from './email.js';
-import { consumeOneTimeToken, issueOneTimeToken, peekOneTimeToken, type OneTimeTokenFailure } from './one-time-tokens.js';
+import {
+  consumeOneTimeToken,
+  issueOneTimeToken,
+  peekOneTimeToken,
+  revokeOneTimeTokens,
+  type OneTimeTokenFailure,
+} from './one-time-tokens.js';
 import { assertPasswordPolicy } from './password-policy.js';
 import { hashPassword } from './passwords.js';
 import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
@@ -56,9 +62,14 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
       return;
     }
     const now = clock.now();
-    const { token } = await db.transaction((tx) =>
+    const issued = await db.transaction((tx) =>
       issueOneTimeToken(tx, { userId: user.id, purpose: 'reset_password', now, ttlSeconds: deps.passwordResetTtl }),
     );
+    if (!issued) {
+      await audit.record({ type: 'password_reset_requested', userId: user.id, request, detail: { sent: false, reason: 'account_disabled' } });
+      return;
+    }
+    const { token } = issued;
     await mailer.send(
       passwordResetMail({
         to: user.email,
@@ -80,9 +91,11 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
       const user = await findUserById(db, userId);
       if (!user || !user.active || user.emailVerified) return;
       const now = clock.now();
-      const { token } = await db.transaction((tx) =>
+      const issued = await db.transaction((tx) =>
         issueOneTimeToken(tx, { userId, purpose: 'verify_email', now, ttlSeconds: deps.emailVerificationTtl }),
       );
+      if (!issued) return;
+      const { token } = issued;
       await mailer.send(
         verificationMail({
           to: user.email,
@@ -139,18 +152,22 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
       const passwordHash = await hashPassword(newPassword);
 
       const result = await db.transaction(async (tx) => {
+        // The user's row first, then the token: the order every writer of both takes (a password
+        // change or disabling revokes tokens under the same lock), so none can deadlock another.
+        const locked = await lockUser(tx, owner.id);
         const check = await consumeOneTimeToken(tx, presented, options);
         if (!check.ok) return check;
         const { userId } = check.token;
-        // Locked, so a concurrent disabling of the account is either seen here or sees our session.
+        // A concurrent disabling of the account is either seen here or sees our session.
+        if (!locked?.active) return { ok: false, reason: 'account_disabled', userId } as const;
         const [user] = await tx
           .update(users)
           .set({ passwordHash, emailVerified: true, lastLoginAt: now })
-          .where(and(eq(users.id, userId), eq(users.active, true)))
+          .where(eq(users.id, userId))
           .returning();
-        if (!user) return { ok: false, reason: 'account_disabled', userId } as const;
+        await revokeOneTimeTokens(tx, userId, ['reset_password']);
         const started = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
-        return { ok: true, user, ...started } as const;
+        return { ok: true, user: user!, ...started } as const;
       });
       if (!result.ok) return refuse('password_reset', result, request);
       await audit.record({

@@ -20,6 +20,16 @@ export async function findUserById(db: Executor, id: string): Promise<UserRow | 
   return row ?? null;
 }
 
+/**
+ * Reads a user and locks the row until the transaction ends. Every write that depends on what
+ * the row said (its password hash, whether it is active, its cut-off) reads it this way, after
+ * any slow work (argon2), so a concurrent change is either seen or waits.
+ */
+export async function lockUser(tx: Tx, id: string): Promise<UserRow | null> {
+  const [row] = await tx.select().from(users).where(eq(users.id, id)).for('update');
+  return row ?? null;
+}
+
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   // drizzle wraps driver errors; the PostgreSQL code and constraint are on `cause`.
   const cause = (err as { cause?: { code?: string; constraint?: string; constraint_name?: string } }).cause;

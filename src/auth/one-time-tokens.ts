@@ -1,6 +1,7 @@
-import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { oneTimeTokens, type OneTimeTokenRow } from '../db/schema.js';
+import { lockUser } from './accounts.js';
 import { generateRefreshToken, parseRefreshToken, secretMatches } from './refresh-tokens.js';
 
 /** What an emailed token is for; a token never serves another purpose. */
@@ -20,19 +21,21 @@ interface CheckOptions {
 }
 
 /**
- * Issues a token for a user; any older unused token of the same purpose stops working.
- * Returns the string to mail: it is never stored, only the SHA-256 of its secret is.
+ * Issues a token for an active user; any older unused token of the same purpose stops working.
+ * Returns the string to mail (it is never stored, only the SHA-256 of its secret is), or null
+ * when the account is missing or disabled.
  */
 export async function issueOneTimeToken(
   tx: Tx,
   options: { userId: string; purpose: OneTimeTokenPurpose; now: Date; ttlSeconds: number },
-): Promise<{ token: string; expiresAt: Date }> {
+): Promise<{ token: string; expiresAt: Date } | null> {
   const { userId, purpose, now } = options;
-  // Two requests at once queue here, so the later one really supersedes the earlier one's token.
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`authgraph:one-time-token:${userId}:${purpose}`}))`);
-  await tx
-    .delete(oneTimeTokens)
-    .where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
+  // The user's row lock orders issuing against password changes and disabling (which revoke
+  // outstanding tokens under the same lock), and two requests at once against each other, so
+  // the later one really supersedes the earlier one's token.
+  const user = await lockUser(tx, userId);
+  if (!user?.active) return null;
+  await revokeOneTimeTokens(tx, userId, [purpose]);
   // Same shape and entropy as refresh tokens: a 128-bit id to find the row, a 256-bit secret.
   const token = generateRefreshToken();
   const expiresAt = new Date(now.getTime() + options.ttlSeconds * 1000);
@@ -77,6 +80,16 @@ export async function consumeOneTimeToken(tx: Tx, presented: string, options: Ch
   if (!result.ok) return result;
   await tx.update(oneTimeTokens).set({ usedAt: options.now }).where(eq(oneTimeTokens.id, result.token.id));
   return { ok: true, token: { ...result.token, usedAt: options.now } };
+}
+
+/**
+ * Deletes a user's unused tokens of these purposes, in the caller's transaction: a password
+ * change or reset ends every reset link mailed before it, and disabling an account ends all.
+ */
+export async function revokeOneTimeTokens(tx: Tx, userId: string, purposes: OneTimeTokenPurpose[]): Promise<void> {
+  await tx
+    .delete(oneTimeTokens)
+    .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, purposes), isNull(oneTimeTokens.usedAt)));
 }
 
 /** Deletes tokens that are spent or expired; returns how many. */

@@ -4,7 +4,8 @@ import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { users } from '../db/schema.js';
 import { InputError, InvalidCredentialsError } from '../errors.js';
-import { findUserById } from './accounts.js';
+import { findUserById, lockUser } from './accounts.js';
+import { revokeOneTimeTokens } from './one-time-tokens.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
@@ -52,10 +53,20 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
       const passwordHash = await hashPassword(newPassword);
 
       const now = clock.now();
-      const { session, refreshToken, revokedSessions } = await db.transaction(async (tx) => {
+      const changed = await db.transaction(async (tx) => {
+        // The current password was checked against the hash read above: it must still be the
+        // stored one, or a concurrent change or reset would be undone with the old password.
+        const locked = await lockUser(tx, userId);
+        if (locked?.passwordHash !== user.passwordHash || !locked.active) return null;
         await tx.update(users).set({ passwordHash }).where(eq(users.id, userId));
+        await revokeOneTimeTokens(tx, userId, ['reset_password']);
         return replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
       });
+      if (!changed) {
+        await audit.record({ type: 'password_change', userId, request, detail: { failed: 'stale_password' } });
+        throw new InvalidCredentialsError();
+      }
+      const { session, refreshToken, revokedSessions } = changed;
       await audit.record({ type: 'password_change', userId, request, detail: { sessionId: session.id, revokedSessions } });
       return auth.issueTokens({ ...user, passwordHash }, session.id, refreshToken, now);
     },

@@ -12,7 +12,7 @@ import {
 } from '../errors.js';
 import type { AccessClaims, AccessTokenCodec } from './access-tokens.js';
 import { loadAccess } from '../authz/permissions.js';
-import { findUserByEmail, findUserById, insertUser } from './accounts.js';
+import { findUserByEmail, findUserById, insertUser, lockUser } from './accounts.js';
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -160,14 +160,34 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'email_not_verified' } });
         throw new EmailNotVerifiedError();
       }
-      const passwordHash = check.needsRehash ? await hashPassword(input.password) : user.passwordHash;
+      // A re-hash is computed outside the lock and replaces only the hash it verified.
+      const rehashed = check.needsRehash ? await hashPassword(input.password) : null;
       const now = clock.now();
-      const { session, refreshToken } = await db.transaction(async (tx) => {
-        await tx.update(users).set({ lastLoginAt: now, passwordHash }).where(eq(users.id, user.id));
-        return startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+      const opened = await db.transaction(async (tx) => {
+        // argon2 took a while: the session opens only if the password checked is still the
+        // stored one, the account still active, and its cut-off (log out everywhere) before now.
+        const current = await lockUser(tx, user.id);
+        if (current?.passwordHash !== user.passwordHash) return { kind: 'stale' } as const;
+        if (!current.active) return { kind: 'disabled' } as const;
+        if (current.tokensValidAfter && current.tokensValidAfter >= now) return { kind: 'stale' } as const;
+        const [signedIn] = await tx
+          .update(users)
+          .set(rehashed ? { lastLoginAt: now, passwordHash: rehashed } : { lastLoginAt: now })
+          .where(eq(users.id, user.id))
+          .returning();
+        const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+        return { kind: 'opened', user: signedIn!, ...started } as const;
       });
-      await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: session.id } });
-      return tokensFor({ ...user, passwordHash, lastLoginAt: now }, session.id, refreshToken, now);
+      if (opened.kind === 'disabled') {
+        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'account_disabled' } });
+        throw new AccountDisabledError();
+      }
+      if (opened.kind === 'stale') {
+        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'credentials_changed' } });
+        throw new InvalidCredentialsError();
+      }
+      await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: opened.session.id } });
+      return tokensFor(opened.user, opened.session.id, opened.refreshToken, now);
     },
 
     /** Rotates a refresh token; see rotateRefreshToken for the reuse rules. */

@@ -5,6 +5,8 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';
 import { LastAdminError, RoleNotHeldError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
+import { lockUser } from '../auth/accounts.js';
+import { revokeOneTimeTokens } from '../auth/one-time-tokens.js';
 import { revokeUserSessions } from '../auth/sessions.js';
 import { ADMIN_ROLE } from './permissions.js';
 
@@ -16,7 +18,7 @@ export type Actor = { kind: 'user'; userId: string; request: RequestInfo } | { k
 const ADMIN_SET_LOCK = sql`select pg_advisory_xact_lock(hashtext('authgraph:admin-set'))`;
 
 async function lockedUser(tx: Tx, userId: string): Promise<UserRow> {
-  const [user] = await tx.select().from(users).where(eq(users.id, userId)).for('update');
+  const user = await lockUser(tx, userId);
   if (!user) throw new UserNotFoundError();
   return user;
 }
@@ -119,6 +121,8 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         if (!active) {
           await assertAnotherActiveAdmin(tx, userId);
           await revokeUserSessions(tx, userId, now);
+          // A re-enabled account starts clean: no link mailed before it was disabled works.
+          await revokeOneTimeTokens(tx, userId, ['reset_password', 'verify_email']);
         }
         const [updated] = await tx
           .update(users)

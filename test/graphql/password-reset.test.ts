@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { authEvents, oneTimeTokens } from '../../src/db/schema.js';
 import { purgeExpired } from '../../src/purge.js';
 import {
+  CHANGE_PASSWORD,
   MY_SESSIONS,
   NEW_PASSWORD,
   REQUEST_PASSWORD_RESET,
@@ -20,6 +21,7 @@ import {
   tamper,
 } from '../support/account.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { registerAdmin, SET_USER_ACTIVE } from '../support/authz.js';
 import { onPostgres } from '../support/database.js';
 import { GOOD_PASSWORD, loginUser, registerUser, uniqueEmail } from '../support/operations.js';
 import { userRow } from '../support/rows.js';
@@ -236,6 +238,50 @@ describe('password reset', () => {
     const counts = await purgeExpired(t.services);
     expect(counts.oneTimeTokens).toBeGreaterThanOrEqual(1);
     expect(await t.database.db.select().from(oneTimeTokens).where(eq(oneTimeTokens.id, id!))).toEqual([]);
+  });
+});
+
+describe('links mailed before a change to the account', () => {
+  const changePassword = (accessToken: string) =>
+    t.gql(CHANGE_PASSWORD, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, { token: accessToken });
+
+  it('a password change ends every reset link mailed before it', async () => {
+    const session = await registerUser(t);
+    const token = await requestResetToken(t, smtp, session.email);
+    expect((await changePassword(session.accessToken)).data?.changePassword.__typename).toBe('AuthPayload');
+    expect(await reset(token, 'late-Reset-42-attempt')).toMatchObject({ __typename: 'InvalidTokenError', code: 'INVALID_TOKEN' });
+    expect(await loginAnswer(t, session.email, NEW_PASSWORD)).toBe('AuthPayload');
+  });
+
+  it('a reset link asked for after the change works', async () => {
+    const session = await registerUser(t);
+    await changePassword(session.accessToken);
+    const token = await requestResetToken(t, smtp, session.email);
+    expect((await reset(token, 'later-Reset-42-works')).__typename).toBe('AuthPayload');
+  });
+
+  it('disabling an account ends its reset and verification links, also once it is enabled again', async () => {
+    const admin = await registerAdmin(t);
+    const session = await registerUser(t);
+    const verification = await requestVerificationToken(t, smtp, session);
+    const resetToken = await requestResetToken(t, smtp, session.email);
+    for (const active of [false, true]) {
+      const res = await t.gql(SET_USER_ACTIVE, { userId: session.userId, active }, { token: admin.accessToken });
+      expect(res.data?.setUserActive.active).toBe(active);
+    }
+    expect((await reset(resetToken)).__typename).toBe('InvalidTokenError');
+    expect((await t.gql(VERIFY_EMAIL, { token: verification })).data?.verifyEmail.__typename).toBe('InvalidTokenError');
+    expect((await userRow(t, session.userId)).emailVerified).toBe(false);
+  });
+
+  it('a verification link survives a password change: it proves the mailbox, not the password', async () => {
+    const session = await registerUser(t);
+    const verification = await requestVerificationToken(t, smtp, session);
+    await changePassword(session.accessToken);
+    expect((await t.gql(VERIFY_EMAIL, { token: verification })).data?.verifyEmail).toMatchObject({
+      __typename: 'User',
+      emailVerified: true,
+    });
   });
 });
 
