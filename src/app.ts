@@ -2,10 +2,11 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
-import { createYoga, useReadinessCheck, type YogaServerOptions } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type YogaLogger, type YogaServerOptions } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContextFactory, type AppServices } from './context.js';
 import { schema } from './graphql/schema.js';
+import type { Logger } from './logger.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
 import { useNoSuggestions } from './plugins/use-no-suggestions.js';
@@ -41,6 +42,22 @@ function corsPolicy(origins: string[] | true): YogaServerOptions<ServerContext, 
   };
 }
 
+/**
+ * yoga's logger on pino. An Error argument goes to pino as `err`, where the logger keeps only
+ * its safe form: yoga logs the GraphQL error of a failed resolver, whose message is the
+ * original one (for a failed query, drizzle's, with every bound value in it).
+ */
+function yogaLogging(logger: Logger): YogaLogger {
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error', fallback = '') =>
+    (...args: unknown[]) => {
+      const err = args.find((a): a is Error => a instanceof Error);
+      const message = args.filter((a) => !(a instanceof Error)).map(String).join(' ') || fallback;
+      logger[level](err ? { err } : {}, message);
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error', 'request failed') };
+}
+
 /** The yoga app; tests call `app.fetch()` directly, server.ts puts it on a port. */
 export function createApp(services: AppServices, { config, ping }: AppOptions) {
   const { logger } = services;
@@ -64,15 +81,7 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
     // NODE_ENV=development is set in the environment.
     maskedErrors: { isDev: false },
     cors: corsPolicy(config.corsOrigins),
-    logging: {
-      debug: (...args) => logger.debug(args.map(String).join(' ')),
-      info: (...args) => logger.info(args.map(String).join(' ')),
-      warn: (...args) => logger.warn(args.map(String).join(' ')),
-      error: (...args) => {
-        const err = args.find((a): a is Error => a instanceof Error);
-        logger.error({ err }, args.filter((a) => typeof a === 'string').join(' ') || 'request failed');
-      },
-    },
+    logging: yogaLogging(logger),
     plugins: [
       useRequestLimits({ bodyLimit: config.bodyLimit }),
       useQueryParamCheck(),

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { createLogger } from '../../src/logger.js';
@@ -120,7 +121,7 @@ describe('structured logs', () => {
     expectNoSecretIn(captured.lines, secrets);
   });
 
-  it('logs an unexpected failure (for the operator) without the password or Authorization header of the request', async () => {
+  it('logs an unexpected failure (for the operator) without the password, Authorization header or email of the request', async () => {
     const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
     t.services.auth.login = async (input) => {
       throw new Error(`boom for ${input.email}`);
@@ -132,8 +133,8 @@ describe('structured logs', () => {
     });
     expect(JSON.parse(res.text).errors[0].message).toBe('Unexpected error.');
     const lines = logLines();
-    expect(lines.some((l) => l.level >= 50 && JSON.stringify(l).includes('boom for x@example.com'))).toBe(true);
-    expectNoSecretIn(captured.lines, [WRONG, BAD_AUTHORIZATION, 'forged-signature-value-123456']);
+    expect(lines.some((l) => l.level >= 50 && JSON.stringify(l).includes('boom for [email]'))).toBe(true);
+    expectNoSecretIn(captured.lines, [WRONG, BAD_AUTHORIZATION, 'forged-signature-value-123456', 'x@example.com']);
   });
 
   it('logs an unexpected failure without the password even when it is written inline in the operation', async () => {
@@ -164,5 +165,72 @@ describe('structured logs', () => {
     const [line] = logLines();
     expect(line).toMatchObject({ msg: 'oops', password: '[redacted]', input: { password: '[redacted]' } });
     expectNoSecretIn(captured.lines, ['p1-secret', 't1-secret', 'a1-secret', 'r1-secret', 'h1-secret', 'p2-secret', 'r2-secret', 'h2-secret']);
+  });
+});
+
+const REFUSED_NAME = 'refused-by-a-check-constraint';
+
+/** While `work` runs, the database itself refuses to store a user named REFUSED_NAME (a CHECK constraint). */
+async function withRefusedName(work: () => Promise<void>) {
+  await database.db.execute(
+    sql.raw(`alter table users add constraint log_test_refused_name check (name is distinct from '${REFUSED_NAME}')`),
+  );
+  try {
+    await work();
+  } finally {
+    await database.db.execute(sql.raw('alter table users drop constraint log_test_refused_name'));
+  }
+}
+
+describe('failed queries in the log', () => {
+  it('logs a failed insert with its SQL, PostgreSQL code and constraint, but none of its parameters (email, argon2 hash)', async () => {
+    const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
+    const email = uniqueEmail('leak');
+    await withRefusedName(async () => {
+      const res = await t.gql(REGISTER, { input: { email, password: GOOD_PASSWORD, name: REFUSED_NAME } });
+      expect(res.errors?.[0]?.message).toBe('Unexpected error.');
+    });
+    const failures = logLines().filter((l) => l.level >= 50);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      err: {
+        message: expect.stringMatching(/^Failed query: insert into "users"/),
+        query: expect.stringMatching(/^insert into "users"/),
+        cause: { code: '23514', constraint: 'log_test_refused_name' },
+      },
+    });
+    expectNoSecretIn(captured.lines, [email, '$argon2id$', GOOD_PASSWORD, REFUSED_NAME]);
+    expect(captured.lines.join('')).not.toMatch(/params/i);
+  });
+
+  it('masks a bound value that the database quotes in its own message', async () => {
+    const email = uniqueEmail('quoted');
+    const err = await database.db.execute(sql`select ${email}::uuid`).then(
+      () => expect.fail('the cast should fail'),
+      (e: unknown) => e,
+    );
+    createLogger('info').error({ err }, 'query failed');
+    const [line] = logLines();
+    expect(line).toMatchObject({ msg: 'query failed', err: { cause: { code: '22P02' } } });
+    expect(line!.err.cause.message).toMatch(/invalid input syntax for type uuid/);
+    expectNoSecretIn(captured.lines, [email]);
+  });
+
+  it('keeps no parameter, detail or query values a driver error carries as properties, nor an email, hash or JWT in a message', () => {
+    const hash = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo';
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+    const err = Object.assign(new Error(`could not sign in p1@example.com with ${hash} or ${jwt}`), {
+      code: '23505',
+      parameters: ['p2@example.com', 'bound-secret-value'],
+      params: ['p3@example.com'],
+      detail: 'Key (email)=(p4@example.com) already exists.',
+    });
+    const logger = createLogger('info');
+    logger.error(err);
+    logger.warn({ failure: err, err: new Error('wrapped', { cause: err }) }, 'two errors');
+    const lines = logLines();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ err: { code: '23505' } });
+    expectNoSecretIn(captured.lines, ['@example.com', '$argon2', jwt, 'bound-secret-value', 'p4@']);
   });
 });
