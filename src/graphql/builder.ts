@@ -1,8 +1,11 @@
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
 import type { Context } from '../context.js';
 import { accessError } from './access-errors.js';
+import StorableTextPlugin from './storable-text-plugin.js';
+import { validationInputError } from './validation-error.js';
 
 /**
  * The scopes fields can require. Every decision reads the database state of the current
@@ -26,8 +29,9 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string };
   };
 }>({
-  // ScopeAuthPlugin first, as its documentation asks.
-  plugins: [ScopeAuthPlugin, ErrorsPlugin],
+  // ScopeAuthPlugin first, as its documentation asks; StorableTextPlugin after ValidationPlugin,
+  // whose argument validation it feeds.
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, StorableTextPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: async (context) => {
@@ -43,5 +47,9 @@ export const builder = new SchemaBuilder<{
     unauthorizedError: (_parent, context) =>
       accessError(context.peekViewer()?.kind === 'user' ? 'FORBIDDEN' : 'UNAUTHENTICATED'),
   },
-  errors: { directResult: true },
+  // Argument validation answers InputError, as the field's union member where there is one.
+  // It runs before authorization ("unsafely", in the errors plugin's words), on purpose: a
+  // validation failure tells only what the client sent, never what the server holds.
+  errors: { directResult: true, unsafelyHandleInputErrors: true },
+  validation: { validationError: validationInputError },
 });

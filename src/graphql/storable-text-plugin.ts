@@ -1,0 +1,85 @@
+import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTypes } from '@pothos/core';
+import type { StandardSchemaV1 } from '@pothos/plugin-validation';
+import type { GraphQLFieldResolver } from 'graphql';
+import { InputError } from '../errors.js';
+import { withTypedErrors } from './access-errors.js';
+
+// A NUL cannot be stored in PostgreSQL text at all (the query fails: 22021). An unpaired UTF-16
+// surrogate is not Unicode: both drivers encode it as U+FFFD, so what would be stored (or
+// hashed, for a password) is not what was sent, and distinct inputs would become one.
+const UNSTORABLE = /\u0000|\p{Cs}/u;
+
+const MESSAGE = 'This text contains a character that cannot be stored (a NUL character or an unpaired surrogate).';
+
+type Path = (string | number)[];
+
+/** Where the first string in `value` that PostgreSQL cannot store as sent sits, or null. */
+function findUnstorable(value: unknown, path: Path): Path | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, item] of Object.entries(value)) {
+    const found = findUnstorable(item, [...path, Array.isArray(value) ? Number(key) : key]);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** The check, as a standard schema over a field's whole (coerced) arguments. */
+const storableArguments: StandardSchemaV1 = {
+  '~standard': {
+    version: 1,
+    vendor: 'authgraph',
+    validate: (args) => {
+      const path = findUnstorable(args, []);
+      return path ? { issues: [{ message: MESSAGE, path }] } : { value: args };
+    },
+  },
+};
+
+/**
+ * Refuses, on every field with arguments, a string PostgreSQL cannot store, before the field's
+ * authorization and resolver run: one check at the edge instead of one per resolver, through
+ * @pothos/plugin-validation like any argument validation. The failure is an InputError
+ * (INVALID_INPUT, the argument in `field`): the field's union member when its union has one,
+ * otherwise a GraphQL error with extensions.code and extensions.field (withTypedErrors).
+ * List it after ValidationPlugin: Pothos runs the last plugin's field hook first, and the
+ * validation plugin must find the schema this one adds.
+ */
+export class StorableTextPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
+  override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
+    const [first] = Object.keys(fieldConfig.args);
+    if (first === undefined) return fieldConfig;
+    const arg = fieldConfig.args[first]!;
+    const validation = arg.extensions?.['@pothos/plugin-validation'];
+    // The validation plugin runs the `parentSchemas` of any argument over all of the arguments.
+    const extensions = {
+      ...arg.extensions,
+      '@pothos/plugin-validation': { ...validation, parentSchemas: [...(validation?.parentSchemas ?? []), storableArguments] },
+    };
+    return { ...fieldConfig, args: { ...fieldConfig.args, [first]: { ...arg, extensions } } };
+  }
+
+  override wrapArgMappers(
+    resolver: GraphQLFieldResolver<unknown, Types['Context'], object> | undefined,
+    fieldConfig: PothosOutputFieldConfig<Types>,
+  ): GraphQLFieldResolver<unknown, Types['Context'], object> | undefined {
+    if (!resolver || Object.keys(fieldConfig.args).length === 0) return resolver;
+    // Where the union has an InputError member, the errors plugin (outside this wrapper) makes it that.
+    const unionErrors = (fieldConfig.extensions?.pothosErrors ?? []) as (abstract new (...args: never[]) => Error)[];
+    if (unionErrors.some((type) => type === InputError || InputError.prototype instanceof type)) return resolver;
+    return (parent, args, context, info) => withTypedErrors(async () => resolver(parent, args, context, info));
+  }
+}
+
+declare global {
+  export namespace PothosSchemaTypes {
+    export interface Plugins<Types extends SchemaTypes> {
+      storableText: StorableTextPlugin<Types>;
+    }
+  }
+}
+
+const pluginName = 'storableText';
+SchemaBuilder.registerPlugin(pluginName, StorableTextPlugin);
+
+export default pluginName;
