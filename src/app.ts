@@ -13,6 +13,7 @@ import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
 import { useSecurityHeaders } from './plugins/use-security-headers.js';
+import { useSingleAuthorization } from './plugins/use-single-authorization.js';
 import { useValidationRules } from './plugins/use-validation-rules.js';
 import type { ServerContext } from './request-info.js';
 
@@ -84,6 +85,7 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
     logging: yogaLogging(logger),
     plugins: [
       useRequestLimits({ bodyLimit: config.bodyLimit }),
+      useSingleAuthorization(),
       useQueryParamCheck(),
       // A request that is not JSON (form posts, text/plain: what a cross-site page can send
       // without a preflight) must carry this header, or it is refused.
