@@ -1,37 +1,26 @@
-import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { rawFetch } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
+import { listen, type Listening } from '../support/listen.js';
 import { ME_ID, registerUser, type Session } from '../support/operations.js';
 
 let database: DatabaseHandle;
 let t: TestApp;
-let server: Server;
-let port: number;
+let server: Listening;
 let alice: Session;
 let bob: Session;
 beforeAll(async () => {
   database = await openTestDatabase();
   t = await createTestApp({}, database);
-  server = createServer(t.app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  port = (server.address() as AddressInfo).port;
+  server = await listen(t.app);
   alice = await registerUser(t);
   bob = await registerUser(t);
 });
 afterAll(async () => {
-  if (server) {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
+  await server?.close();
   await database?.close();
 });
 
@@ -43,7 +32,7 @@ function postRaw(headerLines: string[]): Promise<{ status: number; body: any }> 
   const body = JSON.stringify({ query: ME_ID });
   const request = [
     'POST /graphql HTTP/1.1',
-    `Host: 127.0.0.1:${port}`,
+    `Host: 127.0.0.1:${server.port}`,
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(body)}`,
     'Connection: close',
@@ -52,7 +41,7 @@ function postRaw(headerLines: string[]): Promise<{ status: number; body: any }> 
     body,
   ].join('\r\n');
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    const socket = connect(server.port, '127.0.0.1', () => socket.write(request));
     const chunks: Buffer[] = [];
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', reject);

@@ -1,10 +1,10 @@
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { rawFetch, type RawResponse } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
+import { listen, type Listening } from '../support/listen.js';
 import { ME, registerUser } from '../support/operations.js';
 
 const PRODUCTION = { NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525' };
@@ -14,26 +14,17 @@ const EVIL_ORIGIN = 'https://evil.example';
 let database: DatabaseHandle;
 let t: TestApp; // development defaults
 let prod: TestApp; // production, no CORS_ORIGINS
-let server: Server;
+let server: Listening;
 let base: string;
 beforeAll(async () => {
   database = await openTestDatabase();
   t = await createTestApp({}, database);
   prod = await createTestApp(PRODUCTION, database);
-  server = createServer(t.app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await listen(t.app);
+  base = server.url;
 });
 afterAll(async () => {
-  if (server) {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  }
+  await server?.close();
   await database?.close();
 });
 

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
@@ -7,30 +5,8 @@ import { sessions } from '../../src/db/schema.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
+import { listen, type Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, ME, REGISTER, uniqueEmail } from '../support/operations.js';
-
-/** A running HTTP server on a free port of 127.0.0.1. */
-interface Listening {
-  url: string;
-  close(): Promise<void>;
-}
-
-async function listen(handler: Parameters<typeof createServer>[1]): Promise<Listening> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
-}
 
 /** POSTs one GraphQL operation over real HTTP. */
 async function post(
