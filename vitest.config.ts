@@ -12,6 +12,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/support/setup.ts'],
     // Each file opens its own database (PGlite ~2 s to start; PostgreSQL: a fresh database).
     hookTimeout: 60_000,
     testTimeout: 30_000,

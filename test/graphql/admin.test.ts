@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { OWN_DATABASE_TIMEOUT } from '../support/database.js';
 import {
   activeAdminIds,
   ADMIN_STATS,
@@ -190,7 +191,7 @@ describe('unknown roles and users', () => {
   });
 });
 
-describe('the last active admin', () => {
+describe('the last active admin', { timeout: OWN_DATABASE_TIMEOUT }, () => {
   // Each test needs a database in which it knows every admin.
   it('refuses revoking admin from the sole admin with LAST_ADMIN, even by a holder of roles:grant', async () => {
     const fresh = await freshApp();
@@ -318,7 +319,7 @@ describe('adminStats', () => {
     const logout = await fresh.gql(LOGOUT, {}, { token: one.accessToken });
     expect(logout.data).toEqual({ logout: true });
     expect(await stats()).toEqual({ totalUsers: 4, activeUsers: 3, activeSessions: 2 });
-  });
+  }, OWN_DATABASE_TIMEOUT);
 
   it('does not count expired sessions as active', async () => {
     const fresh = await freshApp({ SESSION_MAX_AGE: '3600', ACCESS_TOKEN_TTL: '7200' });
@@ -332,7 +333,7 @@ describe('adminStats', () => {
     const res = await fresh.gql(ADMIN_STATS, {}, { token: relogin.data?.login.accessToken });
     expect(res.errors).toBeUndefined();
     expect(res.data?.adminStats).toEqual({ totalUsers: 2, activeUsers: 2, activeSessions: 1 });
-  });
+  }, OWN_DATABASE_TIMEOUT);
 
   it('answers FORBIDDEN to a plain user, with no counts in the answer', async () => {
     const plain = await registerUser(t);

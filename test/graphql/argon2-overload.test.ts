@@ -3,7 +3,7 @@
  * slot and no queue.
  */
 import argon2 from 'argon2';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { expectRateLimited, loginFrom, uniqueIp } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { GOOD_PASSWORD, LOGIN, registerUser, uniqueEmail } from '../support/operations.js';
@@ -17,19 +17,30 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
+// The gate is the process's: a slot still held after a failed test would refuse every later
+// login. Whatever a test did, its held verification is let go and argon2 is real again.
+let releaseHeld: (() => void) | undefined;
+afterEach(() => {
+  releaseHeld?.();
+  releaseHeld = undefined;
+  vi.restoreAllMocks();
+});
+
 const login = (email: string) => t.gql(LOGIN, { input: { email, password: 'wrong-password-123' } });
 
 /** Holds the only argon2 slot with a login whose verification waits until the returned function is called. */
 async function holdTheSlot(app: TestApp, email: string) {
   let release = () => {};
   const held = new Promise<void>((resolve) => (release = resolve));
+  releaseHeld = release;
   const realVerify = argon2.verify.bind(argon2);
   const verify = vi.spyOn(argon2, 'verify').mockImplementationOnce(async (...args) => {
     await held;
     return realVerify(...args);
   });
   const holding = app.gql(LOGIN, { input: { email, password: 'wrong-password-123' } }, { ip: uniqueIp() });
-  await vi.waitFor(() => expect(verify).toHaveBeenCalledTimes(1));
+  // A login reaches argon2 after a few queries: milliseconds, or seconds on a loaded machine.
+  await vi.waitFor(() => expect(verify).toHaveBeenCalledTimes(1), { timeout: 15_000 });
   return async () => {
     release();
     const answer = await holding;

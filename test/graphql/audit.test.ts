@@ -17,7 +17,7 @@ import {
 } from '../support/account.js';
 import { createTestApp, type RequestOptions, type TestApp } from '../support/app.js';
 import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE, expectRefused, registerAdmin, registerWithPermissions } from '../support/authz.js';
-import { openTestDatabase } from '../support/database.js';
+import { OWN_DATABASE_TIMEOUT, openTestDatabase } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, LOGOUT, REFRESH, REGISTER, registerUser, uniqueEmail, type Session } from '../support/operations.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
 
@@ -397,7 +397,7 @@ describe('auditEvents query', () => {
   });
 });
 
-describe('audit retention', () => {
+describe('audit retention', { timeout: OWN_DATABASE_TIMEOUT }, () => {
   it('purge deletes events older than AUDIT_RETENTION_DAYS (90) and keeps newer ones', async () => {
     const own = await openTestDatabase();
     try {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { eventsFromIp, expectRejectedBeforeExecution, rawFetch, uniqueIp } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { openTestDatabase } from '../support/database.js';
+import { OWN_DATABASE_TIMEOUT, openTestDatabase } from '../support/database.js';
 import { MAX_AUTHORIZATION_HEADER } from '../../src/plugins/use-request-limits.js';
 import { GOOD_PASSWORD, LOGIN, ME, REFRESH, loginUser, registerUser } from '../support/operations.js';
 
@@ -500,7 +500,7 @@ describe('errors are masked', () => {
     } finally {
       await broken.close();
     }
-  });
+  }, OWN_DATABASE_TIMEOUT);
 
   it('masks the failure of a closed database handle, and /ready answers 503', async () => {
     const closing = await openTestDatabase();
@@ -519,5 +519,5 @@ describe('errors are masked', () => {
     expectNothingInternal(JSON.stringify(me), ['closed', 'ended']);
     const ready = await rawFetch(app, '/ready');
     expect(ready.status).toBe(503);
-  });
+  }, OWN_DATABASE_TIMEOUT);
 });

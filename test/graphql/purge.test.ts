@@ -164,18 +164,31 @@ describe('purge of expired tokens', () => {
   });
 
   it('runs in the background every PURGE_INTERVAL seconds until stopped', async () => {
-    const first = randomUUID();
-    await t.database.db.insert(revokedTokens).values({ jti: first, expiresAt: secondsFromNow(-1) });
-    const stop = schedulePurge(t.services, 1);
+    // Each run starts with this call, in the timer's turn: every run begun before stop() is in
+    // its calls, and each call's promise settles once that run has deleted what it would.
+    const runs = vi.spyOn(t.services.revocations, 'purgeExpired');
     try {
-      await vi.waitFor(async () => expect(await revokedJtis()).toEqual([]), { timeout: 5000, interval: 100 });
+      const first = randomUUID();
+      await t.database.db.insert(revokedTokens).values({ jti: first, expiresAt: secondsFromNow(-1) });
+      const stop = schedulePurge(t.services, 1);
+      try {
+        // Real 1-second timers: the first run is due after 1 s, later on a loaded machine.
+        await vi.waitFor(async () => expect(await revokedJtis()).toEqual([]), { timeout: 15_000, interval: 100 });
+      } finally {
+        stop();
+      }
+      // A run that began just before stop() may still be deleting: let it end first, or it
+      // could take the row below and pass for a run after stop().
+      await Promise.allSettled(runs.mock.results.map((result) => result.value));
+      const runsBeforeStop = runs.mock.calls.length;
+      const second = randomUUID();
+      await t.database.db.insert(revokedTokens).values({ jti: second, expiresAt: secondsFromNow(-1) });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await revokedJtis()).toEqual([second]);
+      expect(runs.mock.calls.length, 'runs after stop()').toBe(runsBeforeStop);
+      await t.database.db.delete(revokedTokens).where(inArray(revokedTokens.jti, [second]));
     } finally {
-      stop();
+      runs.mockRestore();
     }
-    const second = randomUUID();
-    await t.database.db.insert(revokedTokens).values({ jti: second, expiresAt: secondsFromNow(-1) });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(await revokedJtis()).toEqual([second]);
-    await t.database.db.delete(revokedTokens).where(inArray(revokedTokens.jti, [second]));
   });
 });

@@ -44,6 +44,10 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     RATE_LIMITS: 'off',
+    // A hash that waits longer than this (real time) for an argon2 slot is refused; the 2 s
+    // default can pass while a test's concurrent sign-ups queue on a loaded machine. Tests of
+    // that refusal bound the queue themselves (ARGON2_QUEUE_LIMIT: '0').
+    ARGON2_QUEUE_TIMEOUT_MS: '30000',
     ...env,
   });
   const logger = createLogger(config.logLevel);

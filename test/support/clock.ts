@@ -1,10 +1,15 @@
 import type { Clock } from '../../src/clock.js';
 
+/** Every TestClock of this test file, so each test can be given back the time it started with. */
+const clocks = new Set<TestClock>();
+
 /** A clock that stands still until a test moves it. */
 export class TestClock implements Clock {
   private current: number;
+  private startOfTest: number | undefined;
   constructor(start = Date.now()) {
     this.current = start;
+    clocks.add(this);
   }
   now(): Date {
     return new Date(this.current);
@@ -12,4 +17,20 @@ export class TestClock implements Clock {
   advance(seconds: number): void {
     this.current += seconds * 1000;
   }
+  /** Takes the current instant as the one every later test starts at (the first call wins). */
+  markStart(): void {
+    this.startOfTest ??= this.current;
+  }
+  /** Goes back to the instant markStart took, if it took one. */
+  reset(): void {
+    if (this.startOfTest !== undefined) this.current = this.startOfTest;
+  }
 }
+
+/**
+ * Before each test (test/support/setup.ts): the instant of every clock made so far (in beforeAll)
+ * becomes its starting point. After each test: every clock goes back to it. So no test sees the
+ * time another test moved to, also when that test failed or timed out halfway.
+ */
+export const markTestClocks = () => clocks.forEach((clock) => clock.markStart());
+export const resetTestClocks = () => clocks.forEach((clock) => clock.reset());

@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { openDatabase, type DatabaseHandle } from '../../src/db/client.js';
 
+/**
+ * The time limit of a test that opens a database of its own, as long as a hook gets for it
+ * (vitest.config.ts hookTimeout): PGlite starts in ~2 s on an idle machine, and such tests took
+ * up to 20 s of the default 30 s limit on a loaded one.
+ */
+export const OWN_DATABASE_TIMEOUT = 60_000;
+
 /** Set by `npm run test:pg`: the admin URL of the PostgreSQL server the suite runs on. */
 export const postgresUrl = process.env.AUTHGRAPH_TEST_PG_URL;
 export const onPostgres = Boolean(postgresUrl);

@@ -71,7 +71,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     url: `smtp://127.0.0.1:${port}?ignoreTLS=true`,
     mails,
     mailsTo: (address) => mails.filter((m) => addressed(m, address)),
-    nextMailTo(address, timeoutMs = 5000) {
+    // Mail goes out in the background over a real socket: allow for a loaded machine.
+    nextMailTo(address, timeoutMs = 15_000) {
       const ready = mails.find((m) => !taken.has(m) && addressed(m, address));
       if (ready) {
         taken.add(ready);

@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireDataDirLock, DataDirLockedError } from '../../src/db/data-dir-lock.js';
 
@@ -16,6 +17,33 @@ afterAll(() => {
 });
 
 const lockFile = (dir: string) => path.join(dir, 'authgraph.lock');
+
+type Child = ChildProcessByStdio<Writable, Readable, null>;
+
+/** The first line a child process prints (empty if it exits first). */
+function firstLine(child: Child): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('\n')) resolve(out.split('\n')[0]!.trim());
+    });
+    child.once('close', () => resolve(out.trim()));
+  });
+}
+
+/** Closes a child's stdin (its signal to exit) and waits for it; kills it if it lingers. */
+function endChild(child: Child): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.stdin.end();
+  });
+}
 
 /** A pid that is free on a default Linux (pid_max 32768); the test checks it is dead before relying on it. */
 const DEAD_PID = 999_999;
@@ -125,18 +153,28 @@ describe('data directory lock', () => {
     for (const stale of [false, true]) {
       const dir = tempDir();
       if (stale) writeFileSync(lockFile(dir), '999999');
+      // The winner holds the lock (stays alive) until stdin closes, which happens only once
+      // every process has answered: however slowly they start, none finds the winner gone and
+      // its lock stale.
       const script = `
         import { acquireDataDirLock } from ${JSON.stringify(path.resolve('src/db/data-dir-lock.ts'))};
-        try { acquireDataDirLock(process.argv.at(-1)); console.log('locked'); setTimeout(() => {}, 8000); }
+        try { acquireDataDirLock(process.argv.at(-1)); console.log('locked'); }
         catch (e) { console.log(e.name === 'DataDirLockedError' ? 'refused' : 'error ' + e.message); }
+        process.stdin.resume();
+        process.stdin.on('end', () => process.exit(0));
       `;
-      const runs = Array.from({ length: 6 }, () =>
-        new Promise<string>((resolve) => {
-          execFile('npx', ['tsx', '--eval', script, dir], { cwd: path.resolve('.') }, (_err, stdout) => resolve(stdout.trim()));
+      const children = Array.from({ length: 6 }, () =>
+        spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script, dir], {
+          cwd: path.resolve('.'),
+          stdio: ['pipe', 'pipe', 'inherit'],
         }),
       );
-      const outcomes = await Promise.all(runs);
-      expect(outcomes.filter((o) => o === 'locked'), `stale=${stale}: ${outcomes.join(',')}`).toHaveLength(1);
+      try {
+        const outcomes = await Promise.all(children.map(firstLine));
+        expect(outcomes.filter((o) => o === 'locked'), `stale=${stale}: ${outcomes.join(',')}`).toHaveLength(1);
+      } finally {
+        await Promise.all(children.map(endChild));
+      }
     }
-  }, 60_000);
+  }, 120_000);
 });
