@@ -1,7 +1,7 @@
 import { lt } from 'drizzle-orm';
 import type { RequestInfo } from '../auth/sessions.js';
 import type { Clock } from '../clock.js';
-import type { Database } from '../db/client.js';
+import type { Database, Tx } from '../db/client.js';
 import { authEvents } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 
@@ -38,8 +38,13 @@ export interface AuthEvent {
 }
 
 export interface AuditLog {
-  /** Stores the event and writes it as a structured log line. Never throws: auditing must not break sign-in. */
-  record(event: AuthEvent): Promise<void>;
+  /**
+   * Stores the event and writes it as a structured log line. Given the transaction that
+   * changes the state the event describes, the row is written in it, so the two commit or
+   * roll back together (and a failure to store it fails the change). Without one (refusals,
+   * failures: nothing changed) it never throws: auditing must not break sign-in.
+   */
+  record(event: AuthEvent, tx?: Tx): Promise<void>;
   /** Deletes events older than the retention period (AUDIT_RETENTION_DAYS); returns how many. */
   purgeExpired(): Promise<number>;
 }
@@ -50,7 +55,7 @@ const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout',
 export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logger; retentionDays: number }): AuditLog {
   const { db, clock, logger, retentionDays } = deps;
   return {
-    async record(event) {
+    async record(event, tx) {
       const row = {
         createdAt: clock.now(),
         type: event.type,
@@ -60,7 +65,14 @@ export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logge
         detail: event.detail ?? {},
       };
       const level = WARN_EVENTS.has(event.type) ? 'warn' : 'info';
-      logger[level]({ event: event.type, userId: row.userId, ip: row.ip, detail: row.detail }, `auth event: ${event.type}`);
+      const log = () =>
+        logger[level]({ event: event.type, userId: row.userId, ip: row.ip, detail: row.detail }, `auth event: ${event.type}`);
+      if (tx) {
+        await tx.insert(authEvents).values(row);
+        log();
+        return;
+      }
+      log();
       try {
         await db.insert(authEvents).values(row);
       } catch (err) {

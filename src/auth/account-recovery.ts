@@ -1,13 +1,12 @@
-import { and, eq } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { BackgroundTasks } from '../background-tasks.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import { users, type UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/schema.js';
 import { InvalidTokenError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import { buildMailLink, passwordResetMail, verificationMail } from '../mail/templates.js';
-import { findUserByEmail, findUserById, lockUser } from './accounts.js';
+import { findUserByEmail, findUserById, lockUser, markEmailVerified, setPasswordHash } from './accounts.js';
 import { normalizeEmail } from './email.js';
 import {
   consumeOneTimeToken,
@@ -115,15 +114,12 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         const check = await consumeOneTimeToken(tx, presented, { purpose: 'verify_email', now });
         if (!check.ok) return check;
         const { userId } = check.token;
-        const [user] = await tx
-          .update(users)
-          .set({ emailVerified: true })
-          .where(and(eq(users.id, userId), eq(users.active, true)))
-          .returning();
-        return user ? ({ ok: true, user } as const) : ({ ok: false, reason: 'account_disabled', userId } as const);
+        const user = await markEmailVerified(tx, userId);
+        if (!user) return { ok: false, reason: 'account_disabled', userId } as const;
+        await audit.record({ type: 'email_verified', userId, request }, tx);
+        return { ok: true, user } as const;
       });
       if (!result.ok) return refuse('email_verified', result, request);
-      await audit.record({ type: 'email_verified', userId: result.user.id, request });
       return result.user;
     },
 
@@ -160,22 +156,14 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         const { userId } = check.token;
         // A concurrent disabling of the account is either seen here or sees our session.
         if (!locked?.active) return { ok: false, reason: 'account_disabled', userId } as const;
-        const [user] = await tx
-          .update(users)
-          .set({ passwordHash, emailVerified: true, lastLoginAt: now })
-          .where(eq(users.id, userId))
-          .returning();
+        const user = await setPasswordHash(tx, userId, passwordHash, { now, viaEmail: true });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);
         const started = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
-        return { ok: true, user: user!, ...started } as const;
+        const detail = { sessionId: started.session.id, revokedSessions: started.revokedSessions };
+        await audit.record({ type: 'password_reset', userId, request, detail }, tx);
+        return { ok: true, user, ...started } as const;
       });
       if (!result.ok) return refuse('password_reset', result, request);
-      await audit.record({
-        type: 'password_reset',
-        userId: result.user.id,
-        request,
-        detail: { sessionId: result.session.id, revokedSessions: result.revokedSessions },
-      });
       return auth.issueTokens(result.user, result.session.id, result.refreshToken, now);
     },
   };

@@ -1,7 +1,12 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { userRoles, users, type UserRow } from '../db/schema.js';
 import { EmailTakenError } from '../errors.js';
+
+/**
+ * The owner of the users table: every read and write of an account row goes through here, so
+ * the rules of each column (who may change it, under which lock) live in one place.
+ */
 
 /** The role every new account gets. */
 export const DEFAULT_ROLE = 'user';
@@ -59,4 +64,50 @@ export async function insertUser(
   }
   await tx.insert(userRoles).values({ userId: row!.id, role: DEFAULT_ROLE, createdAt: values.now });
   return row!;
+}
+
+async function updateUser(tx: Tx, id: string, values: Partial<typeof users.$inferInsert>): Promise<UserRow> {
+  const [row] = await tx.update(users).set(values).where(eq(users.id, id)).returning();
+  return row!;
+}
+
+/** Records a sign-in; `passwordHash` replaces the stored hash (a re-hash at new parameters). */
+export function recordSignIn(tx: Tx, id: string, options: { now: Date; passwordHash?: string | null }): Promise<UserRow> {
+  const { now, passwordHash } = options;
+  return updateUser(tx, id, passwordHash ? { lastLoginAt: now, passwordHash } : { lastLoginAt: now });
+}
+
+/**
+ * Stores a new password hash (the caller has locked the row and checked what it must).
+ * `viaEmail`: set through a mailed link, which also proves the address.
+ */
+export function setPasswordHash(tx: Tx, id: string, passwordHash: string, options: { now: Date; viaEmail?: boolean }): Promise<UserRow> {
+  return updateUser(tx, id, options.viaEmail ? { passwordHash, emailVerified: true, lastLoginAt: options.now } : { passwordHash });
+}
+
+/** Marks an active account's address verified; null when the account is missing or disabled. */
+export async function markEmailVerified(tx: Tx, id: string): Promise<UserRow | null> {
+  const [row] = await tx
+    .update(users)
+    .set({ emailVerified: true })
+    .where(and(eq(users.id, id), eq(users.active, true)))
+    .returning();
+  return row ?? null;
+}
+
+/** Enables or disables an account. */
+export function setActive(tx: Tx, id: string, active: boolean): Promise<UserRow> {
+  return updateUser(tx, id, { active });
+}
+
+/**
+ * Moves the user's cut-off to `at`: access tokens issued before it are refused. It only ever
+ * moves forward, so two sign-outs committing out of order cannot bring older tokens back.
+ */
+export async function moveCutoff(tx: Tx, id: string, at: Date): Promise<void> {
+  const instant = sql`${at.toISOString()}::timestamptz`;
+  await tx
+    .update(users)
+    .set({ tokensValidAfter: sql`greatest(coalesce(${users.tokensValidAfter}, ${instant}), ${instant})` })
+    .where(eq(users.id, id));
 }

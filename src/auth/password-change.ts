@@ -1,10 +1,8 @@
-import { eq } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import { users } from '../db/schema.js';
 import { InputError, InvalidCredentialsError } from '../errors.js';
-import { findUserById, lockUser } from './accounts.js';
+import { findUserById, lockUser, setPasswordHash } from './accounts.js';
 import { revokeOneTimeTokens } from './one-time-tokens.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -58,17 +56,18 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
         // stored one, or a concurrent change or reset would be undone with the old password.
         const locked = await lockUser(tx, userId);
         if (locked?.passwordHash !== user.passwordHash || !locked.active) return null;
-        await tx.update(users).set({ passwordHash }).where(eq(users.id, userId));
+        const updated = await setPasswordHash(tx, userId, passwordHash, { now });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);
-        return replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
+        const replaced = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
+        const detail = { sessionId: replaced.session.id, revokedSessions: replaced.revokedSessions };
+        await audit.record({ type: 'password_change', userId, request, detail }, tx);
+        return { ...replaced, user: updated };
       });
       if (!changed) {
         await audit.record({ type: 'password_change', userId, request, detail: { failed: 'stale_password' } });
         throw new InvalidCredentialsError();
       }
-      const { session, refreshToken, revokedSessions } = changed;
-      await audit.record({ type: 'password_change', userId, request, detail: { sessionId: session.id, revokedSessions } });
-      return auth.issueTokens({ ...user, passwordHash }, session.id, refreshToken, now);
+      return auth.issueTokens(changed.user, changed.session.id, changed.refreshToken, now);
     },
   };
 }

@@ -68,11 +68,12 @@ export function createRevocationList(db: Database): RevocationList {
 
 /**
  * `iat` has whole-second precision. A token stamped in the same second as the cut-off is
- * judged by its session: one created after the cut-off (a sign-in right after "log out
- * everywhere") is honoured, anything older is not.
+ * judged by its session: one that began at or after the cut-off (a sign-in right after "log
+ * out everywhere", the new session of a password change) is honoured, an older one is not.
+ * Every session alive at the cut-off was revoked with it, so none of those slips through.
  */
 function issuedBefore(iat: number, cutoff: Date, sessionCreatedAt: Date | null): boolean {
   const cutoffSecond = Math.floor(cutoff.getTime() / 1000);
   if (iat !== cutoffSecond) return iat < cutoffSecond;
-  return !sessionCreatedAt || sessionCreatedAt <= cutoff;
+  return !sessionCreatedAt || sessionCreatedAt < cutoff;
 }

@@ -1,8 +1,7 @@
-import { eq } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import { users, type UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/schema.js';
 import {
   AccountDisabledError,
   EmailNotVerifiedError,
@@ -12,7 +11,7 @@ import {
 } from '../errors.js';
 import type { AccessClaims, AccessTokenCodec } from './access-tokens.js';
 import { loadAccess } from '../authz/permissions.js';
-import { findUserByEmail, findUserById, insertUser, lockUser } from './accounts.js';
+import { findUserByEmail, findUserById, insertUser, lockUser, recordSignIn } from './accounts.js';
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
@@ -20,8 +19,8 @@ import type { RevocationList } from './revocation.js';
 import {
   findSessionOfRefreshToken,
   revokeSession,
-  revokeUserSessions,
   rotateRefreshToken,
+  signOutEverywhere,
   startSession,
   type IssuedRefreshToken,
   type RequestInfo,
@@ -116,21 +115,23 @@ export function createAuthService(deps: AuthServiceDeps) {
       const account = await prepareAccount(input);
       const now = clock.now();
       const { user, session, refreshToken } = await db.transaction(async (tx) => {
-        const user = await insertUser(tx, { ...account, now });
-        await tx.update(users).set({ lastLoginAt: now }).where(eq(users.id, user.id));
+        const created = await insertUser(tx, { ...account, now });
+        const user = await recordSignIn(tx, created.id, { now });
         const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
-        return { user: { ...user, lastLoginAt: now }, ...started };
+        await audit.record({ type: 'register', userId: user.id, request, detail: { sessionId: started.session.id } }, tx);
+        return { user, ...started };
       });
-      await audit.record({ type: 'register', userId: user.id, request, detail: { sessionId: session.id } });
       return tokensFor(user, session.id, refreshToken, now);
     },
 
     /** Creates an account with role `user` without signing in (the operator's CLI). */
     async createUser(input: NewAccount): Promise<UserRow> {
       const account = await prepareAccount(input);
-      const user = await db.transaction((tx) => insertUser(tx, { ...account, now: clock.now() }));
-      await audit.record({ type: 'register', userId: user.id, detail: { via: 'cli' } });
-      return user;
+      return db.transaction(async (tx) => {
+        const user = await insertUser(tx, { ...account, now: clock.now() });
+        await audit.record({ type: 'register', userId: user.id, detail: { via: 'cli' } }, tx);
+        return user;
+      });
     },
 
     /** Checks a password and opens a new session. */
@@ -169,14 +170,11 @@ export function createAuthService(deps: AuthServiceDeps) {
         const current = await lockUser(tx, user.id);
         if (current?.passwordHash !== user.passwordHash) return { kind: 'stale' } as const;
         if (!current.active) return { kind: 'disabled' } as const;
-        if (current.tokensValidAfter && current.tokensValidAfter >= now) return { kind: 'stale' } as const;
-        const [signedIn] = await tx
-          .update(users)
-          .set(rehashed ? { lastLoginAt: now, passwordHash: rehashed } : { lastLoginAt: now })
-          .where(eq(users.id, user.id))
-          .returning();
+        if (current.tokensValidAfter && current.tokensValidAfter > now) return { kind: 'stale' } as const;
+        const signedIn = await recordSignIn(tx, user.id, { now, passwordHash: rehashed });
         const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
-        return { kind: 'opened', user: signedIn!, ...started } as const;
+        await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: started.session.id } }, tx);
+        return { kind: 'opened', user: signedIn, ...started } as const;
       });
       if (opened.kind === 'disabled') {
         await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'account_disabled' } });
@@ -186,33 +184,30 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'credentials_changed' } });
         throw new InvalidCredentialsError();
       }
-      await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: opened.session.id } });
       return tokensFor(opened.user, opened.session.id, opened.refreshToken, now);
     },
 
     /** Rotates a refresh token; see rotateRefreshToken for the reuse rules. */
     async refresh(presented: string, request: RequestInfo) {
       const now = clock.now();
-      const result = await rotateRefreshToken(db, presented, { now, policy: sessionPolicy });
-      if (result.kind === 'rejected') throw new InvalidRefreshTokenError(result.reason);
-      if (result.kind === 'replayed') {
-        await audit.record({
-          type: 'refresh_reuse_detected',
-          userId: result.session.userId,
-          request,
-          detail: { sessionId: result.session.id, sessionRevoked: true },
-        });
-        throw new InvalidRefreshTokenError('replayed');
-      }
-      const user = await findUserById(db, result.session.userId);
-      if (!user || !user.active) throw new InvalidRefreshTokenError('user_disabled');
-      await audit.record({
-        type: 'refresh',
-        userId: user.id,
-        request,
-        detail: { sessionId: result.session.id, retry: result.kind === 'reissued' },
+      const result = await db.transaction(async (tx) => {
+        const rotation = await rotateRefreshToken(tx, presented, { now, policy: sessionPolicy });
+        if (rotation.kind === 'rejected') return rotation;
+        const { session } = rotation;
+        if (rotation.kind === 'replayed') {
+          // Recorded with the revocation it caused: a replay is never detected without a trace.
+          const detail = { sessionId: session.id, sessionRevoked: true };
+          await audit.record({ type: 'refresh_reuse_detected', userId: session.userId, request, detail }, tx);
+          return rotation;
+        }
+        const user = await findUserById(tx, session.userId);
+        const detail = { sessionId: session.id, retry: rotation.kind === 'reissued' };
+        await audit.record({ type: 'refresh', userId: session.userId, request, detail }, tx);
+        return { ...rotation, user: user! };
       });
-      return tokensFor(user, result.session.id, result.refreshToken, now);
+      if (result.kind === 'rejected') throw new InvalidRefreshTokenError(result.reason);
+      if (result.kind === 'replayed') throw new InvalidRefreshTokenError('replayed');
+      return tokensFor(result.user, result.session.id, result.refreshToken, now);
     },
 
     /**
@@ -237,16 +232,14 @@ export function createAuthService(deps: AuthServiceDeps) {
           await revokeSession(tx, claims.sid, now);
         }
         if (tokenSession) await revokeSession(tx, tokenSession.id, now);
-        if (options.everywhere && claims) {
-          await tx.update(users).set({ tokensValidAfter: now }).where(eq(users.id, claims.sub));
-          await revokeUserSessions(tx, claims.sub, now);
-        }
-      });
-      await audit.record({
-        type: options.everywhere ? 'logout_everywhere' : 'logout',
-        userId: claims?.sub ?? tokenSession?.userId,
-        request: options.request,
-        detail: { sessionId: claims?.sid ?? tokenSession?.id },
+        if (options.everywhere && claims) await signOutEverywhere(tx, claims.sub, now);
+        const event = {
+          type: options.everywhere ? 'logout_everywhere' : 'logout',
+          userId: claims?.sub ?? tokenSession?.userId,
+          request: options.request,
+          detail: { sessionId: claims?.sid ?? tokenSession?.id },
+        } as const;
+        await audit.record(event, tx);
       });
       return true;
     },

@@ -1,12 +1,12 @@
 import { eq } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
-import type { Database } from '../db/client.js';
+import type { Database, Tx } from '../db/client.js';
 import { sessions, type SessionRow } from '../db/schema.js';
 import { UserNotFoundError } from '../errors.js';
 import { parseUuid } from '../ids.js';
 import { findUserById } from './accounts.js';
-import { listLiveSessions, revokeSession, revokeUserSessions, type RequestInfo } from './sessions.js';
+import { listLiveSessions, revokeSession, revokeUserSessions, signOutEverywhere, type RequestInfo } from './sessions.js';
 
 /** A signed-in user acting on sessions; `mayRevokeAny` when they hold `sessions:revoke`. */
 export interface SessionActor {
@@ -22,8 +22,23 @@ export type SessionRevocation = { kind: 'forbidden' } | { kind: 'done'; revoked:
 export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: AuditLog }) {
   const { db, clock, audit } = deps;
 
-  const recordRevocation = (actor: SessionActor, userId: string, detail: Record<string, unknown>) =>
-    audit.record({ type: 'session_revoked', userId, request: actor.request, detail: { ...detail, by: actor.userId } });
+  /** Runs a revocation and records it in the same transaction, when it revoked anything. */
+  const revokeAndRecord = (
+    actor: SessionActor,
+    userId: string,
+    revoke: (tx: Tx, now: Date) => Promise<number>,
+    detail: (count: number) => Record<string, unknown>,
+  ): Promise<number> =>
+    db.transaction(async (tx) => {
+      const count = await revoke(tx, clock.now());
+      if (count > 0) {
+        await audit.record(
+          { type: 'session_revoked', userId, request: actor.request, detail: { ...detail(count), by: actor.userId } },
+          tx,
+        );
+      }
+      return count;
+    });
 
   return {
     /** A user's live sessions, newest first. */
@@ -49,25 +64,33 @@ export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: Au
       const [session] = id ? await db.select().from(sessions).where(eq(sessions.id, id)) : [];
       if (session?.userId !== actor.userId && !actor.mayRevokeAny) return { kind: 'forbidden' };
       if (!session) return { kind: 'done', revoked: false };
-      const revoked = (await revokeSession(db, session.id, clock.now())) > 0;
-      if (revoked) await recordRevocation(actor, session.userId, { sessionId: session.id });
-      return { kind: 'done', revoked };
+      const revoked = await revokeAndRecord(
+        actor,
+        session.userId,
+        (tx, now) => revokeSession(tx, session.id, now),
+        () => ({ sessionId: session.id }),
+      );
+      return { kind: 'done', revoked: revoked > 0 };
     },
 
     /** Revokes every session of the actor's but `currentSessionId`; returns how many. */
-    async revokeOtherSessions(actor: SessionActor, currentSessionId: string): Promise<number> {
-      const count = await revokeUserSessions(db, actor.userId, clock.now(), { except: currentSessionId });
-      if (count > 0) await recordRevocation(actor, actor.userId, { count, kept: currentSessionId });
-      return count;
+    revokeOtherSessions(actor: SessionActor, currentSessionId: string): Promise<number> {
+      return revokeAndRecord(
+        actor,
+        actor.userId,
+        (tx, now) => revokeUserSessions(tx, actor.userId, now, { except: currentSessionId }),
+        (count) => ({ count, kept: currentSessionId }),
+      );
     },
 
-    /** Revokes every session of a user (the caller checks `sessions:revoke`); returns how many. */
+    /**
+     * Signs a user out everywhere: every session and every access token issued so far (the
+     * caller checks `sessions:revoke`); returns how many sessions were live.
+     */
     async revokeUserSessions(actor: SessionActor, rawUserId: string): Promise<number> {
       const userId = parseUuid(rawUserId);
       if (!userId || !(await findUserById(db, userId))) throw new UserNotFoundError();
-      const count = await revokeUserSessions(db, userId, clock.now());
-      if (count > 0) await recordRevocation(actor, userId, { count });
-      return count;
+      return revokeAndRecord(actor, userId, (tx, now) => signOutEverywhere(tx, userId, now), (count) => ({ count }));
     },
   };
 }

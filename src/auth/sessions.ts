@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
+import { moveCutoff } from './accounts.js';
 import { deriveSuccessor, generateRefreshToken, parseRefreshToken, secretMatches, type RefreshToken } from './refresh-tokens.js';
 
 /** Where a request came from, recorded on the sessions it creates. */
@@ -75,60 +76,57 @@ export async function startSession(
 }
 
 /**
- * Spends a refresh token and issues its successor, in one transaction that locks the token's
- * row: however many rotations of one token run at once, they queue on that lock and at most
+ * Spends a refresh token and issues its successor, in the caller's transaction, locking the
+ * token's row: however many rotations of one token run at once, they queue on that lock and at most
  * one successor is ever written. A retry within the grace period, while the successor is still
  * unspent, gets that same successor back (it is derived, not stored). Any other reuse of a
  * spent token is a replay: the whole session is revoked.
  */
 export async function rotateRefreshToken(
-  db: Database,
+  tx: Tx,
   presented: string,
   options: { now: Date; policy: SessionPolicy },
 ): Promise<RotationResult> {
   const parts = parseRefreshToken(presented);
   if (!parts) return { kind: 'rejected', reason: 'malformed' };
   const { now, policy } = options;
+  const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
+  if (!row) return { kind: 'rejected', reason: 'unknown' } as const;
+  if (!secretMatches(parts.secret, row.secretHash)) return { kind: 'rejected', reason: 'bad_secret' } as const;
+  const [found] = await tx
+    .select({ session: sessions, userActive: users.active })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.id, row.sessionId));
+  if (!found || found.session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
+  // Checked before anything is spent: a disabled user's token is refused, not consumed.
+  if (!found.userActive) return { kind: 'rejected', reason: 'user_disabled' } as const;
+  const { session } = found;
+  if (row.expiresAt <= now || session.expiresAt <= now) return { kind: 'rejected', reason: 'expired' } as const;
 
-  return db.transaction(async (tx) => {
-    const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
-    if (!row) return { kind: 'rejected', reason: 'unknown' } as const;
-    if (!secretMatches(parts.secret, row.secretHash)) return { kind: 'rejected', reason: 'bad_secret' } as const;
-    const [found] = await tx
-      .select({ session: sessions, userActive: users.active })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(eq(sessions.id, row.sessionId));
-    if (!found || found.session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
-    // Checked before anything is spent: a disabled user's token is refused, not consumed.
-    if (!found.userActive) return { kind: 'rejected', reason: 'user_disabled' } as const;
-    const { session } = found;
-    if (row.expiresAt <= now || session.expiresAt <= now) return { kind: 'rejected', reason: 'expired' } as const;
+  const successor = deriveSuccessor(policy.successorKey, parts);
+  if (!row.rotatedAt) {
+    await tx.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, row.id));
+    await tx.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, session.id));
+    const refreshToken = await insertRefreshToken(tx, successor, session, {
+      parentId: row.id,
+      now,
+      ttl: policy.refreshTokenTtl,
+    });
+    return { kind: 'rotated', session, refreshToken } as const;
+  }
 
-    const successor = deriveSuccessor(policy.successorKey, parts);
-    if (!row.rotatedAt) {
-      await tx.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, row.id));
-      await tx.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, session.id));
-      const refreshToken = await insertRefreshToken(tx, successor, session, {
-        parentId: row.id,
-        now,
-        ttl: policy.refreshTokenTtl,
-      });
-      return { kind: 'rotated', session, refreshToken } as const;
-    }
-
-    const withinGrace = now.getTime() - row.rotatedAt.getTime() <= policy.refreshReuseGrace * 1000;
-    const [live] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, successor.id));
-    if (withinGrace && live && !live.rotatedAt && live.expiresAt > now) {
-      return {
-        kind: 'reissued',
-        session,
-        refreshToken: { token: successor.token, expiresAt: live.expiresAt },
-      } as const;
-    }
-    await revokeSessionsWhere(tx, eq(sessions.id, session.id), now);
-    return { kind: 'replayed', session } as const;
-  });
+  const withinGrace = now.getTime() - row.rotatedAt.getTime() <= policy.refreshReuseGrace * 1000;
+  const [live] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, successor.id));
+  if (withinGrace && live && !live.rotatedAt && live.expiresAt > now) {
+    return {
+      kind: 'reissued',
+      session,
+      refreshToken: { token: successor.token, expiresAt: live.expiresAt },
+    } as const;
+  }
+  await revokeSessionsWhere(tx, eq(sessions.id, session.id), now);
+  return { kind: 'replayed', session } as const;
 }
 
 /**
@@ -183,19 +181,25 @@ export function revokeUserSessions(
 }
 
 /**
+ * Signs a user out everywhere, in the caller's transaction: every session is revoked, and every
+ * access token issued before `now` is refused (the user's cut-off). Returns how many sessions
+ * were live. The one place "log out everywhere", a password change or reset, and disabling an
+ * account end a user's sessions.
+ */
+export async function signOutEverywhere(tx: Tx, userId: string, now: Date): Promise<number> {
+  await moveCutoff(tx, userId, now);
+  return revokeUserSessions(tx, userId, now);
+}
+
+/**
  * Signs a user out everywhere and opens one new session, in the caller's transaction (after a
- * password change or reset): every session is revoked, and every access token issued until
- * now is refused (tokens_valid_after), except those of the new session.
+ * password change or reset). The new session starts at the cut-off, which admits it.
  */
 export async function replaceUserSessions(
   tx: Tx,
   options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy },
 ): Promise<{ session: SessionRow; refreshToken: IssuedRefreshToken; revokedSessions: number }> {
-  const { userId, now } = options;
-  // The cut-off is 1 ms before the new session starts: a token stamped in the cut-off's (whole)
-  // second is judged by whether its session began after the cut-off, and only this one did.
-  await tx.update(users).set({ tokensValidAfter: new Date(now.getTime() - 1) }).where(eq(users.id, userId));
-  const revokedSessions = await revokeUserSessions(tx, userId, now);
+  const revokedSessions = await signOutEverywhere(tx, options.userId, options.now);
   const started = await startSession(tx, options);
   return { ...started, revokedSessions };
 }

@@ -5,9 +5,9 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';
 import { LastAdminError, RoleNotHeldError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
-import { lockUser } from '../auth/accounts.js';
+import { lockUser, setActive } from '../auth/accounts.js';
 import { revokeOneTimeTokens } from '../auth/one-time-tokens.js';
-import { revokeUserSessions } from '../auth/sessions.js';
+import { signOutEverywhere } from '../auth/sessions.js';
 import { ADMIN_ROLE } from './permissions.js';
 
 /** Who asks for a change: a signed-in administrator (by user id), or the operator's CLI. */
@@ -64,13 +64,16 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
   const { db, clock, audit } = deps;
 
   type AdminEvent = 'role_grant' | 'role_revoke' | 'user_disabled' | 'user_enabled';
-  const record = (type: AdminEvent, actor: Actor, userId: string, detail: Record<string, unknown> = {}) =>
-    audit.record({
-      type,
-      userId,
-      request: actor.kind === 'user' ? actor.request : null,
-      detail: { ...detail, by: actor.kind === 'user' ? actor.userId : 'operator' },
-    });
+  const record = (tx: Tx, type: AdminEvent, actor: Actor, userId: string, detail: Record<string, unknown> = {}) =>
+    audit.record(
+      {
+        type,
+        userId,
+        request: actor.kind === 'user' ? actor.request : null,
+        detail: { ...detail, by: actor.kind === 'user' ? actor.userId : 'operator' },
+      },
+      tx,
+    );
 
   async function assertRoleExists(tx: Tx, role: string): Promise<void> {
     const [row] = await tx.select({ name: roles.name }).from(roles).where(eq(roles.name, role));
@@ -86,9 +89,9 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         const user = await lockedUser(tx, userId);
         await assertActorHolds(tx, actor, role);
         await tx.insert(userRoles).values({ userId, role, createdAt: clock.now() }).onConflictDoNothing();
+        await record(tx, 'role_grant', actor, userId, { role });
         return user;
       });
-      await record('role_grant', actor, userId, { role });
       return user;
     },
 
@@ -102,9 +105,9 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         if (role === ADMIN_ROLE) await assertAnotherActiveAdmin(tx, userId);
         await assertActorHolds(tx, actor, role);
         await tx.delete(userRoles).where(and(eq(userRoles.userId, userId), eq(userRoles.role, role)));
+        await record(tx, 'role_revoke', actor, userId, { role });
         return user;
       });
-      await record('role_revoke', actor, userId, { role });
       return user;
     },
 
@@ -120,18 +123,14 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         await lockedUser(tx, userId);
         if (!active) {
           await assertAnotherActiveAdmin(tx, userId);
-          await revokeUserSessions(tx, userId, now);
+          await signOutEverywhere(tx, userId, now);
           // A re-enabled account starts clean: no link mailed before it was disabled works.
           await revokeOneTimeTokens(tx, userId, ['reset_password', 'verify_email']);
         }
-        const [updated] = await tx
-          .update(users)
-          .set(active ? { active } : { active, tokensValidAfter: now })
-          .where(eq(users.id, userId))
-          .returning();
-        return updated!;
+        const updated = await setActive(tx, userId, active);
+        await record(tx, active ? 'user_enabled' : 'user_disabled', actor, userId);
+        return updated;
       });
-      await record(active ? 'user_enabled' : 'user_disabled', actor, userId);
       return user;
     },
   };
