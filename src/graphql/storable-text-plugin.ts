@@ -36,6 +36,14 @@ const storableArguments: StandardSchemaV1 = {
   },
 };
 
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** The error classes of the field's result union (read from its options: hooks run before the errors plugin's). */
+const errorTypesOf = <Types extends SchemaTypes>(fieldConfig: PothosOutputFieldConfig<Types>) =>
+  ((fieldConfig.pothosOptions as { errors?: { types?: ErrorClass[] } }).errors?.types ?? []) as ErrorClass[];
+
+const isInputErrorType = (type: ErrorClass) => type === InputError || InputError.prototype instanceof type;
+
 /**
  * Refuses, on every field with arguments, a string PostgreSQL cannot store, before the field's
  * authorization and resolver run: one check at the edge instead of one per resolver, through
@@ -49,6 +57,11 @@ export class StorableTextPlugin<Types extends SchemaTypes> extends BasePlugin<Ty
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
     const [first] = Object.keys(fieldConfig.args);
     if (first === undefined) return fieldConfig;
+    // A result union without InputError (refresh, verifyEmail) takes opaque tokens only: their
+    // strict parsers refuse anything but base64url before any query, as the union's own error
+    // (InvalidRefreshTokenError, InvalidTokenError), which is the contract clients handle.
+    const unionErrors = errorTypesOf(fieldConfig);
+    if (unionErrors.length > 0 && !unionErrors.some(isInputErrorType)) return fieldConfig;
     const arg = fieldConfig.args[first]!;
     const validation = arg.extensions?.['@pothos/plugin-validation'];
     // The validation plugin runs the `parentSchemas` of any argument over all of the arguments.
@@ -64,9 +77,8 @@ export class StorableTextPlugin<Types extends SchemaTypes> extends BasePlugin<Ty
     fieldConfig: PothosOutputFieldConfig<Types>,
   ): GraphQLFieldResolver<unknown, Types['Context'], object> | undefined {
     if (!resolver || Object.keys(fieldConfig.args).length === 0) return resolver;
-    // Where the union has an InputError member, the errors plugin (outside this wrapper) makes it that.
-    const unionErrors = (fieldConfig.extensions?.pothosErrors ?? []) as (abstract new (...args: never[]) => Error)[];
-    if (unionErrors.some((type) => type === InputError || InputError.prototype instanceof type)) return resolver;
+    // Where the field has a result union, the errors plugin (outside this wrapper) answers with it.
+    if (errorTypesOf(fieldConfig).length > 0) return resolver;
     return (parent, args, context, info) => withTypedErrors(async () => resolver(parent, args, context, info));
   }
 }

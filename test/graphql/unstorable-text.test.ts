@@ -43,8 +43,11 @@ interface Case {
   variables: (bad: string) => Record<string, unknown>;
   /** Who sends it: the test makes sure the value would otherwise reach the resolver. */
   as?: () => Session;
-  /** Whether the field's result union has an InputError member (else: a GraphQL error). */
-  union: boolean;
+  /**
+   * Whether the field's result union has an InputError member (else: a GraphQL error), or the
+   * union member a field taking only an opaque token answers instead (its own "invalid token").
+   */
+  union: boolean | string;
 }
 
 const asAdmin = () => admin;
@@ -56,11 +59,11 @@ const CASES: Case[] = [
   { root: 'register', field: 'name', union: true, operation: REGISTER, variables: (bad) => ({ input: { email: uniqueEmail(), password: GOOD_PASSWORD, name: `Ann${bad}` } }) },
   { root: 'login', field: 'email', union: true, operation: LOGIN, variables: (bad) => ({ input: { email: `${member.email}${bad}`, password: GOOD_PASSWORD } }) },
   { root: 'login', field: 'password', union: true, operation: LOGIN, variables: (bad) => ({ input: { email: member.email, password: `${GOOD_PASSWORD}${bad}` } }) },
-  { root: 'refresh', field: 'refreshToken', union: false, operation: REFRESH, variables: (bad) => ({ token: `${member.refreshToken}${bad}` }) },
+  { root: 'refresh', field: 'refreshToken', union: 'InvalidRefreshTokenError', operation: REFRESH, variables: (bad) => ({ token: `${member.refreshToken}${bad}` }) },
   { root: 'logout', field: 'refreshToken', union: false, operation: LOGOUT, variables: (bad) => ({ token: `${member.refreshToken}${bad}` }) },
   { root: 'changePassword', field: 'currentPassword', union: true, as: asMember, operation: CHANGE_PASSWORD, variables: (bad) => ({ current: `${GOOD_PASSWORD}${bad}`, next: NEW_PASSWORD }) },
   { root: 'changePassword', field: 'newPassword', union: true, as: asMember, operation: CHANGE_PASSWORD, variables: (bad) => ({ current: GOOD_PASSWORD, next: `${NEW_PASSWORD}${bad}` }) },
-  { root: 'verifyEmail', field: 'token', union: false, operation: VERIFY_EMAIL, variables: (bad) => ({ token: `a.b${bad}` }) },
+  { root: 'verifyEmail', field: 'token', union: 'InvalidTokenError', operation: VERIFY_EMAIL, variables: (bad) => ({ token: `a.b${bad}` }) },
   { root: 'requestPasswordReset', field: 'email', union: false, operation: REQUEST_PASSWORD_RESET, variables: (bad) => ({ email: `${member.email}${bad}` }) },
   { root: 'resetPassword', field: 'token', union: true, operation: RESET_PASSWORD, variables: (bad) => ({ token: `a.b${bad}`, password: NEW_PASSWORD }) },
   { root: 'resetPassword', field: 'newPassword', union: true, operation: RESET_PASSWORD, variables: (bad) => ({ token: 'a.b', password: `${NEW_PASSWORD}${bad}` }) },
@@ -93,7 +96,10 @@ async function rowCounts() {
 function expectInvalidInput(res: GraphQLResponse, c: Case) {
   const label = `${c.root}(${c.field}): ${JSON.stringify(res).slice(0, 300)}`;
   // Soft: one run reports every field that answers otherwise.
-  if (c.union) {
+  if (typeof c.union === 'string') {
+    expect.soft(res.errors, label).toBeUndefined();
+    expect.soft(res.data?.[c.root]?.__typename, label).toBe(c.union);
+  } else if (c.union) {
     expect.soft(res.errors, label).toBeUndefined();
     expect.soft(res.data?.[c.root], label).toMatchObject({ __typename: 'InputError', code: 'INVALID_INPUT', field: c.field });
   } else {
