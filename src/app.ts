@@ -5,12 +5,14 @@ import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
 import { createYoga, useReadinessCheck, type YogaLogger, type YogaServerOptions } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContextFactory, type AppServices } from './context.js';
+import { maskOutages } from './graphql/outage-error.js';
 import { schema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
 import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
+import { useRequestDeadline } from './plugins/use-request-deadline.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
 import { useSecurityHeaders } from './plugins/use-security-headers.js';
 import { useSingleAuthorization } from './plugins/use-single-authorization.js';
@@ -27,6 +29,8 @@ export interface AppOptions {
   config: AppConfig;
   /** Answers /ready: resolves when the database answers a query. */
   ping: () => Promise<void>;
+  /** Milliseconds after which an operation answers SERVICE_UNAVAILABLE; unset: no limit. */
+  requestDeadlineMs?: number | undefined;
 }
 
 /**
@@ -60,7 +64,7 @@ function yogaLogging(logger: Logger): YogaLogger {
 }
 
 /** The yoga app; tests call `app.fetch()` directly, server.ts puts it on a port. */
-export function createApp(services: AppServices, { config, ping }: AppOptions) {
+export function createApp(services: AppServices, { config, ping, requestDeadlineMs }: AppOptions) {
   const { logger } = services;
   const limits = config.graphqlLimits;
   const rules: ValidationRule[] = [SingleSensitiveFieldRule];
@@ -79,11 +83,13 @@ export function createApp(services: AppServices, { config, ping }: AppOptions) {
     batching: false,
     // Unexpected errors reach the client as "Unexpected error."; the details go to the log only.
     // isDev off: yoga would otherwise attach the original error and its stack whenever
-    // NODE_ENV=development is set in the environment.
-    maskedErrors: { isDev: false },
+    // NODE_ENV=development is set in the environment. A database outage is not masked: it is
+    // SERVICE_UNAVAILABLE (503), so that clients retry.
+    maskedErrors: { isDev: false, maskError: maskOutages },
     cors: corsPolicy(config.corsOrigins),
     logging: yogaLogging(logger),
     plugins: [
+      useRequestDeadline({ ms: requestDeadlineMs }),
       useRequestLimits({ bodyLimit: config.bodyLimit }),
       useSingleAuthorization(),
       useQueryParamCheck(),

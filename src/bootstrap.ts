@@ -20,7 +20,11 @@ const TASKS_GRACE_MS = 5000;
 export async function bootstrap(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Runtime> {
   // Keys first: a bad key fails start-up before any database work.
   const keys = await loadSigningKeys(config, logger);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    timeouts: config.databaseTimeouts,
+  });
   let services: AppServices;
   try {
     await database.migrate();

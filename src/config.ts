@@ -31,6 +31,9 @@ const envSchema = z.object({
   PORT: wholeNumber(4000, 0, 65_535),
   DATA_DIR: z.string().min(1).default('./.data'),
   DATABASE_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATABASE_CONNECT_TIMEOUT: seconds(5),
+  DATABASE_STATEMENT_TIMEOUT: seconds(5),
+  SHUTDOWN_TIMEOUT: seconds(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_ALGORITHM: z.enum(JWT_ALGORITHMS).default('HS256'),
   JWT_SECRET: optionalText,
@@ -77,6 +80,10 @@ export interface Config {
   port: number;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** Seconds to open a PostgreSQL connection, and that one statement may run. */
+  databaseTimeouts: { connect: number; statement: number };
+  /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
+  shutdownTimeout: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   jwt: {
     algorithm: JwtAlgorithm;
@@ -201,6 +208,8 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     port: e.PORT,
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
+    databaseTimeouts: { connect: e.DATABASE_CONNECT_TIMEOUT, statement: e.DATABASE_STATEMENT_TIMEOUT },
+    shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     jwt: {
       algorithm: e.JWT_ALGORITHM,

@@ -5,11 +5,14 @@ import { bootstrap } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
 import { createLogger } from './logger.js';
+import { handleProcessFaults } from './process-faults.js';
 import { schedulePurge } from './purge.js';
+import { shutDownOnSignals } from './shutdown.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  handleProcessFaults(logger);
   if (!config.rateLimits.enabled) {
     // On stderr as well as in the log, so that no LOG_LEVEL can hide it.
     const warning =
@@ -21,7 +24,14 @@ async function main(): Promise<void> {
   const runtime = await bootstrap(config, logger);
   // The first unknown-email login must cost what every later one costs (one verification).
   await prepareDummyHash();
-  const app = createApp(runtime.services, { config, ping: runtime.database.ping });
+  const { connect, statement } = config.databaseTimeouts;
+  const app = createApp(runtime.services, {
+    config,
+    ping: runtime.database.ping,
+    // PostgreSQL can be unreachable or silent; a request may wait to connect, then for a
+    // statement, no longer. Embedded PGlite cannot be.
+    requestDeadlineMs: runtime.database.kind === 'postgres' ? (connect + statement) * 1000 : undefined,
+  });
   const stopPurge = schedulePurge(runtime.services, config.purgeInterval);
   const server = createServer(app);
 
@@ -31,19 +41,14 @@ async function main(): Promise<void> {
     'authgraph is listening',
   );
 
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    stopPurge();
-    server.close(() => {
-      runtime.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-    server.closeAllConnections();
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  shutDownOnSignals(server, {
+    logger,
+    timeoutMs: config.shutdownTimeout * 1000,
+    release: async () => {
+      stopPurge();
+      await runtime.close();
+    },
+  });
 }
 
 main().catch((err: unknown) => {

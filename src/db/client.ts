@@ -10,6 +10,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { acquireDataDirLock } from './data-dir-lock.js';
+import { socketWithReplyDeadline } from './reply-deadline.js';
 import * as schema from './schema.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -32,6 +33,34 @@ export interface OpenDatabaseOptions {
   dataDir?: string | undefined;
   /** Connections in the postgres.js pool. */
   maxConnections?: number;
+  /**
+   * Seconds to open a PostgreSQL connection, and that one statement may run (the server cancels
+   * it; a connection that then still gets no reply is dropped). Unset: postgres.js's defaults
+   * (30 s to connect, no statement limit).
+   */
+  timeouts?: { connect: number; statement: number } | undefined;
+}
+
+/** How long /ready waits for the database before it answers 503. */
+const PING_DEADLINE_MS = 2000;
+/** What a statement gets beyond the server's statement_timeout for its reply to arrive. */
+const REPLY_GRACE_MS = 2000;
+
+/**
+ * Seconds before a connection that failed is opened again: postgres.js's own jittered growth,
+ * capped at 2 s instead of 20 s. Its shared retry count grows with every failed connection, so
+ * after an outage its delay outlasts a request's deadline many times over: the server would stay
+ * unavailable long after the database is back. Attempts are still bounded by the pool's size.
+ */
+const reconnectDelay = (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 2);
+
+/** Rejects when `work` has not settled within `ms`; the work itself goes on. */
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -39,17 +68,44 @@ const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)),
 /** Opens PostgreSQL through postgres.js when a URL is given, otherwise embedded PGlite. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const client = postgres(options.databaseUrl, {
-      max: options.maxConnections ?? 10,
+    const url = options.databaseUrl;
+    const { timeouts } = options;
+    const common = {
       onnotice: () => {},
+      // postgres.js 3.4.9 fetches array types on each new connection without awaiting the
+      // query: when that connection drops, the rejection is unhandled and ends the process
+      // (porsager/postgres #1192, #1205, #1223). drizzle parses and serializes the one array
+      // column (timestamptz[]) itself, so the fetch buys nothing here.
+      fetch_types: false,
+      ...(timeouts ? { connect_timeout: timeouts.connect } : {}),
+      backoff: reconnectDelay,
+    } satisfies postgres.Options<Record<string, never>>;
+    const client = postgres(url, {
+      ...common,
+      max: options.maxConnections ?? 10,
+      ...(timeouts
+        ? {
+            connection: { statement_timeout: timeouts.statement * 1000 },
+            socket: socketWithReplyDeadline(timeouts.statement * 1000 + REPLY_GRACE_MS),
+          }
+        : {}),
     });
     const db = drizzlePostgres(client, { schema });
     return {
       db: db as unknown as Database,
       kind: 'postgres',
-      migrate: () => migratePostgres(db, { migrationsFolder }),
+      // On a connection of its own, without the request timeouts: a migration may rightly run
+      // longer than any request's statement.
+      migrate: async () => {
+        const migrator = postgres(url, { ...common, max: 1 });
+        try {
+          await migratePostgres(drizzlePostgres(migrator), { migrationsFolder });
+        } finally {
+          await migrator.end({ timeout: 5 });
+        }
+      },
       ping: async () => {
-        await db.execute(sql`select 1`);
+        await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
       },
       close: () => client.end({ timeout: 5 }),
     };
@@ -71,7 +127,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       kind: 'pglite',
       migrate: () => migratePglite(db, { migrationsFolder }),
       ping: async () => {
-        await db.execute(sql`select 1`);
+        await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
       },
       close: async () => {
         await client.close();

@@ -13,6 +13,8 @@ describe('configuration', () => {
       port: 4000,
       dataDir: './.data',
       databaseUrl: undefined,
+      databaseTimeouts: { connect: 5, statement: 5 },
+      shutdownTimeout: 10,
       logLevel: 'info',
       jwt: {
         algorithm: 'HS256',
@@ -38,6 +40,9 @@ describe('configuration', () => {
       PORT: '8080',
       DATA_DIR: '/var/lib/authgraph',
       DATABASE_URL: 'postgres://app:pw@db.internal:5432/auth',
+      DATABASE_CONNECT_TIMEOUT: '3',
+      DATABASE_STATEMENT_TIMEOUT: '15',
+      SHUTDOWN_TIMEOUT: '30',
       LOG_LEVEL: 'debug',
       JWT_ALGORITHM: 'HS512',
       JWT_SECRET: 's'.repeat(64),
@@ -55,6 +60,8 @@ describe('configuration', () => {
       port: 8080,
       dataDir: '/var/lib/authgraph',
       databaseUrl: 'postgres://app:pw@db.internal:5432/auth',
+      databaseTimeouts: { connect: 3, statement: 15 },
+      shutdownTimeout: 30,
       logLevel: 'debug',
       jwt: { algorithm: 'HS512', secret: 's'.repeat(64), issuer: 'https://auth.example.com', audience: 'api' },
       accessTokenTtl: 300,
@@ -128,6 +135,12 @@ describe('configuration', () => {
   it('rejects a zero or fractional TTL with a ConfigError naming the variable', () => {
     expect(configErrorOf({ REFRESH_TOKEN_TTL: '0' }).message).toContain('REFRESH_TOKEN_TTL');
     expect(configErrorOf({ SESSION_MAX_AGE: '1.5' }).message).toContain('SESSION_MAX_AGE');
+  });
+
+  it('rejects a zero database or shutdown timeout with a ConfigError naming it', () => {
+    for (const name of ['DATABASE_CONNECT_TIMEOUT', 'DATABASE_STATEMENT_TIMEOUT', 'SHUTDOWN_TIMEOUT']) {
+      expect(configErrorOf({ [name]: '0' }).message).toContain(name);
+    }
   });
 
   it('rejects a negative REFRESH_REUSE_GRACE with a ConfigError naming it', () => {

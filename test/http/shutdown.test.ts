@@ -1,0 +1,197 @@
+/**
+ * SIGTERM as a supervisor sends it (docker stop, systemd, a rolling deploy), to the real server
+ * in a child process: requests in flight are finished, not dropped; the process exits 0 once
+ * they are. SHUTDOWN_TIMEOUT bounds the wait, and a second signal ends it at once.
+ */
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { onPostgres, postgresUrl } from '../support/database.js';
+import { GOOD_PASSWORD, LOGIN, ME, REGISTER, uniqueEmail } from '../support/operations.js';
+import { createScratchDatabase, type ScratchDatabase } from '../support/pg-scratch.js';
+import {
+  freePort,
+  gql,
+  killSpawnedServers,
+  serverPid,
+  spawnServer,
+  waitUntilHealthy,
+  within,
+  type Started,
+} from '../support/server-process.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+const TEST_TIMEOUT = 120_000;
+/** Far longer than a drain of a few logins takes, even on a slow machine. */
+const EXIT_BOUND_MS = 30_000;
+const JWT_SECRET = 'shutdown-test-secret-shutdown-test-secret-0123';
+
+let scratch: ScratchDatabase | undefined;
+let proxy: TcpProxy | undefined;
+const dataDirs: string[] = [];
+
+beforeAll(async () => {
+  if (!onPostgres) return;
+  scratch = await createScratchDatabase();
+  const target = new URL(postgresUrl!);
+  proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+});
+
+// Also when a test failed or timed out: no server outlives its test, the network is whole again.
+afterEach(async () => {
+  killSpawnedServers();
+  await proxy?.restore();
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await scratch?.drop();
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A server on the suite's database: PGlite in a fresh DATA_DIR, or the scratch PostgreSQL database through the proxy. */
+async function startServer(env: Record<string, string> = {}): Promise<Started> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authgraph-shutdown-'));
+  dataDirs.push(dataDir);
+  const database = scratch && proxy ? { DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${scratch.name}` } : {};
+  const server = spawnServer(
+    { DATA_DIR: dataDir, JWT_SECRET, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', RATE_LIMITS: 'off', ...database, ...env },
+    port,
+  );
+  await waitUntilHealthy(server);
+  return server;
+}
+
+async function registerUser(server: Started): Promise<{ email: string; accessToken: string }> {
+  const email = uniqueEmail('shutdown');
+  const registered = await gql(server.base, REGISTER, { input: { email, password: GOOD_PASSWORD } });
+  const payload = registered.body.data?.register;
+  expect(payload?.__typename, JSON.stringify(registered.body)).toBe('AuthPayload');
+  return { email, accessToken: payload.accessToken };
+}
+
+interface HeldRequest {
+  /** Sends the rest of the body: the server can then answer. */
+  release(): void;
+  /** The HTTP answer, or why there was none. */
+  answer: Promise<{ status?: number; body?: Record<string, any>; failure?: string; at: number }>;
+}
+
+/**
+ * A GraphQL POST that the server has accepted and started on, but cannot finish until
+ * release(): its connection was already in use (a /health answer came back on it), its headers
+ * are sent, the last bytes of its body are held back.
+ */
+async function holdRequest(base: string, query: string, variables: Record<string, unknown>): Promise<HeldRequest> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  await new Promise<void>((resolve, reject) => {
+    http.get(`${base}/health`, { agent }, (response) => response.resume().on('end', resolve)).on('error', reject);
+  });
+  const body = Buffer.from(JSON.stringify({ query, variables }));
+  const request = http.request(`${base}/graphql`, {
+    method: 'POST',
+    agent,
+    headers: { 'content-type': 'application/json', 'content-length': body.length },
+  });
+  const answer = new Promise<{ status?: number; body?: Record<string, any>; failure?: string; at: number }>((resolve) => {
+    request.on('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode, body: JSON.parse(text), at: Date.now() }));
+      response.on('error', (err) => resolve({ failure: String(err), at: Date.now() }));
+    });
+    request.on('error', (err) => resolve({ failure: String(err), at: Date.now() }));
+  });
+  void answer.finally(() => agent.destroy());
+  request.write(body.subarray(0, body.length - 5));
+  return { release: () => request.end(body.subarray(body.length - 5)), answer };
+}
+
+describe('SIGTERM with requests in flight', () => {
+  it(
+    'finishes every login in flight with its AuthPayload, refuses new connections, and exits 0',
+    async () => {
+      // One hash at a time: the ten logins take a while to get through.
+      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1' });
+      const { email } = await registerUser(server);
+      const held = await Promise.all(
+        Array.from({ length: 10 }, () => holdRequest(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
+      );
+      await delay(300); // the server has parsed their headers
+      process.kill(serverPid(server), 'SIGTERM');
+      await delay(300);
+      await expect(fetch(`${server.base}/health`)).rejects.toThrow();
+      for (const request of held) request.release();
+
+      const answers = await Promise.all(held.map((request) => request.answer));
+      for (const answer of answers) {
+        expect(answer.failure, JSON.stringify(answer)).toBeUndefined();
+        expect(answer.status, JSON.stringify(answer)).toBe(200);
+        expect(answer.body?.data?.login?.__typename, JSON.stringify(answer)).toBe('AuthPayload');
+      }
+      const exit = await within(server.exited, EXIT_BOUND_MS);
+      expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe.skipIf(!onPostgres)('SIGTERM while a request waits on a silent database', () => {
+  // Long database timeouts: the request would wait a minute on its own.
+  const patient = { DATABASE_CONNECT_TIMEOUT: '60', DATABASE_STATEMENT_TIMEOUT: '60' };
+
+  async function hangingRequest(server: Started) {
+    const { accessToken } = await registerUser(server);
+    await proxy!.blackhole();
+    const answer = gql(server.base, ME, {}, accessToken).then(
+      (response) => ({ ...response, failure: undefined, at: Date.now() }),
+      (err: unknown) => ({ status: undefined, body: undefined, failure: String(err), at: Date.now() }),
+    );
+    await delay(1000);
+    return { answer };
+  }
+
+  it(
+    'exits at once on a second signal, cutting the request, with exit code 1',
+    async () => {
+      const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '60' });
+      const { answer } = await hangingRequest(server);
+      const pid = serverPid(server);
+      process.kill(pid, 'SIGTERM');
+      // Draining: the request is still waiting, so is the process.
+      expect(await within(answer, 1000)).toBeNull();
+      expect(server.hasExited()).toBe(false);
+
+      const secondAt = Date.now();
+      process.kill(pid, 'SIGTERM');
+      const exit = await within(server.exited, EXIT_BOUND_MS);
+      expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 1, signal: null });
+      const cut = await answer;
+      expect(cut.failure, JSON.stringify(cut)).toBeDefined();
+      expect(cut.at).toBeGreaterThanOrEqual(secondAt);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'cuts a request still running after SHUTDOWN_TIMEOUT and exits with code 1',
+    async () => {
+      const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '2' });
+      const { answer } = await hangingRequest(server);
+      const signalledAt = Date.now();
+      process.kill(serverPid(server), 'SIGTERM');
+      const exit = await within(server.exited, EXIT_BOUND_MS);
+      expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 1, signal: null });
+      const cut = await answer;
+      expect(cut.failure, JSON.stringify(cut)).toBeDefined();
+      // It had its SHUTDOWN_TIMEOUT (2 s) to finish.
+      expect(cut.at - signalledAt).toBeGreaterThanOrEqual(1500);
+    },
+    TEST_TIMEOUT,
+  );
+});
