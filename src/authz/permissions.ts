@@ -2,6 +2,22 @@ import { eq } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { rolePermissions, userRoles } from '../db/schema.js';
 
+/**
+ * Every permission a role can grant, with its description: the one catalogue. Migration 0001
+ * seeds exactly these (a test holds the two together); a policy names a `Permission`, so a
+ * misspelt one fails the type check instead of locking everyone out of its field.
+ */
+export const PERMISSIONS = {
+  'users:read': 'Look up any user and read their email and activity',
+  'users:write': 'Enable and disable accounts',
+  'roles:grant': 'Grant and revoke roles',
+  'sessions:revoke': "List and revoke other users' sessions",
+  'audit:read': 'Read the audit log',
+} as const;
+
+/** A permission of the catalogue. */
+export type Permission = keyof typeof PERMISSIONS;
+
 /** The built-in administrator role. */
 export const ADMIN_ROLE = 'admin';
 

@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
+import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
 import { accessError } from './access-errors.js';
 import StorableTextPlugin from './storable-text-plugin.js';
@@ -14,7 +15,7 @@ import { validationInputError } from './validation-error.js';
 export interface AuthScopes {
   authenticated: boolean;
   role: string;
-  permission: string;
+  permission: Permission;
   /** The viewer is the user with this id. */
   self: string;
 }

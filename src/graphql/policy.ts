@@ -1,3 +1,4 @@
+import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
 import type { AuthScopes } from './builder.js';
 
@@ -10,7 +11,7 @@ export interface Policy<Parent = unknown, Args = unknown> {
   /** Any signed-in user. */
   authenticated?: true;
   /** Holders of this permission (through any of their roles). */
-  permission?: string;
+  permission?: Permission;
   /** Holders of this role. */
   role?: string;
   /** The viewer is the user whose id this returns (null: nobody, e.g. an unknown id). */

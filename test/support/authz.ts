@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { expect } from 'vitest';
+import type { Permission } from '../../src/authz/permissions.js';
 import { rolePermissions, roles, userRoles, users } from '../../src/db/schema.js';
 import type { GraphQLResponse, TestApp } from './app.js';
 import { registerUser, type Session } from './operations.js';
@@ -37,7 +38,7 @@ export async function registerAdmin(t: TestApp, options: { email?: string; name?
 }
 
 /** Creates a role holding exactly these permissions; returns its (unique) name. */
-export async function createRole(t: TestApp, permissions: string[], prefix = 'custom'): Promise<string> {
+export async function createRole(t: TestApp, permissions: Permission[], prefix = 'custom'): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   await t.database.db.insert(roles).values({ name, description: `test role with ${permissions.join(', ') || 'nothing'}` });
   if (permissions.length > 0) {
@@ -47,7 +48,7 @@ export async function createRole(t: TestApp, permissions: string[], prefix = 'cu
 }
 
 /** Registers a user holding a fresh custom role with these permissions. */
-export async function registerWithPermissions(t: TestApp, permissions: string[]): Promise<Session & { role: string }> {
+export async function registerWithPermissions(t: TestApp, permissions: Permission[]): Promise<Session & { role: string }> {
   const role = await createRole(t, permissions);
   const session = await registerUser(t);
   await t.services.roleAdmin.grantRole({ kind: 'operator' }, session.userId, role);
@@ -55,7 +56,7 @@ export async function registerWithPermissions(t: TestApp, permissions: string[])
 }
 
 /** Removes one permission from a role, straight in the database. */
-export async function removePermission(t: TestApp, role: string, permission: string): Promise<void> {
+export async function removePermission(t: TestApp, role: string, permission: Permission): Promise<void> {
   await t.database.db
     .delete(rolePermissions)
     .where(and(eq(rolePermissions.role, role), eq(rolePermissions.permission, permission)));

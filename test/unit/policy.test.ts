@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildSchema, type GraphQLField, type GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import type { Permission } from '../../src/authz/permissions.js';
 import { describePolicy, guarded, type Policy } from '../../src/graphql/policy.js';
 import { schema } from '../../src/graphql/schema.js';
 
@@ -45,7 +46,7 @@ function allFields(s: { getTypeMap(): Record<string, unknown> }) {
     .flatMap((t) => Object.values((t as GraphQLObjectType).getFields()).map((f) => [(t as GraphQLObjectType).name, f] as const));
 }
 
-type Scopes = { $any: { authenticated?: boolean; self?: string; role?: string; permission?: string } };
+type Scopes = { $any: { authenticated?: boolean; self?: string; role?: string; permission?: Permission } };
 
 const PARENT_ID = '00000000-0000-4000-8000-00000000000a';
 const ARG_ID = '00000000-0000-4000-8000-00000000000b';

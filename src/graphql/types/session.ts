@@ -1,3 +1,4 @@
+import type { Permission } from '../../authz/permissions.js';
 import type { Context } from '../../context.js';
 import type { SessionRow, UserRow } from '../../db/schema.js';
 import { accessError, withTypedErrors } from '../access-errors.js';
@@ -5,7 +6,7 @@ import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { UserRef } from './user.js';
 
-const SESSIONS_REVOKE = 'sessions:revoke';
+const SESSIONS_REVOKE = 'sessions:revoke' satisfies Permission;
 
 /** The signed-in viewer, for fields whose policy has already required one. */
 async function signedIn(ctx: Context) {
