@@ -9,6 +9,7 @@ import type { PasswordChange } from './auth/password-change.js';
 import type { SessionAdmin } from './auth/session-admin.js';
 import type { RevocationList, RevocationReason } from './auth/revocation.js';
 import type { AuthService } from './auth/service.js';
+import type { SignIn } from './auth/sign-in.js';
 import type { RequestInfo } from './auth/sessions.js';
 import { loadAccess, type Access } from './authz/permissions.js';
 import type { RoleAdmin } from './authz/role-admin.js';
@@ -34,6 +35,7 @@ export interface AppServices {
   rateLimiter: RateLimiter;
   lockout: Lockout;
   auth: AuthService;
+  signIn: SignIn;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   roleAdmin: RoleAdmin;

@@ -13,6 +13,7 @@ import { limitPasswordWork } from './auth/passwords.js';
 import { createAccessTokenCodec } from './auth/access-tokens.js';
 import { createRevocationList } from './auth/revocation.js';
 import { createAuthService } from './auth/service.js';
+import { createSignIn } from './auth/sign-in.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import type { SigningKeys } from './auth/signing-keys.js';
 import type { Clock } from './clock.js';
@@ -68,6 +69,14 @@ export function createServices(options: {
     accessTokens,
     revocations,
     sessionPolicy,
+  });
+  const signIn = createSignIn({
+    db,
+    clock,
+    audit,
+    guard,
+    auth,
+    sessionPolicy,
     requireEmailVerification: config.requireEmailVerification,
   });
   // Account lifecycle: sessions, password change, the emailed flows.
@@ -96,6 +105,7 @@ export function createServices(options: {
     rateLimiter,
     lockout,
     auth,
+    signIn,
     accessTokens,
     revocations,
     roleAdmin,

@@ -2,40 +2,9 @@ import ipaddr from 'ipaddr.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestInfo } from '../auth/sessions.js';
 import type { RateLimitName } from '../config.js';
-import { InvalidCredentialsError, RateLimitedError } from '../errors.js';
+import { RateLimitedError } from '../errors.js';
 import type { Lockout } from './lockout.js';
 import type { RateLimiter, Refusal } from './rate-limiter.js';
-
-/** Fields that spend a password check, send a mail or mint tokens: counted per execution. */
-export const SENSITIVE_FIELDS = [
-  'login',
-  'register',
-  'refresh',
-  'requestPasswordReset',
-  'requestEmailVerification',
-  'changePassword',
-  'resetPassword',
-  'verifyEmail',
-] as const;
-export type SensitiveField = (typeof SENSITIVE_FIELDS)[number];
-
-type KeyKind = 'ip' | 'email' | 'account';
-const LIMITS: Record<SensitiveField, ReadonlyArray<readonly [RateLimitName, KeyKind]>> = {
-  login: [['LOGIN_IP', 'ip']],
-  register: [['REGISTER_IP', 'ip']],
-  refresh: [['REFRESH_IP', 'ip']],
-  requestPasswordReset: [
-    ['REQUEST_PASSWORD_RESET_IP', 'ip'],
-    ['REQUEST_PASSWORD_RESET_EMAIL', 'email'],
-  ],
-  resetPassword: [['RESET_PASSWORD_IP', 'ip']],
-  requestEmailVerification: [['REQUEST_EMAIL_VERIFICATION_ACCOUNT', 'account']],
-  changePassword: [
-    ['CHANGE_PASSWORD_ACCOUNT', 'account'],
-    ['CHANGE_PASSWORD_IP', 'ip'],
-  ],
-  verifyEmail: [['VERIFY_EMAIL_IP', 'ip']],
-};
 
 /**
  * The rate-limit key of a client address. An IPv6 client usually holds a whole /64 and can
@@ -49,22 +18,37 @@ export function clientKey(ip: string | null): string {
   return `${prefix.toString()}/64`;
 }
 
-/** Who is attempting: the request, plus the normalized email or the account where there is one. */
+/** One execution of a rate-limited field: the request, its limits by key kind, and the keys it has. */
 export interface Attempt {
   request: RequestInfo;
-  email?: string;
-  userId?: string;
+  limits: { ip?: RateLimitName[]; account?: RateLimitName[]; email?: { limits: RateLimitName[] } };
+  /** The normalized email, for limits counted per email. */
+  email?: string | undefined;
+  /** The signed-in account, for limits counted per account. */
+  userId?: string | undefined;
+}
+
+/** A password sign-in that may go ahead, counted as a failure until it proves otherwise. */
+export interface SignInAttempt {
+  /** The password was wrong: the failure stays counted, and a lockout it starts is audited. */
+  failed(userId: string | null): Promise<void>;
+  /** The password was right: clears the failures and the escalation. */
+  succeeded(): Promise<void>;
+  /** No password verdict (overload, a refusal after the check): the attempt is taken back. */
+  release(): Promise<void>;
 }
 
 export interface AbuseGuard {
-  /** Counts one execution of a sensitive field; throws RateLimitedError when a limit is exceeded. */
-  attempt(field: SensitiveField, who: Attempt): Promise<void>;
+  /** Counts one execution of a rate-limited field; throws RateLimitedError when a limit is exceeded. */
+  attempt(field: string, attempt: Attempt): Promise<void>;
   /**
-   * Runs a password sign-in under the lockout: refused (without checking the password) while
-   * the email is locked; a wrong password counts towards a lockout; success clears it.
+   * Counts a password sign-in for an email under the lockout, before its password is checked;
+   * throws RateLimitedError (checking nothing) while the email is locked.
    */
-  signIn<T>(email: string, request: RequestInfo, work: () => Promise<T>): Promise<T>;
+  reserveSignIn(email: string, request: RequestInfo): Promise<SignInAttempt>;
 }
+
+const NOTHING_TO_COUNT: SignInAttempt = { failed: async () => {}, succeeded: async () => {}, release: async () => {} };
 
 /** Rate limits and lockout together; `enabled: false` (RATE_LIMITS=off) lets everything through. */
 export function createAbuseGuard(deps: {
@@ -81,7 +65,11 @@ export function createAbuseGuard(deps: {
    * Throws RateLimitedError. Only the first refusal of a wait is audited: a flood of refused
    * requests must not become a flood of rows. `who` is resolved only then.
    */
-  async function refuse(refusal: Refusal, who: () => Attempt | Promise<Attempt>, detail: Record<string, unknown>): Promise<never> {
+  async function refuse(
+    refusal: Refusal,
+    who: () => { request: RequestInfo; userId?: string | undefined } | Promise<{ request: RequestInfo; userId?: string | undefined }>,
+    detail: Record<string, unknown>,
+  ): Promise<never> {
     if (refusal.first) {
       const { userId, request } = await who();
       await audit.record({ type: 'rate_limited', userId, request, detail: { ...detail, retryAfter: refusal.retryAfter } });
@@ -90,18 +78,18 @@ export function createAbuseGuard(deps: {
   }
 
   return {
-    async attempt(field, who) {
+    async attempt(field, attempt) {
       if (!enabled) return;
-      const keys: Record<KeyKind, string | undefined> = {
-        ip: clientKey(who.request.ip),
-        email: who.email,
-        account: who.userId,
-      };
+      const { limits } = attempt;
+      const counted: [RateLimitName, string | undefined][] = [
+        ...(limits.ip ?? []).map((name) => [name, clientKey(attempt.request.ip)] as [RateLimitName, string]),
+        ...(limits.account ?? []).map((name) => [name, attempt.userId] as [RateLimitName, string | undefined]),
+        ...(limits.email?.limits ?? []).map((name) => [name, attempt.email] as [RateLimitName, string | undefined]),
+      ];
       let wait = 0;
       let firstRefusal = false;
       const exceeded: RateLimitName[] = [];
-      for (const [name, kind] of LIMITS[field]) {
-        const key = keys[kind];
+      for (const [name, key] of counted) {
         if (key === undefined) continue;
         const refusal = await limiter.hit(name, key);
         if (refusal !== null) {
@@ -111,32 +99,24 @@ export function createAbuseGuard(deps: {
         }
       }
       if (exceeded.length === 0) return;
-      return refuse({ retryAfter: wait, first: firstRefusal }, () => who, { field, limits: exceeded });
+      return refuse({ retryAfter: wait, first: firstRefusal }, () => attempt, { field, limits: exceeded });
     },
 
-    async signIn(email, request, work) {
-      if (!enabled) return work();
+    async reserveSignIn(email, request) {
+      if (!enabled) return NOTHING_TO_COUNT;
       const reservation = await lockout.reserve(email);
       if ('retryAfter' in reservation) {
         const who = async () => ({ request, userId: (await userIdOf(email)) ?? undefined });
         return refuse(reservation, who, { field: 'login', reason: 'lockout' });
       }
-      let result: Awaited<ReturnType<typeof work>>;
-      try {
-        result = await work();
-      } catch (err) {
-        if (err instanceof InvalidCredentialsError) {
+      return {
+        async failed(userId) {
           const lockedFor = await reservation.failed();
-          if (lockedFor !== null) {
-            await audit.record({ type: 'lockout', userId: await userIdOf(email), request, detail: { seconds: lockedFor } });
-          }
-        } else {
-          await reservation.release();
-        }
-        throw err;
-      }
-      await reservation.succeeded();
-      return result;
+          if (lockedFor !== null) await audit.record({ type: 'lockout', userId, request, detail: { seconds: lockedFor } });
+        },
+        succeeded: () => reservation.succeeded(),
+        release: () => reservation.release(),
+      };
     },
   };
 }

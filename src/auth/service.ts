@@ -15,6 +15,7 @@ import { findUserByEmail, findUserById, insertUser, lockUser, recordSignIn } fro
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
+import { wholeSecondsLeft } from '../time.js';
 import type { RevocationList } from './revocation.js';
 import {
   findSessionOfRefreshToken,
@@ -43,8 +44,6 @@ export interface AuthServiceDeps {
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   sessionPolicy: SessionPolicy;
-  /** REQUIRE_EMAIL_VERIFICATION: refuse sign-in (after the password check) until the email is verified. */
-  requireEmailVerification?: boolean;
 }
 
 const MAX_NAME_LENGTH = 100;
@@ -83,11 +82,9 @@ async function prepareAccount(input: NewAccount) {
   return { email, name, passwordHash: await hashPassword(input.password) };
 }
 
-const secondsUntil = (date: Date, now: Date) => Math.max(0, Math.floor((date.getTime() - now.getTime()) / 1000));
-
-/** The sign-up, sign-in, refresh and sign-out flows. Resolvers call this and nothing below it. */
+/** The sign-up, refresh and sign-out flows, and the tokens every sign-in hands out. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { db, clock, audit, accessTokens, revocations, sessionPolicy, requireEmailVerification = false } = deps;
+  const { db, clock, audit, accessTokens, revocations, sessionPolicy } = deps;
 
   async function tokensFor(
     user: UserRow,
@@ -100,8 +97,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     return {
       accessToken: access.token,
       refreshToken: refreshToken.token,
-      expiresIn: secondsUntil(access.expiresAt, now),
-      refreshExpiresIn: secondsUntil(refreshToken.expiresAt, now),
+      expiresIn: wholeSecondsLeft(access.expiresAt, now),
+      refreshExpiresIn: wholeSecondsLeft(refreshToken.expiresAt, now),
       user,
     };
   }
@@ -132,59 +129,6 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record({ type: 'register', userId: user.id, detail: { via: 'cli' } }, tx);
         return user;
       });
-    },
-
-    /** Checks a password and opens a new session. */
-    async login(input: { email: string; password: string }, request: RequestInfo) {
-      const email = normalizeEmail(input.email);
-      if (email === '') throw new InputError('email', 'Enter your email address.');
-      if (input.password === '') throw new InputError('password', 'Enter your password.');
-      if ([...input.password].length > MAX_PASSWORD_LENGTH) {
-        throw new InputError('password', `Passwords have at most ${MAX_PASSWORD_LENGTH} characters.`);
-      }
-      const user = await findUserByEmail(db, email);
-      if (!user) {
-        await verifyAgainstDummy(input.password);
-        await audit.record({ type: 'login_failure', request, detail: { reason: 'unknown_email' } });
-        throw new InvalidCredentialsError();
-      }
-      const check = await verifyPassword(user.passwordHash, input.password);
-      if (!check.ok) {
-        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'wrong_password' } });
-        throw new InvalidCredentialsError();
-      }
-      if (!user.active) {
-        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'account_disabled' } });
-        throw new AccountDisabledError();
-      }
-      if (requireEmailVerification && !user.emailVerified) {
-        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'email_not_verified' } });
-        throw new EmailNotVerifiedError();
-      }
-      // A re-hash is computed outside the lock and replaces only the hash it verified.
-      const rehashed = check.needsRehash ? await hashPassword(input.password) : null;
-      const now = clock.now();
-      const opened = await db.transaction(async (tx) => {
-        // argon2 took a while: the session opens only if the password checked is still the
-        // stored one, the account still active, and its cut-off (log out everywhere) before now.
-        const current = await lockUser(tx, user.id);
-        if (current?.passwordHash !== user.passwordHash) return { kind: 'stale' } as const;
-        if (!current.active) return { kind: 'disabled' } as const;
-        if (current.tokensValidAfter && current.tokensValidAfter > now) return { kind: 'stale' } as const;
-        const signedIn = await recordSignIn(tx, user.id, { now, passwordHash: rehashed });
-        const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
-        await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: started.session.id } }, tx);
-        return { kind: 'opened', user: signedIn, ...started } as const;
-      });
-      if (opened.kind === 'disabled') {
-        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'account_disabled' } });
-        throw new AccountDisabledError();
-      }
-      if (opened.kind === 'stale') {
-        await audit.record({ type: 'login_failure', userId: user.id, request, detail: { reason: 'credentials_changed' } });
-        throw new InvalidCredentialsError();
-      }
-      return tokensFor(opened.user, opened.session.id, opened.refreshToken, now);
     },
 
     /** Rotates a refresh token; see rotateRefreshToken for the reuse rules. */

@@ -5,6 +5,7 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
 import { accessError } from './access-errors.js';
+import RateLimitPlugin from './rate-limit-plugin.js';
 import StorableTextPlugin from './storable-text-plugin.js';
 import { validationInputError } from './validation-error.js';
 
@@ -32,7 +33,7 @@ export const builder = new SchemaBuilder<{
 }>({
   // ScopeAuthPlugin first, as its documentation asks; StorableTextPlugin after ValidationPlugin,
   // whose argument validation it feeds.
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, StorableTextPlugin],
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, StorableTextPlugin, RateLimitPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: async (context) => {

@@ -123,7 +123,7 @@ describe('structured logs', () => {
 
   it('logs an unexpected failure (for the operator) without the password, Authorization header or email of the request', async () => {
     const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
-    t.services.auth.login = async (input) => {
+    t.services.signIn.login = async (input) => {
       throw new Error(`boom for ${input.email}`);
     };
     const res = await rawFetch(t, '/graphql', {
@@ -139,7 +139,7 @@ describe('structured logs', () => {
 
   it('logs an unexpected failure without the password even when it is written inline in the operation', async () => {
     const t = await createTestApp({ LOG_LEVEL: 'info' }, database);
-    t.services.auth.login = async () => {
+    t.services.signIn.login = async () => {
       throw new Error('boom');
     };
     const res = await t.gql(`mutation { login(input: { email: "x@example.com", password: "${WRONG}" }) { __typename } }`);

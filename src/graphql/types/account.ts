@@ -4,8 +4,7 @@ import {
   InvalidTokenError,
   RateLimitedError,
 } from '../../errors.js';
-import { normalizeEmail } from '../../auth/email.js';
-import { accessError, withTypedErrors } from '../access-errors.js';
+import { accessError } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { AuthPayload } from './auth.js';
@@ -31,10 +30,10 @@ builder.mutationFields((t) => ({
         'password is wrong. InputError (field newPassword, code WEAK_PASSWORD): the policy refuses the new ' +
         'password, or it is the current one.',
     ),
+    rateLimit: { account: ['CHANGE_PASSWORD_ACCOUNT'], ip: ['CHANGE_PASSWORD_IP'] },
     resolve: async (_root, args, ctx) => {
       const viewer = await ctx.viewer();
       if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
-      await ctx.services.guard.attempt('changePassword', { request: ctx.request, userId: viewer.claims.sub });
       return ctx.services.passwordChange.changePassword({ userId: viewer.claims.sub, ...args, request: ctx.request });
     },
   }),
@@ -42,17 +41,14 @@ builder.mutationFields((t) => ({
     ...guarded(
       { authenticated: true },
       'Mails you a link that verifies your email address (valid EMAIL_VERIFICATION_TTL seconds, once); a newer ' +
-        'link replaces older ones. Nothing is sent when the address is verified already. True once the mail is sent. ' +
-        'Over a rate limit: a GraphQL error with extensions.code RATE_LIMITED and extensions.retryAfter.',
+        'link replaces older ones. Nothing is sent when the address is verified already. True once the mail is sent.',
     ),
+    rateLimit: { account: ['REQUEST_EMAIL_VERIFICATION_ACCOUNT'] },
     resolve: async (_root, _args, ctx) => {
       const viewer = await ctx.viewer();
       if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
-      return withTypedErrors(async () => {
-        await ctx.services.guard.attempt('requestEmailVerification', { request: ctx.request, userId: viewer.claims.sub });
-        await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
-        return true;
-      });
+      await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
+      return true;
     },
   }),
   verifyEmail: t.field({
@@ -60,25 +56,24 @@ builder.mutationFields((t) => ({
     description: 'Marks an email address verified, with the token from the link of a verification mail.',
     errors: { types: [InvalidTokenError, RateLimitedError], union: { name: 'VerifyEmailResult' } },
     args: { token: t.arg.string({ required: true }) },
-    resolve: async (_root, { token }, ctx) => {
-      await ctx.services.guard.attempt('verifyEmail', { request: ctx.request });
-      return ctx.services.accountRecovery.verifyEmail(token, ctx.request);
-    },
+    rateLimit: { ip: ['VERIFY_EMAIL_IP'] },
+    resolve: (_root, { token }, ctx) => ctx.services.accountRecovery.verifyEmail(token, ctx.request),
   }),
   requestPasswordReset: t.boolean({
     description:
       'Mails a password reset link (valid PASSWORD_RESET_TTL seconds, once) if an active account has this ' +
       'address; a newer link replaces older ones. Always true, at once: the answer never tells whether the ' +
-      'address has an account. Over a rate limit: a GraphQL error with extensions.code RATE_LIMITED and ' +
-      'extensions.retryAfter.',
+      'address has an account.',
     args: { email: t.arg.string({ required: true }) },
-    resolve: (_root, { email }, ctx) =>
-      withTypedErrors(async () => {
-        // Counted the same whether or not the address has an account, so the limit reveals nothing.
-        await ctx.services.guard.attempt('requestPasswordReset', { request: ctx.request, email: normalizeEmail(email) });
-        ctx.services.accountRecovery.requestPasswordReset(email, ctx.request);
-        return true;
-      }),
+    // Counted the same whether or not the address has an account, so the limit reveals nothing.
+    rateLimit: {
+      ip: ['REQUEST_PASSWORD_RESET_IP'],
+      email: { limits: ['REQUEST_PASSWORD_RESET_EMAIL'], of: (args) => args.email },
+    },
+    resolve: (_root, { email }, ctx) => {
+      ctx.services.accountRecovery.requestPasswordReset(email, ctx.request);
+      return true;
+    },
   }),
   resetPassword: t.field({
     type: AuthPayload,
@@ -94,9 +89,8 @@ builder.mutationFields((t) => ({
       token: t.arg.string({ required: true }),
       newPassword: t.arg.string({ required: true, description: NEW_PASSWORD }),
     },
-    resolve: async (_root, { token, newPassword }, ctx) => {
-      await ctx.services.guard.attempt('resetPassword', { request: ctx.request });
-      return ctx.services.accountRecovery.resetPassword(token, newPassword, ctx.request);
-    },
+    rateLimit: { ip: ['RESET_PASSWORD_IP'] },
+    resolve: (_root, { token, newPassword }, ctx) =>
+      ctx.services.accountRecovery.resetPassword(token, newPassword, ctx.request),
   }),
 }));

@@ -1,4 +1,3 @@
-import { normalizeEmail } from '../../auth/email.js';
 import type { AuthTokens } from '../../auth/service.js';
 import {
   AccountDisabledError,
@@ -54,24 +53,23 @@ builder.mutationFields((t) => ({
     description: 'Creates an account (role `user`) and signs it in.',
     errors: { types: [InputError, EmailTakenError, RateLimitedError], union: { name: 'RegisterResult' } },
     args: { input: t.arg({ type: RegisterInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      await ctx.services.guard.attempt('register', { request: ctx.request });
-      return ctx.services.auth.register(input, ctx.request);
-    },
+    rateLimit: { ip: ['REGISTER_IP'] },
+    resolve: (_root, { input }, ctx) => ctx.services.auth.register(input, ctx.request),
   }),
   login: t.field({
     type: AuthPayload,
-    description: 'Signs in with email and password, opening a new session.',
+    description:
+      'Signs in with email and password, opening a new session. Failed sign-ins per email are capped by the ' +
+      'account lockout (`RATE_LIMIT_LOGIN_ACCOUNT`, `LOCKOUT_BASE`, `LOCKOUT_MAX`): RateLimitedError, and no ' +
+      'password is checked, while the email is locked.',
     errors: {
       types: [InvalidCredentialsError, AccountDisabledError, EmailNotVerifiedError, InputError, RateLimitedError],
       union: { name: 'LoginResult' },
     },
     args: { input: t.arg({ type: LoginInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const { guard, auth } = ctx.services;
-      await guard.attempt('login', { request: ctx.request });
-      return guard.signIn(normalizeEmail(input.email), ctx.request, () => auth.login(input, ctx.request));
-    },
+    // Per email, the sign-in itself counts failures (the lockout: RATE_LIMIT_LOGIN_ACCOUNT).
+    rateLimit: { ip: ['LOGIN_IP'] },
+    resolve: (_root, { input }, ctx) => ctx.services.signIn.login(input, ctx.request),
   }),
   refresh: t.field({
     type: AuthPayload,
@@ -80,8 +78,8 @@ builder.mutationFields((t) => ({
       'grace period gets the same successor; any later reuse revokes the session.',
     errors: { types: [InvalidRefreshTokenError, RateLimitedError], union: { name: 'RefreshResult' } },
     args: { refreshToken: t.arg.string() },
+    rateLimit: { ip: ['REFRESH_IP'] },
     resolve: async (_root, { refreshToken }, ctx) => {
-      await ctx.services.guard.attempt('refresh', { request: ctx.request });
       if (!refreshToken) throw new InvalidRefreshTokenError('missing');
       return ctx.services.auth.refresh(refreshToken, ctx.request);
     },

@@ -1,0 +1,59 @@
+/**
+ * Every mutation either declares its rate limits on the field or is listed here with the
+ * reason it needs none: a new mutation that forgets its limits fails this test. No mutation
+ * that takes a credential or a mailed token, or signs someone in, may be listed.
+ */
+import { getNamedType, isInputObjectType, isUnionType, type GraphQLArgument, type GraphQLInputType } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { schema } from '../../src/graphql/schema.js';
+import { RATE_LIMIT_EXTENSION } from '../../src/graphql/rate-limit-plugin.js';
+
+const UNLIMITED: Record<string, string> = {
+  logout: 'only revokes; proving a session takes a valid access token or a 256-bit refresh token',
+  revokeSession: 'needs a signed-in user; only revokes',
+  revokeOtherSessions: 'needs a signed-in user; only revokes their own sessions',
+  revokeUserSessions: 'needs sessions:revoke',
+  grantRole: 'needs roles:grant',
+  revokeRole: 'needs roles:grant',
+  setUserActive: 'needs users:write',
+};
+
+const CREDENTIAL = /password|token|secret|code/i;
+
+/** Every argument name reachable from a field's arguments, through input objects. */
+function argumentNames(args: readonly GraphQLArgument[]): string[] {
+  const seen = new Set<string>();
+  const walk = (name: string, type: GraphQLInputType): string[] => {
+    const named = getNamedType(type);
+    if (!isInputObjectType(named) || seen.has(named.name)) return [name];
+    seen.add(named.name);
+    return [name, ...Object.values(named.getFields()).flatMap((field) => walk(field.name, field.type))];
+  };
+  return args.flatMap((arg) => walk(arg.name, arg.type));
+}
+
+const mutations = Object.values(schema.getMutationType()!.getFields());
+
+describe('rate limits are declared on the field', () => {
+  it.each(mutations.map((field) => [field.name, field] as const))('%s declares its limits or says why it has none', (name, field) => {
+    const limited = Boolean(field.extensions[RATE_LIMIT_EXTENSION]);
+    if (limited) {
+      expect(field.description).toMatch(/Rate limits: `RATE_LIMIT_\w+` per /);
+      return;
+    }
+    expect(UNLIMITED[name], `${name} has no rate limit and no reason to go without`).toBeDefined();
+    // Nothing that checks a credential or mailed token, or signs in, may go without.
+    expect(argumentNames(field.args).filter((arg) => CREDENTIAL.test(arg) && arg !== 'refreshToken')).toEqual([]);
+    const type = getNamedType(field.type);
+    const members = isUnionType(type) ? type.getTypes().map((t) => t.name) : [type.name];
+    expect(members).not.toContain('AuthPayload');
+  });
+
+  it('lists no field as exempt that does not exist or that is limited', () => {
+    for (const name of Object.keys(UNLIMITED)) {
+      const field = schema.getMutationType()!.getFields()[name];
+      expect(field, name).toBeDefined();
+      expect(field!.extensions[RATE_LIMIT_EXTENSION], name).toBeUndefined();
+    }
+  });
+});
