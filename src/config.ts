@@ -73,57 +73,6 @@ const envSchema = z.object({
   GRAPHQL_MAX_COST: seconds(5000),
 });
 
-/** The validated configuration, read once at start-up. */
-export interface Config {
-  production: boolean;
-  host: string;
-  port: number;
-  dataDir: string;
-  databaseUrl: string | undefined;
-  /** Seconds to open a PostgreSQL connection, and that one statement may run. */
-  databaseTimeouts: { connect: number; statement: number };
-  /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
-  shutdownTimeout: number;
-  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
-  jwt: {
-    algorithm: JwtAlgorithm;
-    secret: string | undefined;
-    privateKey: string | undefined;
-    publicKey: string | undefined;
-    issuer: string;
-    audience: string;
-  };
-  accessTokenTtl: number;
-  refreshTokenTtl: number;
-  sessionMaxAge: number;
-  refreshReuseGrace: number;
-  purgeInterval: number;
-  trustProxy: boolean;
-  /** Base URL of the public site, for links in mails; https turns on HSTS. */
-  publicUrl: string | undefined;
-  mail: {
-    smtpUrl: string | undefined;
-    from: string;
-  };
-  emailVerificationTtl: number;
-  passwordResetTtl: number;
-  requireEmailVerification: boolean;
-  rateLimits: {
-    enabled: boolean;
-    limits: Record<RateLimitName, RateLimit>;
-    lockoutBase: number;
-    lockoutMax: number;
-  };
-  argon2: { maxConcurrency: number; queueLimit: number; queueTimeoutMs: number };
-  introspection: boolean;
-  graphiql: boolean;
-  /** Allowed CORS origins; `true` allows any origin (development default). */
-  corsOrigins: string[] | true;
-  bodyLimit: number;
-  auditRetentionDays: number;
-  graphqlLimits: { maxDepth: number; maxAliases: number; maxTokens: number; maxDirectives: number; maxCost: number };
-}
-
 /** `count` attempts per `seconds`-long window. */
 export interface RateLimit {
   count: number;
@@ -200,7 +149,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError(`Invalid environment:\n  ${problems.join('\n  ')}`);
   }
-  const e = parsed.data;
+  return toConfig(parsed.data, rateLimits.limits);
+}
+
+/** The validated configuration, read once at start-up (its type is inferred from this shape). */
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, RateLimit>) {
   const production = e.NODE_ENV === 'production';
   return {
     production,
@@ -208,7 +163,9 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     port: e.PORT,
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
+    /** Seconds to open a PostgreSQL connection, and that one statement may run. */
     databaseTimeouts: { connect: e.DATABASE_CONNECT_TIMEOUT, statement: e.DATABASE_STATEMENT_TIMEOUT },
+    /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     jwt: {
@@ -225,6 +182,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     refreshReuseGrace: e.REFRESH_REUSE_GRACE,
     purgeInterval: e.PURGE_INTERVAL,
     trustProxy: e.TRUST_PROXY,
+    /** Base URL of the public site, for links in mails; https turns on HSTS. */
     publicUrl: e.PUBLIC_URL,
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
@@ -232,7 +190,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION,
     rateLimits: {
       enabled: e.RATE_LIMITS === 'on',
-      limits: rateLimits.limits,
+      limits,
       lockoutBase: e.LOCKOUT_BASE,
       lockoutMax: e.LOCKOUT_MAX,
     },
@@ -243,11 +201,12 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     },
     introspection: e.INTROSPECTION ? e.INTROSPECTION === 'true' : !production,
     graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,
+    /** Allowed CORS origins; `true` allows any origin (development default). */
     corsOrigins: e.CORS_ORIGINS
       ? e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
       : production
         ? []
-        : true,
+        : (true as const),
     bodyLimit: e.BODY_LIMIT,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     graphqlLimits: {
