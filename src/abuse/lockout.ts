@@ -3,6 +3,7 @@ import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { loginLockouts } from '../db/schema.js';
+import { retryAfterSeconds } from '../time.js';
 import type { Refusal } from './rate-limiter.js';
 import {
   admitAttempt,
@@ -42,7 +43,6 @@ type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
 
 /** An email's key in login_lockouts: stored hashed, not readable from the table. */
 export const lockoutKey = (email: string) => createHash('sha256').update(email).digest('base64url');
-const secondsUntil = (until: number, now: number) => Math.max(1, Math.ceil((until - now) / 1000));
 
 const stateOf = (row: Row): LockoutState => ({
   failureTimes: row.failureTimes.map((t) => t.getTime()),
@@ -99,12 +99,13 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
               .set({ refusalRecordedFor: new Date(until) })
               .where(eq(loginLockouts.emailHash, emailHash));
           }
-          return { retryAfter: secondsUntil(until, at), first };
+          return { retryAfter: retryAfterSeconds(new Date(until), now), first };
         }
         await save(tx, emailHash, admission.next, now);
         return {
           // The lock, if this attempt set one, is the wait the email now has (the cap may make it longer).
-          failed: async () => (admission.lockedUntil === null ? null : secondsUntil(blockedUntil(admission.next, at, policy)!, at)),
+          failed: async () =>
+            admission.lockedUntil === null ? null : retryAfterSeconds(new Date(blockedUntil(admission.next, at, policy)!), now),
           succeeded: async () => {
             await db.delete(loginLockouts).where(eq(loginLockouts.emailHash, emailHash));
           },

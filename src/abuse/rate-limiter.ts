@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { RateLimit, RateLimitName } from '../config.js';
 import type { Database } from '../db/client.js';
 import { rateLimits } from '../db/schema.js';
+import { addSeconds, retryAfterSeconds } from '../time.js';
 
 /** An attempt over its limit: how long to wait, and whether it is the first one refused in its window. */
 export interface Refusal {
@@ -36,10 +37,10 @@ export function createRateLimiter(deps: {
   return {
     async hit(name, key) {
       const limit = limits[name];
-      const now = clock.now().getTime();
+      const now = clock.now();
       const windowMs = limit.seconds * 1000;
-      const windowStart = new Date(Math.floor(now / windowMs) * windowMs);
-      const windowEnd = new Date(windowStart.getTime() + windowMs);
+      const windowStart = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
+      const windowEnd = addSeconds(windowStart, limit.seconds);
       // A counter whose window is current (or ahead, when another instance's clock is) counts
       // on; an ended one starts over at 1.
       const [row] = await db
@@ -56,7 +57,7 @@ export function createRateLimiter(deps: {
         .returning({ hits: rateLimits.hits, windowEnd: rateLimits.windowEnd });
       if (!row || row.hits <= limit.count) return null;
       return {
-        retryAfter: Math.max(1, Math.ceil((row.windowEnd.getTime() - now) / 1000)),
+        retryAfter: retryAfterSeconds(row.windowEnd, now),
         first: row.hits === limit.count + 1,
       };
     },

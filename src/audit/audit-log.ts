@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { authEvents } from '../db/schema.js';
 import type { Logger } from '../logger.js';
+import { addSeconds } from '../time.js';
 
 /** Every kind of event the audit log records. */
 export const AUTH_EVENT_TYPES = [
@@ -80,7 +81,7 @@ export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logge
       }
     },
     async purgeExpired() {
-      const cutoff = new Date(clock.now().getTime() - retentionDays * 86_400_000);
+      const cutoff = addSeconds(clock.now(), -retentionDays * 86_400);
       const deleted = await db.delete(authEvents).where(lt(authEvents.createdAt, cutoff)).returning({ id: authEvents.id });
       return deleted.length;
     },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
+import { epochSeconds, fromEpochSeconds } from '../time.js';
 import type { SigningKeys } from './signing-keys.js';
 
 /** The claims of a verified access token that the server relies on. */
@@ -67,7 +68,7 @@ export function createAccessTokenCodec(
   return {
     async sign({ userId, sessionId, roles }, now) {
       const jti = randomUUID();
-      const iat = Math.floor(now.getTime() / 1000);
+      const iat = epochSeconds(now);
       const exp = iat + options.ttlSeconds;
       const token = await new SignJWT({ sid: sessionId, roles })
         .setProtectedHeader({ alg: keys.algorithm, typ: TOKEN_TYPE })
@@ -78,7 +79,7 @@ export function createAccessTokenCodec(
         .setIssuedAt(iat)
         .setExpirationTime(exp)
         .sign(keys.signingKey);
-      return { token, jti, expiresAt: new Date(exp * 1000) };
+      return { token, jti, expiresAt: fromEpochSeconds(exp) };
     },
     async verify(token, now) {
       if (token.length > MAX_ACCESS_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };

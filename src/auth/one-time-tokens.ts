@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { oneTimeTokens, type OneTimeTokenRow } from '../db/schema.js';
+import { addSeconds } from '../time.js';
 import { lockUser } from './accounts.js';
 import { generateRefreshToken, parseRefreshToken, secretMatches } from './refresh-tokens.js';
 
@@ -38,7 +39,7 @@ export async function issueOneTimeToken(
   await revokeOneTimeTokens(tx, userId, [purpose]);
   // Same shape and entropy as refresh tokens: a 128-bit id to find the row, a 256-bit secret.
   const token = generateRefreshToken();
-  const expiresAt = new Date(now.getTime() + options.ttlSeconds * 1000);
+  const expiresAt = addSeconds(now, options.ttlSeconds);
   await tx.insert(oneTimeTokens).values({
     id: token.id,
     userId,

@@ -1,6 +1,7 @@
 import { eq, lt, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { revokedTokens, sessions, users } from '../db/schema.js';
+import { epochSeconds, fromEpochSeconds } from '../time.js';
 import type { AccessClaims } from './access-tokens.js';
 
 /** Why a well-signed access token is no longer honoured. */
@@ -56,7 +57,7 @@ export function createRevocationList(db: Database): RevocationList {
     async revokeAccessToken(tx, { jti, exp }) {
       await tx
         .insert(revokedTokens)
-        .values({ jti, expiresAt: new Date(exp * 1000) })
+        .values({ jti, expiresAt: fromEpochSeconds(exp) })
         .onConflictDoNothing();
     },
     async purgeExpired(now) {
@@ -73,7 +74,7 @@ export function createRevocationList(db: Database): RevocationList {
  * Every session alive at the cut-off was revoked with it, so none of those slips through.
  */
 function issuedBefore(iat: number, cutoff: Date, sessionCreatedAt: Date | null): boolean {
-  const cutoffSecond = Math.floor(cutoff.getTime() / 1000);
+  const cutoffSecond = epochSeconds(cutoff);
   if (iat !== cutoffSecond) return iat < cutoffSecond;
   return !sessionCreatedAt || sessionCreatedAt < cutoff;
 }

@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
+import { addSeconds } from '../time.js';
 import { moveCutoff } from './accounts.js';
 import { deriveSuccessor, generateRefreshToken, parseRefreshToken, secretMatches, type RefreshToken } from './refresh-tokens.js';
 
@@ -28,7 +29,6 @@ export type RotationResult =
   | { kind: 'replayed'; session: SessionRow }
   | { kind: 'rejected'; reason: 'malformed' | 'unknown' | 'bad_secret' | 'expired' | 'session_revoked' | 'user_disabled' };
 
-const addSeconds = (date: Date, seconds: number) => new Date(date.getTime() + seconds * 1000);
 const earlier = (a: Date, b: Date) => (a <= b ? a : b);
 
 async function insertRefreshToken(
@@ -116,7 +116,7 @@ export async function rotateRefreshToken(
     return { kind: 'rotated', session, refreshToken } as const;
   }
 
-  const withinGrace = now.getTime() - row.rotatedAt.getTime() <= policy.refreshReuseGrace * 1000;
+  const withinGrace = now <= addSeconds(row.rotatedAt, policy.refreshReuseGrace);
   const [live] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, successor.id));
   if (withinGrace && live && !live.rotatedAt && live.expiresAt > now) {
     return {
