@@ -10,6 +10,7 @@ import type { SessionAdmin } from './auth/session-admin.js';
 import type { RevocationList, RevocationReason } from './auth/revocation.js';
 import type { AuthService } from './auth/service.js';
 import type { SignIn } from './auth/sign-in.js';
+import type { Passwords } from './auth/passwords.js';
 import type { RequestInfo } from './auth/sessions.js';
 import { loadAccess, type Access } from './authz/permissions.js';
 import type { RoleAdmin } from './authz/role-admin.js';
@@ -36,6 +37,7 @@ export interface AppServices {
   lockout: Lockout;
   auth: AuthService;
   signIn: SignIn;
+  passwords: Passwords;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   roleAdmin: RoleAdmin;

@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
 import { createApp } from './app.js';
-import { prepareDummyHash } from './auth/passwords.js';
 import { bootstrap } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
@@ -23,7 +22,7 @@ async function main(): Promise<void> {
   }
   const runtime = await bootstrap(config, logger);
   // The first unknown-email login must cost what every later one costs (one verification).
-  await prepareDummyHash();
+  await runtime.services.passwords.prepareDummy();
   const { connect, statement } = config.databaseTimeouts;
   const app = createApp(runtime.services, {
     config,

@@ -9,7 +9,8 @@ import { createSessionAdmin } from './auth/session-admin.js';
 import { createBackgroundTasks } from './background-tasks.js';
 import { createMailer } from './mail/mailer.js';
 import { defaultPublicUrl } from './mail/templates.js';
-import { limitPasswordWork } from './auth/passwords.js';
+import { createPasswords } from './auth/passwords.js';
+import { WorkGate } from './abuse/work-gate.js';
 import { createAccessTokenCodec } from './auth/access-tokens.js';
 import { createRevocationList } from './auth/revocation.js';
 import { createAuthService } from './auth/service.js';
@@ -38,7 +39,8 @@ export function createServices(options: {
   });
   const revocations = createRevocationList(db);
   const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays });
-  limitPasswordWork(config.argon2);
+  // One gate bounds all of this app's argon2 work (hashes, verifications, the dummy check).
+  const passwords = createPasswords(new WorkGate(config.argon2));
   const rateLimiter = createRateLimiter({ db, clock, limits: config.rateLimits.limits });
   const lockout = createLockout({
     db,
@@ -66,6 +68,7 @@ export function createServices(options: {
     db,
     clock,
     audit,
+    passwords,
     accessTokens,
     revocations,
     sessionPolicy,
@@ -74,6 +77,7 @@ export function createServices(options: {
     db,
     clock,
     audit,
+    passwords,
     guard,
     auth,
     sessionPolicy,
@@ -82,11 +86,12 @@ export function createServices(options: {
   // Account lifecycle: sessions, password change, the emailed flows.
   const tasks = createBackgroundTasks(logger);
   const sessionAdmin = createSessionAdmin({ db, clock, audit });
-  const passwordChange = createPasswordChange({ db, clock, audit, auth, sessionPolicy });
+  const passwordChange = createPasswordChange({ db, clock, audit, passwords, auth, sessionPolicy });
   const accountRecovery = createAccountRecovery({
     db,
     clock,
     audit,
+    passwords,
     auth,
     sessionPolicy,
     tasks,
@@ -100,6 +105,7 @@ export function createServices(options: {
     db,
     clock,
     logger,
+    passwords,
     audit,
     guard,
     rateLimiter,

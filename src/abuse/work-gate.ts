@@ -17,11 +17,7 @@ export class WorkGate {
   private running = 0;
   private readonly waiting: Array<{ start: () => void; timer: NodeJS.Timeout }> = [];
 
-  constructor(private options: WorkGateOptions) {}
-
-  configure(options: WorkGateOptions): void {
-    this.options = options;
-  }
+  constructor(private readonly options: WorkGateOptions) {}
 
   async run<T>(job: () => Promise<T>): Promise<T> {
     if (this.running >= this.options.maxConcurrency) await this.waitForSlot();

@@ -16,7 +16,7 @@ import {
   type OneTimeTokenFailure,
 } from './one-time-tokens.js';
 import { assertPasswordPolicy } from './password-policy.js';
-import { hashPassword } from './passwords.js';
+import type { Passwords } from './passwords.js';
 import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
 import { replaceUserSessions, type RequestInfo, type SessionPolicy } from './sessions.js';
 
@@ -24,6 +24,7 @@ export interface AccountRecoveryDeps {
   db: Database;
   clock: Clock;
   audit: AuditLog;
+  passwords: Passwords;
   mailer: Mailer;
   tasks: BackgroundTasks;
   auth: Pick<AuthService, 'issueTokens'>;
@@ -42,7 +43,7 @@ interface Refusal {
 
 /** The two emailed flows: verifying an address, and resetting a forgotten password. */
 export function createAccountRecovery(deps: AccountRecoveryDeps) {
-  const { db, clock, audit, mailer, tasks, auth, sessionPolicy } = deps;
+  const { db, clock, audit, passwords, mailer, tasks, auth, sessionPolicy } = deps;
 
   /** Records a refused use of a genuine token (a replay, an expired link) and throws InvalidTokenError. */
   async function refuse(type: 'email_verified' | 'password_reset', refusal: Refusal, request: RequestInfo): Promise<never> {
@@ -145,7 +146,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
       const owner = await findUserById(db, peek.token.userId);
       if (!owner || !owner.active) return refuse('password_reset', { reason: 'account_disabled', userId: peek.token.userId }, request);
       await assertPasswordPolicy(newPassword, relatedInputs(owner.email, owner.name), 'newPassword');
-      const passwordHash = await hashPassword(newPassword);
+      const passwordHash = await passwords.hash(newPassword);
 
       const result = await db.transaction(async (tx) => {
         // The user's row first, then the token: the order every writer of both takes (a password

@@ -5,7 +5,7 @@ import { InputError, InvalidCredentialsError } from '../errors.js';
 import { findUserById, lockUser, setPasswordHash } from './accounts.js';
 import { revokeOneTimeTokens } from './one-time-tokens.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import type { Passwords } from './passwords.js';
 import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
 import { replaceUserSessions, type RequestInfo, type SessionPolicy } from './sessions.js';
 
@@ -13,13 +13,14 @@ export interface PasswordChangeDeps {
   db: Database;
   clock: Clock;
   audit: AuditLog;
+  passwords: Passwords;
   auth: Pick<AuthService, 'issueTokens'>;
   sessionPolicy: SessionPolicy;
 }
 
 /** Changing the password of the signed-in user. */
 export function createPasswordChange(deps: PasswordChangeDeps) {
-  const { db, clock, audit, auth, sessionPolicy } = deps;
+  const { db, clock, audit, passwords, auth, sessionPolicy } = deps;
 
   return {
     /**
@@ -39,7 +40,7 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
       if (!user || !user.active) throw new InvalidCredentialsError();
       // No stored password is longer than the policy allows; such an input is not worth hashing.
       const check =
-        [...currentPassword].length > MAX_PASSWORD_LENGTH ? { ok: false } : await verifyPassword(user.passwordHash, currentPassword);
+        [...currentPassword].length > MAX_PASSWORD_LENGTH ? { ok: false } : await passwords.verify(user.passwordHash, currentPassword);
       if (!check.ok) {
         await audit.record({ type: 'password_change', userId, request, detail: { failed: 'wrong_password' } });
         throw new InvalidCredentialsError();
@@ -48,7 +49,7 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
         throw new InputError('newPassword', 'The new password must differ from the current one.', 'WEAK_PASSWORD');
       }
       await assertPasswordPolicy(newPassword, relatedInputs(user.email, user.name), 'newPassword');
-      const passwordHash = await hashPassword(newPassword);
+      const passwordHash = await passwords.hash(newPassword);
 
       const now = clock.now();
       const changed = await db.transaction(async (tx) => {

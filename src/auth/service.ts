@@ -14,7 +14,7 @@ import { loadAccess } from '../authz/permissions.js';
 import { findUserByEmail, findUserById, insertUser, lockUser, recordSignIn } from './accounts.js';
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
-import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
+import type { Passwords } from './passwords.js';
 import { wholeSecondsLeft } from '../time.js';
 import type { RevocationList } from './revocation.js';
 import {
@@ -41,6 +41,7 @@ export interface AuthServiceDeps {
   db: Database;
   clock: Clock;
   audit: AuditLog;
+  passwords: Passwords;
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   sessionPolicy: SessionPolicy;
@@ -75,16 +76,16 @@ export function relatedInputs(email: string, name: string | null): string[] {
 }
 
 /** Validates a new account's fields (the same rules on every path) and hashes its password. */
-async function prepareAccount(input: NewAccount) {
+async function prepareAccount(input: NewAccount, passwords: Passwords) {
   const email = parseEmail(input.email);
   const name = parseName(input.name);
   await assertPasswordPolicy(input.password, relatedInputs(email, name));
-  return { email, name, passwordHash: await hashPassword(input.password) };
+  return { email, name, passwordHash: await passwords.hash(input.password) };
 }
 
 /** The sign-up, refresh and sign-out flows, and the tokens every sign-in hands out. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { db, clock, audit, accessTokens, revocations, sessionPolicy } = deps;
+  const { db, clock, audit, passwords, accessTokens, revocations, sessionPolicy } = deps;
 
   async function tokensFor(
     user: UserRow,
@@ -109,7 +110,7 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /** Creates an account with role `user` and signs it in. */
     async register(input: NewAccount, request: RequestInfo) {
-      const account = await prepareAccount(input);
+      const account = await prepareAccount(input, passwords);
       const now = clock.now();
       const { user, session, refreshToken } = await db.transaction(async (tx) => {
         const created = await insertUser(tx, { ...account, now });
@@ -123,7 +124,7 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /** Creates an account with role `user` without signing in (the operator's CLI). */
     async createUser(input: NewAccount): Promise<UserRow> {
-      const account = await prepareAccount(input);
+      const account = await prepareAccount(input, passwords);
       return db.transaction(async (tx) => {
         const user = await insertUser(tx, { ...account, now: clock.now() });
         await audit.record({ type: 'register', userId: user.id, detail: { via: 'cli' } }, tx);

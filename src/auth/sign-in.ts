@@ -6,7 +6,7 @@ import { AccountDisabledError, EmailNotVerifiedError, InputError, InvalidCredent
 import { findUserByEmail, lockUser, recordSignIn } from './accounts.js';
 import { normalizeEmail } from './email.js';
 import { MAX_PASSWORD_LENGTH } from './password-policy.js';
-import { hashPassword, verifyAgainstDummy, verifyPassword } from './passwords.js';
+import type { Passwords } from './passwords.js';
 import type { AuthService, AuthTokens } from './service.js';
 import { startSession, type RequestInfo, type SessionPolicy } from './sessions.js';
 
@@ -14,6 +14,7 @@ export interface SignInDeps {
   db: Database;
   clock: Clock;
   audit: AuditLog;
+  passwords: Passwords;
   /** The account lockout: every password check is counted before it runs. */
   guard: Pick<AbuseGuard, 'reserveSignIn'>;
   auth: Pick<AuthService, 'issueTokens'>;
@@ -40,18 +41,18 @@ function parseCredentials(input: { email: string; password: string }) {
 
 /** Password sign-in: the lockout, the password check, and the session it opens. */
 export function createSignIn(deps: SignInDeps) {
-  const { db, clock, audit, guard, auth, sessionPolicy, requireEmailVerification = false } = deps;
+  const { db, clock, audit, passwords, guard, auth, sessionPolicy, requireEmailVerification = false } = deps;
 
   async function check(email: string, password: string, request: RequestInfo): Promise<Verdict> {
     const failure = (reason: string, userId: string | null = null) =>
       audit.record({ type: 'login_failure', userId, request, detail: { reason } });
     const user = await findUserByEmail(db, email);
     if (!user) {
-      await verifyAgainstDummy(password);
+      await passwords.verifyAgainstDummy(password);
       await failure('unknown_email');
       return { kind: 'wrong_password', userId: null };
     }
-    const verified = await verifyPassword(user.passwordHash, password);
+    const verified = await passwords.verify(user.passwordHash, password);
     if (!verified.ok) {
       await failure('wrong_password', user.id);
       return { kind: 'wrong_password', userId: user.id };
@@ -65,7 +66,7 @@ export function createSignIn(deps: SignInDeps) {
       return { kind: 'refused', error: new EmailNotVerifiedError() };
     }
     // A re-hash is computed outside the lock and replaces only the hash it verified.
-    const rehashed = verified.needsRehash ? await hashPassword(password) : null;
+    const rehashed = verified.needsRehash ? await passwords.hash(password) : null;
     const now = clock.now();
     const opened = await db.transaction(async (tx) => {
       // argon2 took a while: the session opens only if the password checked is still the

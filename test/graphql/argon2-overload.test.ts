@@ -1,6 +1,5 @@
 /**
- * The argon2 work gate is per process, so this file has an app of its own with a gate of one
- * slot and no queue.
+ * Each app has its own argon2 work gate: this file's apps have a gate of one slot and no queue.
  */
 import argon2 from 'argon2';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
@@ -17,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-// The gate is the process's: a slot still held after a failed test would refuse every later
+// The gate is the app's: a slot still held after a failed test would refuse every later
 // login. Whatever a test did, its held verification is let go and argon2 is real again.
 let releaseHeld: (() => void) | undefined;
 afterEach(() => {

@@ -1,8 +1,6 @@
-import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { configErrorOf } from '../support/config.js';
-import { limitPasswordWork } from '../../src/auth/passwords.js';
 import { purgeExpired } from '../../src/purge.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
@@ -327,11 +325,6 @@ describe('purge of rate-limit counters', () => {
 });
 
 describe('argon2 work bound, through login', () => {
-  afterAll(() => {
-    // The bound is per process; put the default back for any later test.
-    limitPasswordWork({ maxConcurrency: availableParallelism() * 2, queueLimit: 64, queueTimeoutMs: 2000 });
-  });
-
   it('answers RateLimitedError (retryAfter 1) instead of queueing when every argon2 slot is busy', async () => {
     const { email } = await registerUser(plain);
     const bounded = await createTestApp({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_LIMIT: '0' }, database);
