@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
+import { sha256Digest } from '../crypto/digest.js';
 import type { Database } from '../db/client.js';
 import { loginLockouts } from '../db/schema.js';
 import { retryAfterSeconds } from '../time.js';
@@ -42,7 +42,7 @@ type Row = typeof loginLockouts.$inferSelect;
 type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
 
 /** An email's key in login_lockouts: stored hashed, not readable from the table. */
-export const lockoutKey = (email: string) => createHash('sha256').update(email).digest('base64url');
+export const lockoutKey = (email: string) => sha256Digest(email, 'base64url');
 
 const stateOf = (row: Row): LockoutState => ({
   failureTimes: row.failureTimes.map((t) => t.getTime()),

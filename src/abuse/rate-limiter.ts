@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { lt, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { RateLimit, RateLimitName } from '../config.js';
+import { sha256Digest } from '../crypto/digest.js';
 import type { Database } from '../db/client.js';
 import { rateLimits } from '../db/schema.js';
 import { addSeconds, retryAfterSeconds } from '../time.js';
@@ -21,7 +21,7 @@ export interface RateLimiter {
 
 /** Keys (IPs, emails) are stored hashed: bounded in size and not readable from the table. */
 export function limitKey(name: string, key: string): string {
-  return `${name}:${createHash('sha256').update(key).digest('base64url')}`;
+  return `${name}:${sha256Digest(key, 'base64url')}`;
 }
 
 /**

@@ -1,9 +1,9 @@
 import { and, eq, inArray, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
+import { generateSplitToken, parseSplitToken, secretMatches } from '../crypto/split-token.js';
 import { oneTimeTokens, type OneTimeTokenRow } from '../db/schema.js';
 import { addSeconds } from '../time.js';
 import { lockUser } from './accounts.js';
-import { generateRefreshToken, parseRefreshToken, secretMatches } from './refresh-tokens.js';
 
 /** What an emailed token is for; a token never serves another purpose. */
 export type OneTimeTokenPurpose = OneTimeTokenRow['purpose'];
@@ -37,8 +37,8 @@ export async function issueOneTimeToken(
   const user = await lockUser(tx, userId);
   if (!user?.active) return null;
   await revokeOneTimeTokens(tx, userId, [purpose]);
-  // Same shape and entropy as refresh tokens: a 128-bit id to find the row, a 256-bit secret.
-  const token = generateRefreshToken();
+  // A split token, as refresh tokens are: a 128-bit id to find the row, a 256-bit secret.
+  const token = generateSplitToken();
   const expiresAt = addSeconds(now, options.ttlSeconds);
   await tx.insert(oneTimeTokens).values({
     id: token.id,
@@ -63,7 +63,7 @@ function check(row: OneTimeTokenRow | undefined, secret: string, { purpose, now 
 
 /** Checks a presented token without spending it (to validate the rest of a request first). */
 export async function peekOneTimeToken(db: Database, presented: string, options: CheckOptions): Promise<OneTimeTokenCheck> {
-  const parts = parseRefreshToken(presented);
+  const parts = parseSplitToken(presented);
   if (!parts) return { ok: false, reason: 'malformed' };
   const [row] = await db.select().from(oneTimeTokens).where(eq(oneTimeTokens.id, parts.id));
   return check(row, parts.secret, options);
@@ -74,7 +74,7 @@ export async function peekOneTimeToken(db: Database, presented: string, options:
  * any number of concurrent uses exactly one sees it unused; the rest wait and find it spent.
  */
 export async function consumeOneTimeToken(tx: Tx, presented: string, options: CheckOptions): Promise<OneTimeTokenCheck> {
-  const parts = parseRefreshToken(presented);
+  const parts = parseSplitToken(presented);
   if (!parts) return { ok: false, reason: 'malformed' };
   const [row] = await tx.select().from(oneTimeTokens).where(eq(oneTimeTokens.id, parts.id)).for('update');
   const result = check(row, parts.secret, options);

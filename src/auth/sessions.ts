@@ -1,9 +1,10 @@
 import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
+import { generateSplitToken, parseSplitToken, secretMatches, type SplitToken } from '../crypto/split-token.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
 import { addSeconds } from '../time.js';
 import { moveCutoff } from './accounts.js';
-import { deriveSuccessor, generateRefreshToken, parseRefreshToken, secretMatches, type RefreshToken } from './refresh-tokens.js';
+import { deriveSuccessor } from './refresh-tokens.js';
 
 /** Where a request came from, recorded on the sessions it creates. */
 export interface RequestInfo {
@@ -33,7 +34,7 @@ const earlier = (a: Date, b: Date) => (a <= b ? a : b);
 
 async function insertRefreshToken(
   tx: Tx,
-  token: RefreshToken,
+  token: SplitToken,
   session: SessionRow,
   options: { parentId: string | null; now: Date; ttl: number },
 ): Promise<IssuedRefreshToken> {
@@ -67,7 +68,7 @@ export async function startSession(
       userAgent: options.request.userAgent,
     })
     .returning();
-  const refreshToken = await insertRefreshToken(tx, generateRefreshToken(), session!, {
+  const refreshToken = await insertRefreshToken(tx, generateSplitToken(), session!, {
     parentId: null,
     now,
     ttl: policy.refreshTokenTtl,
@@ -87,7 +88,7 @@ export async function rotateRefreshToken(
   presented: string,
   options: { now: Date; policy: SessionPolicy },
 ): Promise<RotationResult> {
-  const parts = parseRefreshToken(presented);
+  const parts = parseSplitToken(presented);
   if (!parts) return { kind: 'rejected', reason: 'malformed' };
   const { now, policy } = options;
   const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
@@ -138,7 +139,7 @@ export async function findSessionOfRefreshToken(
   presented: string,
   now: Date,
 ): Promise<SessionRow | null> {
-  const parts = parseRefreshToken(presented);
+  const parts = parseSplitToken(presented);
   if (!parts) return null;
   const [row] = await db
     .select({ token: refreshTokens, session: sessions })
