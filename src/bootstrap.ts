@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { loadSigningKeys } from './auth/signing-keys.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import type { AppServices } from './context.js';
+import type { AppServices } from './services.js';
 import { openDatabase, type DatabaseHandle } from './db/client.js';
 import type { Logger } from './logger.js';
 import { createServices } from './services.js';

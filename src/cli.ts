@@ -4,7 +4,7 @@ import { findUserByEmail } from './auth/accounts.js';
 import { normalizeEmail } from './auth/email.js';
 import { bootstrap, type Runtime } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
-import type { AppServices } from './context.js';
+import type { AppServices } from './services.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
 import { createLogger } from './logger.js';
 import { AuthError } from './errors.js';

@@ -1,53 +1,15 @@
 import type { YogaInitialContext } from 'graphql-yoga';
-import type { AbuseGuard } from './abuse/guard.js';
-import type { Lockout } from './abuse/lockout.js';
-import type { RateLimiter } from './abuse/rate-limiter.js';
-import type { AuditLog } from './audit/audit-log.js';
-import type { AccessClaims, AccessTokenCodec, AccessTokenFailure } from './auth/access-tokens.js';
-import type { AccountRecovery } from './auth/account-recovery.js';
-import type { PasswordChange } from './auth/password-change.js';
-import type { SessionAdmin } from './auth/session-admin.js';
-import type { RevocationList, RevocationReason } from './auth/revocation.js';
-import type { AuthService } from './auth/service.js';
-import type { SignIn } from './auth/sign-in.js';
-import type { Passwords } from './auth/passwords.js';
-import type { RequestInfo } from './auth/sessions.js';
+import type { AccessClaims, AccessTokenFailure } from './auth/access-tokens.js';
+import type { RevocationReason } from './auth/revocation.js';
 import { loadAccess, type Access } from './authz/permissions.js';
-import type { RoleAdmin } from './authz/role-admin.js';
-import type { BackgroundTasks } from './background-tasks.js';
-import type { Clock } from './clock.js';
-import type { Database } from './db/client.js';
-import type { Logger } from './logger.js';
-import { readRequestInfo, type ServerContext } from './request-info.js';
+import type { AppServices } from './services.js';
+import { readRequestInfo, type RequestInfo, type ServerContext } from './request-info.js';
 
 /** Who is calling: nobody, somebody whose token was refused (and why), or a signed-in user. */
 export type Viewer =
   | { kind: 'anonymous' }
   | { kind: 'refused'; reason: AccessTokenFailure | RevocationReason | 'bad_scheme' }
   | { kind: 'user'; claims: AccessClaims };
-
-/** Long-lived pieces the per-request context is built from. */
-export interface AppServices {
-  db: Database;
-  clock: Clock;
-  logger: Logger;
-  audit: AuditLog;
-  guard: AbuseGuard;
-  rateLimiter: RateLimiter;
-  lockout: Lockout;
-  auth: AuthService;
-  signIn: SignIn;
-  passwords: Passwords;
-  accessTokens: AccessTokenCodec;
-  revocations: RevocationList;
-  roleAdmin: RoleAdmin;
-  /** Work that outlives its request (mails sent after answering); awaited at shutdown. */
-  tasks: BackgroundTasks;
-  sessionAdmin: SessionAdmin;
-  passwordChange: PasswordChange;
-  accountRecovery: AccountRecovery;
-  trustProxy: boolean;
-}
 
 export interface Context {
   services: AppServices;

@@ -1,6 +1,6 @@
 import { purgeOneTimeTokens } from './auth/one-time-tokens.js';
 import { purgeExpiredSessions } from './auth/sessions.js';
-import type { AppServices } from './context.js';
+import type { AppServices } from './services.js';
 
 export interface PurgeCounts {
   revokedTokens: number;

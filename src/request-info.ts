@@ -1,5 +1,10 @@
 import { isIP } from 'node:net';
-import type { RequestInfo } from './auth/sessions.js';
+
+/** Where a request came from: recorded on the sessions it creates, in audit events, and used as a rate-limit key. */
+export interface RequestInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
 
 /** The part of Node's server context authgraph reads: the socket the request came in on. */
 export interface ServerContext {

@@ -19,9 +19,11 @@ import { createRoleAdmin } from './authz/role-admin.js';
 import type { SigningKeys } from './auth/signing-keys.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
-import type { AppServices } from './context.js';
 import type { Database } from './db/client.js';
 import type { Logger } from './logger.js';
+
+/** Long-lived pieces the per-request context is built from. */
+export type AppServices = ReturnType<typeof createServices>;
 
 /** Wires the long-lived services from configuration, keys and a database. */
 export function createServices(options: {
@@ -30,7 +32,7 @@ export function createServices(options: {
   keys: SigningKeys;
   clock: Clock;
   logger: Logger;
-}): AppServices {
+}) {
   const { config, db, keys, clock, logger } = options;
   const accessTokens = createAccessTokenCodec(keys, {
     issuer: config.jwt.issuer,
@@ -115,6 +117,7 @@ export function createServices(options: {
     accessTokens,
     revocations,
     roleAdmin,
+    /** Work that outlives its request (mails sent after answering); awaited at shutdown. */
     tasks,
     sessionAdmin,
     passwordChange,

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { RequestInfo } from '../auth/sessions.js';
+import type { RequestInfo } from '../request-info.js';
 import type { RateLimitName } from '../config.js';
 import { RateLimitedError } from '../errors.js';
 import type { Lockout } from './lockout.js';

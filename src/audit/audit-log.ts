@@ -1,5 +1,5 @@
 import { lt } from 'drizzle-orm';
-import type { RequestInfo } from '../auth/sessions.js';
+import type { RequestInfo } from '../request-info.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { authEvents } from '../db/schema.js';

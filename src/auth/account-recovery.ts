@@ -18,7 +18,8 @@ import {
 import { assertPasswordPolicy } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
-import { replaceUserSessions, type RequestInfo, type SessionPolicy } from './sessions.js';
+import { replaceUserSessions, type SessionPolicy } from './sessions.js';
+import type { RequestInfo } from '../request-info.js';
 
 export interface AccountRecoveryDeps {
   db: Database;

@@ -7,7 +7,8 @@ import { revokeOneTimeTokens } from './one-time-tokens.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
-import { replaceUserSessions, type RequestInfo, type SessionPolicy } from './sessions.js';
+import { replaceUserSessions, type SessionPolicy } from './sessions.js';
+import type { RequestInfo } from '../request-info.js';
 
 export interface PasswordChangeDeps {
   db: Database;

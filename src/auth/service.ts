@@ -15,6 +15,7 @@ import { findUserByEmail, findUserById, insertUser, lockUser, recordSignIn } fro
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
+import type { RequestInfo } from '../request-info.js';
 import { wholeSecondsLeft } from '../time.js';
 import type { RevocationList } from './revocation.js';
 import {
@@ -24,7 +25,6 @@ import {
   signOutEverywhere,
   startSession,
   type IssuedRefreshToken,
-  type RequestInfo,
   type SessionPolicy,
 } from './sessions.js';
 

@@ -6,7 +6,8 @@ import { sessions, type SessionRow } from '../db/schema.js';
 import { UserNotFoundError } from '../errors.js';
 import { parseUuid } from '../ids.js';
 import { findUserById } from './accounts.js';
-import { listLiveSessions, revokeSession, revokeUserSessions, signOutEverywhere, type RequestInfo } from './sessions.js';
+import { listLiveSessions, revokeSession, revokeUserSessions, signOutEverywhere } from './sessions.js';
+import type { RequestInfo } from '../request-info.js';
 
 /** A signed-in user acting on sessions; `mayRevokeAny` when they hold `sessions:revoke`. */
 export interface SessionActor {

@@ -4,13 +4,8 @@ import { generateSplitToken, parseSplitToken, secretMatches, type SplitToken } f
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
 import { addSeconds } from '../time.js';
 import { moveCutoff } from './accounts.js';
+import type { RequestInfo } from '../request-info.js';
 import { deriveSuccessor } from './refresh-tokens.js';
-
-/** Where a request came from, recorded on the sessions it creates. */
-export interface RequestInfo {
-  ip: string | null;
-  userAgent: string | null;
-}
 
 export interface SessionPolicy {
   refreshTokenTtl: number;

@@ -8,7 +8,8 @@ import { normalizeEmail } from './email.js';
 import { MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import type { AuthService, AuthTokens } from './service.js';
-import { startSession, type RequestInfo, type SessionPolicy } from './sessions.js';
+import { startSession, type SessionPolicy } from './sessions.js';
+import type { RequestInfo } from '../request-info.js';
 
 export interface SignInDeps {
   db: Database;

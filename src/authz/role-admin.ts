@@ -1,6 +1,6 @@
 import { and, count, eq, sql } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { RequestInfo } from '../auth/sessions.js';
+import type { RequestInfo } from '../request-info.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';

@@ -1,7 +1,7 @@
 import { createApp, type App } from '../../src/app.js';
 import { loadSigningKeys } from '../../src/auth/signing-keys.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import type { AppServices } from '../../src/context.js';
+import type { AppServices } from '../../src/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { createLogger } from '../../src/logger.js';
 import { createServices } from '../../src/services.js';
