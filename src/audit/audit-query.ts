@@ -1,5 +1,5 @@
-import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
-import { assertPageSize, decodeCursor, type Page } from '../db/cursor.js';
+import { and, eq, type SQL } from 'drizzle-orm';
+import { assertPageSize, fetchPage, keysetAfter, keysetOrder, type Page } from '../db/cursor.js';
 import type { Database } from '../db/client.js';
 import { authEvents, type AuthEventRow } from '../db/schema.js';
 import { InputError } from '../errors.js';
@@ -15,10 +15,7 @@ export async function listAuditEvents(
 ): Promise<Page<AuthEventRow>> {
   assertPageSize(options.first, MAX_AUDIT_PAGE);
   const conditions: (SQL | undefined)[] = [];
-  if (options.after) {
-    const { createdAt, id } = decodeCursor(options.after);
-    conditions.push(or(lt(authEvents.createdAt, createdAt), and(eq(authEvents.createdAt, createdAt), lt(authEvents.id, id))));
-  }
+  if (options.after) conditions.push(keysetAfter(options.after, authEvents, 'desc'));
   if (options.userId) {
     const userId = parseUuid(options.userId);
     if (!userId) throw new InputError('userId', 'userId is not a user id.');
@@ -30,11 +27,7 @@ export async function listAuditEvents(
     }
     conditions.push(eq(authEvents.type, options.type));
   }
-  const rows = await db
-    .select()
-    .from(authEvents)
-    .where(and(...conditions))
-    .orderBy(desc(authEvents.createdAt), desc(authEvents.id))
-    .limit(options.first + 1);
-  return { items: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
+  return fetchPage(options.first, (limit) =>
+    db.select().from(authEvents).where(and(...conditions)).orderBy(...keysetOrder(authEvents, 'desc')).limit(limit),
+  );
 }

@@ -1,7 +1,7 @@
-import { and, asc, count, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, count, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { sessions, users, type UserRow } from '../db/schema.js';
-import { assertPageSize, decodeCursor, type Page } from '../db/cursor.js';
+import { assertPageSize, fetchPage, keysetAfter, keysetOrder, type Page } from '../db/cursor.js';
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -18,22 +18,15 @@ export async function listUsers(
 ): Promise<Page<UserRow>> {
   assertPageSize(options.first, MAX_PAGE_SIZE);
   const conditions: (SQL | undefined)[] = [];
-  if (options.after) {
-    const { createdAt, id } = decodeCursor(options.after);
-    conditions.push(or(gt(users.createdAt, createdAt), and(eq(users.createdAt, createdAt), gt(users.id, id))));
-  }
+  if (options.after) conditions.push(keysetAfter(options.after, users, 'asc'));
   const search = options.search?.trim();
   if (search) {
     const pattern = likePattern(search.normalize('NFKC').toLowerCase());
     conditions.push(or(ilike(users.email, pattern), ilike(users.name, pattern)));
   }
-  const rows = await db
-    .select()
-    .from(users)
-    .where(and(...conditions))
-    .orderBy(asc(users.createdAt), asc(users.id))
-    .limit(options.first + 1);
-  return { items: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
+  return fetchPage(options.first, (limit) =>
+    db.select().from(users).where(and(...conditions)).orderBy(...keysetOrder(users, 'asc')).limit(limit),
+  );
 }
 
 /** Counts of users, active users and live sessions. */
