@@ -1,33 +1,21 @@
 /**
- * Every expected failure of the API, as one closed union. Each error has a stable `code`,
- * a message safe to show a client, and an optional internal `cause` that is logged, never shown.
+ * Every failure a client can meet, in one catalogue (ERRORS, at the end): its code, the class
+ * that raises it, the GraphQL type that carries it and the channel it reaches the client by.
+ * Each error has a stable `code`, a message safe to show a client, and an optional internal
+ * `cause` that is logged, never shown. README ("Errors") states the rule the channels follow.
  */
-export const ERROR_CODES = [
-  'INVALID_INPUT',
-  'WEAK_PASSWORD',
-  'EMAIL_TAKEN',
-  'INVALID_CREDENTIALS',
-  'ACCOUNT_DISABLED',
-  'INVALID_REFRESH_TOKEN',
-  'RATE_LIMITED',
-  'NOT_FOUND',
-  'UNKNOWN_ROLE',
-  'LAST_ADMIN',
-  'SELF_CHANGE',
-  'ROLE_NOT_HELD',
-  'INVALID_TOKEN',
-  'EMAIL_NOT_VERIFIED',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** Base of all expected failures; resolvers return these as union members. */
+/** Base of the failures raised on purpose. Names itself after its class, as jose's errors do. */
 export abstract class AuthError extends Error {
   abstract readonly code: ErrorCode;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
 }
 
 /** A field of the input is malformed or breaks a policy (WEAK_PASSWORD for the password policy). */
 export class InputError extends AuthError {
-  override name = 'InputError';
   constructor(
     readonly field: string,
     message: string,
@@ -38,7 +26,6 @@ export class InputError extends AuthError {
 }
 
 export class EmailTakenError extends AuthError {
-  override name = 'EmailTakenError';
   readonly code = 'EMAIL_TAKEN';
   constructor() {
     super('An account with this email already exists.');
@@ -46,7 +33,6 @@ export class EmailTakenError extends AuthError {
 }
 
 export class InvalidCredentialsError extends AuthError {
-  override name = 'InvalidCredentialsError';
   readonly code = 'INVALID_CREDENTIALS';
   constructor() {
     super('The email or password is incorrect.');
@@ -54,7 +40,6 @@ export class InvalidCredentialsError extends AuthError {
 }
 
 export class AccountDisabledError extends AuthError {
-  override name = 'AccountDisabledError';
   readonly code = 'ACCOUNT_DISABLED';
   constructor() {
     super('This account is disabled.');
@@ -62,7 +47,6 @@ export class AccountDisabledError extends AuthError {
 }
 
 export class InvalidRefreshTokenError extends AuthError {
-  override name = 'InvalidRefreshTokenError';
   readonly code = 'INVALID_REFRESH_TOKEN';
   constructor(cause?: string) {
     super('The refresh token is invalid, expired or revoked.', { cause });
@@ -71,7 +55,6 @@ export class InvalidRefreshTokenError extends AuthError {
 
 /** An emailed token (email verification, password reset) is malformed, unknown, expired, spent or for another purpose. */
 export class InvalidTokenError extends AuthError {
-  override name = 'InvalidTokenError';
   readonly code = 'INVALID_TOKEN';
   constructor(cause?: string) {
     super('This link is invalid or has expired. Ask for a new one.', { cause });
@@ -80,7 +63,6 @@ export class InvalidTokenError extends AuthError {
 
 /** The password was right, but REQUIRE_EMAIL_VERIFICATION is on and the address is not verified yet. */
 export class EmailNotVerifiedError extends AuthError {
-  override name = 'EmailNotVerifiedError';
   readonly code = 'EMAIL_NOT_VERIFIED';
   constructor() {
     super('Verify your email address before signing in: follow the link we mailed you, or reset your password.');
@@ -88,7 +70,6 @@ export class EmailNotVerifiedError extends AuthError {
 }
 
 export class RateLimitedError extends AuthError {
-  override name = 'RateLimitedError';
   readonly code = 'RATE_LIMITED';
   constructor(readonly retryAfter: number) {
     super(`Too many attempts. Try again in ${retryAfter} seconds.`);
@@ -97,7 +78,6 @@ export class RateLimitedError extends AuthError {
 
 /** The user an administrative operation names does not exist. */
 export class UserNotFoundError extends AuthError {
-  override name = 'UserNotFoundError';
   readonly code = 'NOT_FOUND';
   constructor() {
     super('No user has this id.');
@@ -105,7 +85,6 @@ export class UserNotFoundError extends AuthError {
 }
 
 export class UnknownRoleError extends AuthError {
-  override name = 'UnknownRoleError';
   readonly code = 'UNKNOWN_ROLE';
   constructor(role: string) {
     super(`There is no role named "${role}".`);
@@ -114,7 +93,6 @@ export class UnknownRoleError extends AuthError {
 
 /** Refused because it would leave no active administrator. */
 export class LastAdminError extends AuthError {
-  override name = 'LastAdminError';
   readonly code = 'LAST_ADMIN';
   constructor() {
     super('This is the last active admin: make another admin first.');
@@ -123,7 +101,6 @@ export class LastAdminError extends AuthError {
 
 /** Refused because administrators may not change their own roles or account state. */
 export class SelfChangeError extends AuthError {
-  override name = 'SelfChangeError';
   readonly code = 'SELF_CHANGE';
   constructor() {
     super('You cannot change your own roles or disable your own account; ask another admin.');
@@ -132,12 +109,177 @@ export class SelfChangeError extends AuthError {
 
 /** Refused because the granter does not hold the role it would grant or revoke. */
 export class RoleNotHeldError extends AuthError {
-  override name = 'RoleNotHeldError';
   readonly code = 'ROLE_NOT_HELD';
   constructor(role: string) {
     super(`Only holders of the role "${role}" can grant or revoke it.`);
   }
 }
 
+/**
+ * Where a client meets a code (README "Errors" states the rule):
+ * - `result`: a member of the field's `…Result` union, a type implementing `Error` whose `code`
+ *   is in the `ErrorCode` enum; on a field without a result union, a GraphQL error with the code
+ *   and the type's extra fields in `extensions`;
+ * - `field`: a GraphQL error of the field that failed (fields without a result union only);
+ * - `access`: a GraphQL error of any field that access control refuses;
+ * - `request`: a GraphQL error refusing the whole request before it runs (no `data`);
+ * - `fault`: the server failed, not the client (retry later, or report it).
+ */
+export type ErrorChannel = 'result' | 'field' | 'access' | 'request' | 'fault';
+
+/** An extra field of an error type, beside `code` and `message`: a property of its class. */
+export interface ErrorField {
+  type: 'String' | 'Int';
+  description: string;
+}
+
+// `any[]`: the constructor type TypeScript matches every class against (and Pothos's class parameter).
+type ErrorClass = new (...args: any[]) => AuthError;
+
+/** A code answered as a union member: `type` names its GraphQL type (the class's name), `fields` its extra fields. */
+export interface ResultErrorEntry {
+  channel: 'result';
+  class: ErrorClass;
+  type: string;
+  description: string;
+  fields?: Record<string, ErrorField>;
+}
+
+/** One code of the catalogue. `description` documents the code in the schema and the README. */
+export type ErrorEntry =
+  | ResultErrorEntry
+  | { channel: 'field'; class: ErrorClass; description: string }
+  | { channel: 'access'; message: string; description: string }
+  | { channel: 'request' | 'fault'; description: string };
+
+const INPUT_FIELDS = { field: { type: 'String', description: 'The input field at fault.' } } as const;
+
+/**
+ * The catalogue: every code a client can meet, as a union member or in `extensions.code`.
+ * Adding an error is adding its class above and its line here: the GraphQL type, the
+ * `ErrorCode` enum and the GraphQL errors of fields without a result union follow from it.
+ */
+export const ERRORS = {
+  INVALID_INPUT: {
+    channel: 'result',
+    class: InputError,
+    type: 'InputError',
+    description: 'An input field is malformed.',
+    fields: INPUT_FIELDS,
+  },
+  WEAK_PASSWORD: {
+    channel: 'result',
+    class: InputError,
+    type: 'InputError',
+    description: 'The new password breaks the policy (8 to 256 characters, not a common password), or is the current one.',
+    fields: INPUT_FIELDS,
+  },
+  EMAIL_TAKEN: {
+    channel: 'result',
+    class: EmailTakenError,
+    type: 'EmailTakenError',
+    description: 'An account with this email already exists.',
+  },
+  INVALID_CREDENTIALS: {
+    channel: 'result',
+    class: InvalidCredentialsError,
+    type: 'InvalidCredentialsError',
+    description: 'The email or password is wrong (the two are not told apart).',
+  },
+  ACCOUNT_DISABLED: {
+    channel: 'result',
+    class: AccountDisabledError,
+    type: 'AccountDisabledError',
+    description: 'The account exists but has been disabled.',
+  },
+  EMAIL_NOT_VERIFIED: {
+    channel: 'result',
+    class: EmailNotVerifiedError,
+    type: 'EmailNotVerifiedError',
+    description: 'The password is right, but this server requires a verified email address before sign-in.',
+  },
+  INVALID_REFRESH_TOKEN: {
+    channel: 'result',
+    class: InvalidRefreshTokenError,
+    type: 'InvalidRefreshTokenError',
+    description: 'The refresh token is malformed, unknown, expired, spent or revoked.',
+  },
+  INVALID_TOKEN: {
+    channel: 'result',
+    class: InvalidTokenError,
+    type: 'InvalidTokenError',
+    description:
+      'The emailed token is malformed, unknown, expired, already used, meant for another purpose, or its account is disabled.',
+  },
+  RATE_LIMITED: {
+    channel: 'result',
+    class: RateLimitedError,
+    type: 'RateLimitedError',
+    description: 'Too many attempts; try again after `retryAfter` seconds.',
+    fields: { retryAfter: { type: 'Int', description: 'Seconds to wait before trying again.' } },
+  },
+  NOT_FOUND: { channel: 'field', class: UserNotFoundError, description: 'No user has this id.' },
+  UNKNOWN_ROLE: { channel: 'field', class: UnknownRoleError, description: 'No role has this name.' },
+  SELF_CHANGE: {
+    channel: 'field',
+    class: SelfChangeError,
+    description: 'Administrators may not change their own roles or disable their own account.',
+  },
+  ROLE_NOT_HELD: { channel: 'field', class: RoleNotHeldError, description: 'Only holders of a role may grant or revoke it.' },
+  LAST_ADMIN: { channel: 'field', class: LastAdminError, description: 'The change would leave no active administrator.' },
+  UNAUTHENTICATED: {
+    channel: 'access',
+    message: 'A valid access token is required.',
+    description:
+      'The field needs a signed-in user: the access token is missing, malformed, forged, expired or revoked, or its user is disabled.',
+  },
+  FORBIDDEN: {
+    channel: 'access',
+    message: 'You are not allowed to do this.',
+    description: 'The signed-in user lacks the permission, role or ownership the field requires.',
+  },
+  BAD_REQUEST: {
+    channel: 'request',
+    description:
+      'The HTTP request is refused: more than one Authorization header, no Content-Length, a body or header too large, ' +
+      'a mutation over GET, a batch, no query, parameters that are not JSON (HTTP 4xx).',
+  },
+  GRAPHQL_PARSE_FAILED: { channel: 'request', description: 'The operation is not valid GraphQL (from yoga).' },
+  GRAPHQL_VALIDATION_FAILED: {
+    channel: 'request',
+    description:
+      'The operation does not validate against the schema, holds more than one sensitive field, or asks for ' +
+      'introspection in production (from yoga).',
+  },
+  SERVICE_UNAVAILABLE: {
+    channel: 'fault',
+    description: 'The database did not answer in time (HTTP 503): retry later.',
+  },
+  INTERNAL_SERVER_ERROR: {
+    channel: 'fault',
+    description: 'An unexpected failure, answered as "Unexpected error." and logged (from yoga).',
+  },
+} as const;
+
+// The catalogue's shape, checked apart from its declaration: a `satisfies` there would make the
+// classes' `code: ErrorCode` (keyof ERRORS) refer to itself.
+ERRORS satisfies Record<ErrorCode, ErrorEntry>;
+
+/** Every code of the catalogue. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The codes of a channel. */
+export type ErrorCodeOf<Channel extends ErrorChannel> = {
+  [Code in ErrorCode]: (typeof ERRORS)[Code]['channel'] extends Channel ? Code : never;
+}[ErrorCode];
+
+/** Codes a client meets as `Error.code` of a union member: the values of the GraphQL `ErrorCode` enum. */
+export type ResultErrorCode = ErrorCodeOf<'result'>;
+
 /** Codes of access-control failures, sent as `extensions.code` of a GraphQL error. */
-export type AccessErrorCode = 'UNAUTHENTICATED' | 'FORBIDDEN';
+export type AccessErrorCode = ErrorCodeOf<'access'>;
+
+/** The codes of a channel, in catalogue order. */
+export function errorCodesOf<Channel extends ErrorChannel>(channel: Channel): ErrorCodeOf<Channel>[] {
+  return (Object.keys(ERRORS) as ErrorCode[]).filter((code): code is ErrorCodeOf<Channel> => ERRORS[code].channel === channel);
+}

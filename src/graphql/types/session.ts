@@ -1,7 +1,7 @@
 import type { Permission } from '../../authz/permissions.js';
 import type { Context } from '../../context.js';
 import type { SessionRow, UserRow } from '../../db/schema.js';
-import { accessError, withTypedErrors } from '../access-errors.js';
+import { accessError, describeErrors, withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { UserRef } from './user.js';
@@ -82,7 +82,7 @@ builder.mutationFields((t) => ({
     args: { userId: t.arg.id({ required: true }) },
     ...guarded(
       { permission: SESSIONS_REVOKE },
-      'Revokes every session of a user; returns how many. Fails with extensions.code NOT_FOUND for an unknown user.',
+      `Revokes every session of a user; returns how many.\n\n${describeErrors(['NOT_FOUND'])}`,
     ),
     resolve: async (_root, { userId }, ctx) => {
       const viewer = await signedIn(ctx);

@@ -2,7 +2,7 @@ import type { Actor } from '../../authz/role-admin.js';
 import type { Context } from '../../context.js';
 import { UserNotFoundError } from '../../errors.js';
 import { parseUuid } from '../../ids.js';
-import { withTypedErrors } from '../access-errors.js';
+import { describeErrors, withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { UserRef } from './user.js';
@@ -22,23 +22,20 @@ async function asViewer<T>(ctx: Context, userId: string, work: (actor: Actor, us
 }
 
 /** Each field names exactly the codes it can answer with. */
-const errorsNote = (codes: string) => `Failures are GraphQL errors whose extensions.code is ${codes}.`;
-const ROLE_ERRORS = errorsNote(
-  'NOT_FOUND, UNKNOWN_ROLE, SELF_CHANGE (your own account), ROLE_NOT_HELD (a role you do not hold) or LAST_ADMIN',
-);
+const ROLE_ERRORS = describeErrors(['NOT_FOUND', 'UNKNOWN_ROLE', 'SELF_CHANGE', 'ROLE_NOT_HELD', 'LAST_ADMIN']);
 
 builder.mutationFields((t) => ({
   grantRole: t.field({
     type: UserRef,
     args: { userId: t.arg.id({ required: true }), role: t.arg.string({ required: true }) },
-    ...guarded({ permission: 'roles:grant' }, `Gives a user a role you hold (effective on their next request). ${ROLE_ERRORS}`),
+    ...guarded({ permission: 'roles:grant' }, `Gives a user a role you hold (effective on their next request).\n\n${ROLE_ERRORS}`),
     resolve: (_root, args, ctx) =>
       asViewer(ctx, args.userId, (actor, id) => ctx.services.roleAdmin.grantRole(actor, id, args.role)),
   }),
   revokeRole: t.field({
     type: UserRef,
     args: { userId: t.arg.id({ required: true }), role: t.arg.string({ required: true }) },
-    ...guarded({ permission: 'roles:grant' }, `Takes a role you hold from a user (effective on their next request). ${ROLE_ERRORS}`),
+    ...guarded({ permission: 'roles:grant' }, `Takes a role you hold from a user (effective on their next request).\n\n${ROLE_ERRORS}`),
     resolve: (_root, args, ctx) =>
       asViewer(ctx, args.userId, (actor, id) => ctx.services.roleAdmin.revokeRole(actor, id, args.role)),
   }),
@@ -47,7 +44,7 @@ builder.mutationFields((t) => ({
     args: { userId: t.arg.id({ required: true }), active: t.arg.boolean({ required: true }) },
     ...guarded(
       { permission: 'users:write' },
-      `Enables or disables an account. Disabling revokes all the user's sessions and tokens at once. ${errorsNote('NOT_FOUND, SELF_CHANGE (your own account) or LAST_ADMIN')}`,
+      `Enables or disables an account. Disabling revokes all the user's sessions and tokens at once.\n\n${describeErrors(['NOT_FOUND', 'SELF_CHANGE', 'LAST_ADMIN'])}`,
     ),
     resolve: (_root, args, ctx) =>
       asViewer(ctx, args.userId, (actor, id) => ctx.services.roleAdmin.setUserActive(actor, id, args.active)),
