@@ -58,9 +58,11 @@ export class RateLimitPlugin<Types extends SchemaTypes> extends BasePlugin<Types
   override onOutputFieldConfig(fieldConfig: PothosOutputFieldConfig<Types>): PothosOutputFieldConfig<Types> {
     const declaration = fieldConfig.pothosOptions.rateLimit as RateLimitDeclaration<never> | undefined;
     if (!declaration) return fieldConfig;
-    const description = [fieldConfig.description, describeRateLimits(declaration, hasResultUnion(fieldConfig))]
-      .filter(Boolean)
-      .join('\n\n');
+    // Before the access rule, which stays the description's last paragraph (policy.ts).
+    const paragraphs = fieldConfig.description ? fieldConfig.description.split('\n\n') : [];
+    const at = paragraphs.at(-1)?.startsWith('Access: ') ? paragraphs.length - 1 : paragraphs.length;
+    paragraphs.splice(at, 0, describeRateLimits(declaration, hasResultUnion(fieldConfig)));
+    const description = paragraphs.join('\n\n');
     return { ...fieldConfig, description, extensions: { ...fieldConfig.extensions, [RATE_LIMIT_EXTENSION]: declaration } };
   }
 
