@@ -1,7 +1,7 @@
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { AccessClaims, AccessTokenFailure } from './auth/access-tokens.js';
 import type { RevocationReason } from './auth/revocation.js';
-import { loadAccess, type Access } from './authz/permissions.js';
+import type { Access } from './authz/permissions.js';
 import type { AppServices } from './services.js';
 import { readRequestInfo, type RequestInfo, type ServerContext } from './request-info.js';
 
@@ -11,8 +11,11 @@ export type Viewer =
   | { kind: 'refused'; reason: AccessTokenFailure | RevocationReason | 'bad_scheme' }
   | { kind: 'user'; claims: AccessClaims };
 
+/** What resolvers may use: the services, never the database handle (they ask a service). */
+export type ResolverServices = Omit<AppServices, 'db'>;
+
 export interface Context {
-  services: AppServices;
+  services: ResolverServices;
   request: RequestInfo;
   /** Resolves the bearer token once per request; never throws for a bad token. */
   viewer(): Promise<Viewer>;
@@ -31,7 +34,7 @@ export interface Context {
   access(): Promise<Access | null>;
 }
 
-async function authenticate(header: string | null, services: AppServices): Promise<Viewer> {
+async function authenticate(header: string | null, services: ResolverServices): Promise<Viewer> {
   if (!header) return { kind: 'anonymous' };
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
   if (!match) return { kind: 'refused', reason: 'bad_scheme' };
@@ -44,7 +47,7 @@ async function authenticate(header: string | null, services: AppServices): Promi
 }
 
 /** Builds the per-request context; authentication is lazy, so fields that need none never pay for it. */
-export function createContextFactory(services: AppServices) {
+export function createContextFactory(services: ResolverServices) {
   return (initial: YogaInitialContext & ServerContext): Context => {
     // Yoga copies this object's properties into its own context, so per-request state lives in
     // closures (and objects shared by reference), never in properties reassigned later.
@@ -68,7 +71,7 @@ export function createContextFactory(services: AppServices) {
       accessOf(userId) {
         let access = accessCache.get(userId);
         if (!access) {
-          access = loadAccess(services.db, userId);
+          access = services.directory.accessOf(userId);
           accessCache.set(userId, access);
         }
         return access;

@@ -16,6 +16,8 @@ import { createRevocationList } from './auth/revocation.js';
 import { createAuthService } from './auth/service.js';
 import { createSignIn } from './auth/sign-in.js';
 import { createRoleAdmin } from './authz/role-admin.js';
+import { createUserDirectory } from './authz/user-directory.js';
+import { createAuditQuery } from './audit/audit-query.js';
 import type { SigningKeys } from './auth/signing-keys.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -103,6 +105,8 @@ export function createServices(options: {
     passwordResetTtl: config.passwordResetTtl,
   });
   const roleAdmin = createRoleAdmin({ db, clock, audit });
+  const directory = createUserDirectory({ db, clock });
+  const auditQuery = createAuditQuery(db);
   return {
     db,
     clock,
@@ -117,6 +121,8 @@ export function createServices(options: {
     accessTokens,
     revocations,
     roleAdmin,
+    directory,
+    auditQuery,
     /** Work that outlives its request (mails sent after answering); awaited at shutdown. */
     tasks,
     sessionAdmin,

@@ -9,7 +9,7 @@ import { AUTH_EVENT_TYPES } from './audit-log.js';
 export const MAX_AUDIT_PAGE = 200;
 
 /** One page of audit events, newest first (created_at, then id, both descending). */
-export async function listAuditEvents(
+async function listAuditEvents(
   db: Database,
   options: { first: number; after?: string | null; userId?: string | null; type?: string | null },
 ): Promise<Page<AuthEventRow>> {
@@ -31,3 +31,10 @@ export async function listAuditEvents(
     db.select().from(authEvents).where(and(...conditions)).orderBy(...keysetOrder(authEvents, 'desc')).limit(limit),
   );
 }
+
+/** Reading the audit log (auditEvents), for the API. */
+export function createAuditQuery(db: Database) {
+  return { list: (options: Parameters<typeof listAuditEvents>[1]) => listAuditEvents(db, options) };
+}
+
+export type AuditQuery = ReturnType<typeof createAuditQuery>;

@@ -2,11 +2,18 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { BackgroundTasks } from '../background-tasks.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import type { UserRow } from '../db/schema.js';
 import { InvalidTokenError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import { buildMailLink, passwordResetMail, verificationMail } from '../mail/templates.js';
-import { findUserByEmail, findUserById, lockUser, markEmailVerified, setPasswordHash } from './accounts.js';
+import {
+  findUserByEmail,
+  findUserById,
+  lockUser,
+  markEmailVerified,
+  setPasswordHash,
+  toAccount,
+  type Account,
+} from './accounts.js';
 import { normalizeEmail } from './email.js';
 import {
   consumeOneTimeToken,
@@ -110,7 +117,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
     },
 
     /** Spends a verification token and marks the address verified; InvalidTokenError otherwise. */
-    async verifyEmail(presented: string, request: RequestInfo): Promise<UserRow> {
+    async verifyEmail(presented: string, request: RequestInfo): Promise<Account> {
       const now = clock.now();
       const result = await db.transaction(async (tx) => {
         const check = await consumeOneTimeToken(tx, presented, { purpose: 'verify_email', now });
@@ -122,7 +129,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         return { ok: true, user } as const;
       });
       if (!result.ok) return refuse('email_verified', result, request);
-      return result.user;
+      return toAccount(result.user);
     },
 
     /**

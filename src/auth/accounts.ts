@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { userRoles, users, type UserRow } from '../db/schema.js';
 import { EmailTakenError } from '../errors.js';
@@ -7,6 +7,29 @@ import { EmailTakenError } from '../errors.js';
  * The owner of the users table: every read and write of an account row goes through here, so
  * the rules of each column (who may change it, under which lock) live in one place.
  */
+
+/**
+ * An account as the API shows it: the user row without its password hash, which never leaves
+ * the modules that check passwords (`passwordHash?: never` makes handing over a full row a type error).
+ */
+export type Account = Omit<UserRow, 'passwordHash'> & { passwordHash?: never };
+
+const { passwordHash: _hashColumn, ...accountColumns } = getTableColumns(users);
+
+/** The columns of an Account, for queries that hand users to the API. */
+export const ACCOUNT_COLUMNS = accountColumns;
+
+/** The row as an Account (the hash dropped). */
+export function toAccount(row: UserRow): Account {
+  const { passwordHash: _hash, ...account } = row;
+  return account;
+}
+
+/** Finds an account by id, without its password hash. */
+export async function findAccountById(db: Executor, id: string): Promise<Account | null> {
+  const [row] = await db.select(ACCOUNT_COLUMNS).from(users).where(eq(users.id, id));
+  return row ?? null;
+}
 
 /** The role every new account gets. */
 export const DEFAULT_ROLE = 'user';

@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import type { AccessClaims, AccessTokenCodec } from './access-tokens.js';
 import { loadAccess } from '../authz/permissions.js';
-import { findUserByEmail, findUserById, insertUser, lockUser, recordSignIn } from './accounts.js';
+import { findUserById, insertUser, recordSignIn, toAccount, type Account } from './accounts.js';
 import { normalizeEmail, parseEmail } from './email.js';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
@@ -34,7 +34,7 @@ export interface AuthTokens {
   refreshToken: string;
   expiresIn: number;
   refreshExpiresIn: number;
-  user: UserRow;
+  user: Account;
 }
 
 export interface AuthServiceDeps {
@@ -100,7 +100,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       refreshToken: refreshToken.token,
       expiresIn: wholeSecondsLeft(access.expiresAt, now),
       refreshExpiresIn: wholeSecondsLeft(refreshToken.expiresAt, now),
-      user,
+      user: toAccount(user),
     };
   }
 
@@ -123,12 +123,12 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     /** Creates an account with role `user` without signing in (the operator's CLI). */
-    async createUser(input: NewAccount): Promise<UserRow> {
+    async createUser(input: NewAccount): Promise<Account> {
       const account = await prepareAccount(input, passwords);
       return db.transaction(async (tx) => {
         const user = await insertUser(tx, { ...account, now: clock.now() });
         await audit.record({ type: 'register', userId: user.id, detail: { via: 'cli' } }, tx);
-        return user;
+        return toAccount(user);
       });
     },
 

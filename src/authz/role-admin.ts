@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';
 import { LastAdminError, RoleNotHeldError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
-import { lockUser, setActive } from '../auth/accounts.js';
+import { lockUser, setActive, toAccount, type Account } from '../auth/accounts.js';
 import { revokeOneTimeTokens } from '../auth/one-time-tokens.js';
 import { signOutEverywhere } from '../auth/sessions.js';
 import { ADMIN_ROLE } from './permissions.js';
@@ -82,7 +82,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
 
   return {
     /** Gives a user a role. Nobody grants roles to themselves, nor a role they do not hold. */
-    async grantRole(actor: Actor, userId: string, role: string): Promise<UserRow> {
+    async grantRole(actor: Actor, userId: string, role: string): Promise<Account> {
       assertNotSelf(actor, userId);
       const user = await db.transaction(async (tx) => {
         await assertRoleExists(tx, role);
@@ -92,11 +92,11 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         await record(tx, 'role_grant', actor, userId, { role });
         return user;
       });
-      return user;
+      return toAccount(user);
     },
 
     /** Takes a role from a user (only a holder of that role can); the last active admin keeps theirs. */
-    async revokeRole(actor: Actor, userId: string, role: string): Promise<UserRow> {
+    async revokeRole(actor: Actor, userId: string, role: string): Promise<Account> {
       assertNotSelf(actor, userId);
       const user = await db.transaction(async (tx) => {
         await assertRoleExists(tx, role);
@@ -108,14 +108,14 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         await record(tx, 'role_revoke', actor, userId, { role });
         return user;
       });
-      return user;
+      return toAccount(user);
     },
 
     /**
      * Enables or disables an account. Disabling revokes every session and access token of the
      * user at once; the last active admin cannot be disabled.
      */
-    async setUserActive(actor: Actor, userId: string, active: boolean): Promise<UserRow> {
+    async setUserActive(actor: Actor, userId: string, active: boolean): Promise<Account> {
       assertNotSelf(actor, userId);
       const now = clock.now();
       const user = await db.transaction(async (tx) => {
@@ -131,7 +131,7 @@ export function createRoleAdmin(deps: { db: Database; clock: Clock; audit: Audit
         await record(tx, active ? 'user_enabled' : 'user_disabled', actor, userId);
         return updated;
       });
-      return user;
+      return toAccount(user);
     },
   };
 }

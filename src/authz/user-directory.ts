@@ -1,42 +1,71 @@
-import { and, count, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { ACCOUNT_COLUMNS, findAccountById, type Account } from '../auth/accounts.js';
+import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import { sessions, users, type UserRow } from '../db/schema.js';
+import { rolePermissions, roles, sessions, users } from '../db/schema.js';
 import { assertPageSize, fetchPage, keysetAfter, keysetOrder, type Page } from '../db/cursor.js';
+import { loadAccess } from './permissions.js';
 
 export const MAX_PAGE_SIZE = 100;
-
 
 /** Escapes LIKE wildcards so a search for "a_b" matches that text literally. */
 function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** One page of users, oldest first (by created_at, then id: stable under inserts), optionally filtered by a substring of email or name. */
-export async function listUsers(
-  db: Database,
-  options: { first: number; after?: string | null; search?: string | null },
-): Promise<Page<UserRow>> {
-  assertPageSize(options.first, MAX_PAGE_SIZE);
-  const conditions: (SQL | undefined)[] = [];
-  if (options.after) conditions.push(keysetAfter(options.after, users, 'asc'));
-  const search = options.search?.trim();
-  if (search) {
-    const pattern = likePattern(search.normalize('NFKC').toLowerCase());
-    conditions.push(or(ilike(users.email, pattern), ilike(users.name, pattern)));
-  }
-  return fetchPage(options.first, (limit) =>
-    db.select().from(users).where(and(...conditions)).orderBy(...keysetOrder(users, 'asc')).limit(limit),
-  );
+/**
+ * Everything the API reads about users and roles: resolvers ask this service, never a table.
+ * Users come without their password hash.
+ */
+export function createUserDirectory(deps: { db: Database; clock: Clock }) {
+  const { db, clock } = deps;
+  return {
+    /** A user by (parsed) id, or null. */
+    userById: (id: string): Promise<Account | null> => findAccountById(db, id),
+
+    /** A user's roles and permissions as stored now. */
+    accessOf: (userId: string) => loadAccess(db, userId),
+
+    /** One page of users, oldest first (by created_at, then id: stable under inserts), optionally filtered by a substring of email or name. */
+    listUsers(options: { first: number; after?: string | null; search?: string | null }): Promise<Page<Account>> {
+      assertPageSize(options.first, MAX_PAGE_SIZE);
+      const conditions: (SQL | undefined)[] = [];
+      if (options.after) conditions.push(keysetAfter(options.after, users, 'asc'));
+      const search = options.search?.trim();
+      if (search) {
+        const pattern = likePattern(search.normalize('NFKC').toLowerCase());
+        conditions.push(or(ilike(users.email, pattern), ilike(users.name, pattern)));
+      }
+      return fetchPage(options.first, (limit) =>
+        db.select(ACCOUNT_COLUMNS).from(users).where(and(...conditions)).orderBy(...keysetOrder(users, 'asc')).limit(limit),
+      );
+    },
+
+    /** Counts of users, active users and live sessions. */
+    async adminStats() {
+      const [totals] = await db
+        .select({ total: count(), active: sql<number>`count(*) filter (where ${users.active})`.mapWith(Number) })
+        .from(users);
+      const [live] = await db
+        .select({ n: count() })
+        .from(sessions)
+        .where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, clock.now())));
+      return { totalUsers: totals?.total ?? 0, activeUsers: totals?.active ?? 0, activeSessions: live?.n ?? 0 };
+    },
+
+    /** Every role, by name. */
+    roles: () => db.select().from(roles).orderBy(asc(roles.name)),
+
+    /** The permissions a role grants, sorted. */
+    async permissionsOf(role: string): Promise<string[]> {
+      const rows = await db
+        .select({ permission: rolePermissions.permission })
+        .from(rolePermissions)
+        .where(eq(rolePermissions.role, role))
+        .orderBy(asc(rolePermissions.permission));
+      return rows.map((r) => r.permission);
+    },
+  };
 }
 
-/** Counts of users, active users and live sessions. */
-export async function loadAdminStats(db: Database, now: Date) {
-  const [totals] = await db
-    .select({ total: count(), active: sql<number>`count(*) filter (where ${users.active})`.mapWith(Number) })
-    .from(users);
-  const [live] = await db
-    .select({ n: count() })
-    .from(sessions)
-    .where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now)));
-  return { totalUsers: totals?.total ?? 0, activeUsers: totals?.active ?? 0, activeSessions: live?.n ?? 0 };
-}
+export type UserDirectory = ReturnType<typeof createUserDirectory>;

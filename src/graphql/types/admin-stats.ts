@@ -1,4 +1,3 @@
-import { loadAdminStats } from '../../authz/user-directory.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 
@@ -16,6 +15,6 @@ builder.queryField('adminStats', (t) =>
   t.field({
     type: AdminStats,
     ...guarded({ permission: 'users:read' }, 'Counts for an administration dashboard.'),
-    resolve: (_root, _args, ctx) => loadAdminStats(ctx.services.db, ctx.services.clock.now()),
+    resolve: (_root, _args, ctx) => ctx.services.directory.adminStats(),
   }),
 );

@@ -1,5 +1,5 @@
 import { AUTH_EVENT_TYPES } from '../../audit/audit-log.js';
-import { listAuditEvents, MAX_AUDIT_PAGE } from '../../audit/audit-query.js';
+import { MAX_AUDIT_PAGE } from '../../audit/audit-query.js';
 import type { AuthEventRow } from '../../db/schema.js';
 import { withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
@@ -36,7 +36,7 @@ builder.queryField('auditEvents', (t) =>
     ...guarded({ permission: 'audit:read' }, 'The audit log, newest first.'),
     resolve: (_root, args, ctx) =>
       withTypedErrors(() =>
-        listAuditEvents(ctx.services.db, { first: args.first ?? 50, after: args.after, userId: args.userId, type: args.type }),
+        ctx.services.auditQuery.list({ first: args.first ?? 50, after: args.after, userId: args.userId, type: args.type }),
       ),
   }),
 );

@@ -1,6 +1,7 @@
 import type { Permission } from '../../authz/permissions.js';
 import type { Context } from '../../context.js';
-import type { SessionRow, UserRow } from '../../db/schema.js';
+import type { Account } from '../../auth/accounts.js';
+import type { SessionRow } from '../../db/schema.js';
 import { accessError, describeErrors, withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -41,7 +42,7 @@ builder.objectField(UserRef, 'sessions', (t) =>
   t.field({
     type: [SessionRef],
     ...guarded(
-      { self: (user: UserRow) => user.id, permission: SESSIONS_REVOKE },
+      { self: (user: Account) => user.id, permission: SESSIONS_REVOKE },
       'Live sessions (neither revoked nor expired), newest first.',
     ),
     resolve: (user, _args, ctx) => ctx.services.sessionAdmin.listSessions(user.id),

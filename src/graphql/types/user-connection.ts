@@ -1,4 +1,4 @@
-import { listUsers, MAX_PAGE_SIZE } from '../../authz/user-directory.js';
+import { MAX_PAGE_SIZE } from '../../authz/user-directory.js';
 import { withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -17,6 +17,6 @@ builder.queryField('users', (t) =>
     },
     ...guarded({ permission: 'users:read' }, 'All users, oldest first, with cursor pagination.'),
     resolve: (_root, args, ctx) =>
-      withTypedErrors(() => listUsers(ctx.services.db, { first: args.first ?? 20, after: args.after, search: args.search })),
+      withTypedErrors(() => ctx.services.directory.listUsers({ first: args.first ?? 20, after: args.after, search: args.search })),
   }),
 );

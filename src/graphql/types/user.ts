@@ -1,15 +1,14 @@
-import { findUserById } from '../../auth/accounts.js';
-import type { UserRow } from '../../db/schema.js';
+import type { Account } from '../../auth/accounts.js';
 import { parseUuid } from '../../ids.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 
-export const UserRef = builder.objectRef<UserRow>('User').implement({
+export const UserRef = builder.objectRef<Account>('User').implement({
   description: 'An account.',
   fields: (t) => ({
     id: t.exposeID('id'),
     email: t.exposeString('email', {
-      ...guarded({ self: (user: UserRow) => user.id, permission: 'users:read' }, 'The normalized (trimmed, NFKC, lower-cased) address.'),
+      ...guarded({ self: (user: Account) => user.id, permission: 'users:read' }, 'The normalized (trimmed, NFKC, lower-cased) address.'),
     }),
     name: t.exposeString('name', { nullable: true }),
     roles: t.stringList({
@@ -26,7 +25,7 @@ export const UserRef = builder.objectRef<UserRow>('User').implement({
     lastLoginAt: t.expose('lastLoginAt', {
       type: 'DateTime',
       nullable: true,
-      ...guarded({ self: (user: UserRow) => user.id, permission: 'users:read' }, 'When the user last signed in.'),
+      ...guarded({ self: (user: Account) => user.id, permission: 'users:read' }, 'When the user last signed in.'),
     }),
   }),
 });
@@ -38,7 +37,7 @@ builder.queryFields((t) => ({
     ...guarded({ authenticated: true }, 'The signed-in user (UNAUTHENTICATED without a valid access token).'),
     resolve: async (_root, _args, ctx) => {
       const viewer = await ctx.viewer();
-      return viewer.kind === 'user' ? findUserById(ctx.services.db, viewer.claims.sub) : null;
+      return viewer.kind === 'user' ? ctx.services.directory.userById(viewer.claims.sub) : null;
     },
   }),
   user: t.field({
@@ -53,7 +52,7 @@ builder.queryFields((t) => ({
     ),
     resolve: (_root, { id }, ctx) => {
       const userId = parseUuid(id);
-      return userId ? findUserById(ctx.services.db, userId) : null;
+      return userId ? ctx.services.directory.userById(userId) : null;
     },
   }),
 }));
