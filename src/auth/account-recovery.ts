@@ -14,7 +14,6 @@ import {
   toAccount,
   type Account,
 } from './accounts.js';
-import { normalizeEmail } from './email.js';
 import {
   consumeOneTimeToken,
   issueOneTimeToken,
@@ -61,8 +60,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
     throw new InvalidTokenError(refusal.reason);
   }
 
-  async function sendResetMail(rawEmail: string, request: RequestInfo): Promise<void> {
-    const email = normalizeEmail(rawEmail);
+  async function sendResetMail(email: string, request: RequestInfo): Promise<void> {
     const user = email === '' ? null : await findUserByEmail(db, email);
     if (!user || !user.active) {
       const reason = user ? 'account_disabled' : 'unknown_email';

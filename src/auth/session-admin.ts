@@ -4,7 +4,6 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { sessions, type SessionRow } from '../db/schema.js';
 import { UserNotFoundError } from '../errors.js';
-import { parseUuid } from '../ids.js';
 import { findUserById } from './accounts.js';
 import { listLiveSessions, revokeSession, revokeUserSessions, signOutEverywhere } from './sessions.js';
 import type { RequestInfo } from '../request-info.js';
@@ -47,9 +46,8 @@ export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: Au
       return listLiveSessions(db, userId, clock.now());
     },
 
-    /** The user a session belongs to, or null for an unknown or malformed id. */
-    async ownerOf(rawSessionId: string): Promise<string | null> {
-      const id = parseUuid(rawSessionId);
+    /** The user a session belongs to, or null for an unknown id (null: not a session id at all). */
+    async ownerOf(id: string | null): Promise<string | null> {
       if (!id) return null;
       const [session] = await db.select({ userId: sessions.userId }).from(sessions).where(eq(sessions.id, id));
       return session?.userId ?? null;
@@ -57,11 +55,10 @@ export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: Au
 
     /**
      * Revokes a session of the actor's, or anyone's with `mayRevokeAny`. Without it, a session
-     * that is not theirs is refused whether or not it exists (so ids cannot be probed); a
-     * malformed id is one that does not exist.
+     * that is not theirs is refused whether or not it exists (so ids cannot be probed); null
+     * (not a session id at all) is one that does not exist.
      */
-    async revokeSession(actor: SessionActor, rawSessionId: string): Promise<SessionRevocation> {
-      const id = parseUuid(rawSessionId);
+    async revokeSession(actor: SessionActor, id: string | null): Promise<SessionRevocation> {
       const [session] = id ? await db.select().from(sessions).where(eq(sessions.id, id)) : [];
       if (session?.userId !== actor.userId && !actor.mayRevokeAny) return { kind: 'forbidden' };
       if (!session) return { kind: 'done', revoked: false };
@@ -88,8 +85,7 @@ export function createSessionAdmin(deps: { db: Database; clock: Clock; audit: Au
      * Signs a user out everywhere: every session and every access token issued so far (the
      * caller checks `sessions:revoke`); returns how many sessions were live.
      */
-    async revokeUserSessions(actor: SessionActor, rawUserId: string): Promise<number> {
-      const userId = parseUuid(rawUserId);
+    async revokeUserSessions(actor: SessionActor, userId: string | null): Promise<number> {
       if (!userId || !(await findUserById(db, userId))) throw new UserNotFoundError();
       return revokeAndRecord(actor, userId, (tx, now) => signOutEverywhere(tx, userId, now), (count) => ({ count }));
     },

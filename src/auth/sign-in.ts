@@ -2,10 +2,8 @@ import type { AbuseGuard } from '../abuse/guard.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import { AccountDisabledError, EmailNotVerifiedError, InputError, InvalidCredentialsError } from '../errors.js';
+import { AccountDisabledError, EmailNotVerifiedError, InvalidCredentialsError } from '../errors.js';
 import { findUserByEmail, lockUser, recordSignIn } from './accounts.js';
-import { normalizeEmail } from './email.js';
-import { MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import type { AuthService, AuthTokens } from './service.js';
 import { startSession, type SessionPolicy } from './sessions.js';
@@ -29,16 +27,6 @@ type Verdict =
   | { kind: 'wrong_password'; userId: string | null }
   | { kind: 'refused'; error: Error }
   | { kind: 'signed_in'; tokens: AuthTokens };
-
-function parseCredentials(input: { email: string; password: string }) {
-  const email = normalizeEmail(input.email);
-  if (email === '') throw new InputError('email', 'Enter your email address.');
-  if (input.password === '') throw new InputError('password', 'Enter your password.');
-  if ([...input.password].length > MAX_PASSWORD_LENGTH) {
-    throw new InputError('password', `Passwords have at most ${MAX_PASSWORD_LENGTH} characters.`);
-  }
-  return { email, password: input.password };
-}
 
 /** Password sign-in: the lockout, the password check, and the session it opens. */
 export function createSignIn(deps: SignInDeps) {
@@ -94,11 +82,12 @@ export function createSignIn(deps: SignInDeps) {
 
   return {
     /**
-     * Checks a password and opens a new session. The attempt is counted by the lockout before
+     * Checks a password and opens a new session. The email comes normalized and the password
+     * non-empty and within the policy's length (graphql/arguments.ts parses them at the edge). The attempt is counted by the lockout before
      * the password is checked (RateLimitedError, checking nothing, while the email is locked).
      */
-    async login(input: { email: string; password: string }, request: RequestInfo): Promise<AuthTokens> {
-      const { email, password } = parseCredentials(input);
+    async login(credentials: { email: string; password: string }, request: RequestInfo): Promise<AuthTokens> {
+      const { email, password } = credentials;
       const attempt = await guard.reserveSignIn(email, request);
       let verdict: Verdict;
       try {

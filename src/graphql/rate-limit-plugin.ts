@@ -8,7 +8,6 @@ import SchemaBuilder, {
   type TypeParam,
 } from '@pothos/core';
 import type { GraphQLFieldResolver } from 'graphql';
-import { normalizeEmail } from '../auth/email.js';
 import type { RateLimitName } from '../config.js';
 import type { Context } from '../context.js';
 import { withTypedErrors } from './access-errors.js';
@@ -22,7 +21,7 @@ export interface RateLimitDeclaration<Args = Record<string, unknown>> {
   ip?: RateLimitName[];
   /** Counted per signed-in account (the field must require a signed-in user). */
   account?: RateLimitName[];
-  /** Counted per normalized email taken from the arguments, whether or not an account has it. */
+  /** Counted per email taken from the (parsed, so normalized) arguments, whether or not an account has it. */
   email?: { limits: RateLimitName[]; of: (args: Args) => string };
 }
 
@@ -81,7 +80,7 @@ export class RateLimitPlugin<Types extends SchemaTypes> extends BasePlugin<Types
           request: ctx.request,
           limits: declaration,
           userId: viewer?.kind === 'user' ? viewer.claims.sub : undefined,
-          email: declaration.email ? normalizeEmail(declaration.email.of(args as Record<string, unknown>)) : undefined,
+          email: declaration.email?.of(args as Record<string, unknown>),
         });
       };
       if (hasUnion) await count();

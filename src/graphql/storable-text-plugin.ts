@@ -9,7 +9,10 @@ import { withTypedErrors } from './access-errors.js';
 // hashed, for a password) is not what was sent, and distinct inputs would become one.
 const UNSTORABLE = /\u0000|\p{Cs}/u;
 
-const MESSAGE = 'This text contains a character that cannot be stored (a NUL character or an unpaired surrogate).';
+/** Whether PostgreSQL stores this text exactly as sent. */
+export const isStorableText = (text: string) => !UNSTORABLE.test(text);
+
+export const UNSTORABLE_TEXT_MESSAGE = 'This text contains a character that cannot be stored (a NUL character or an unpaired surrogate).';
 
 type Path = (string | number)[];
 
@@ -31,7 +34,7 @@ const storableArguments: StandardSchemaV1 = {
     vendor: 'authgraph',
     validate: (args) => {
       const path = findUnstorable(args, []);
-      return path ? { issues: [{ message: MESSAGE, path }] } : { value: args };
+      return path ? { issues: [{ message: UNSTORABLE_TEXT_MESSAGE, path }] } : { value: args };
     },
   },
 };

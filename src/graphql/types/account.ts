@@ -5,6 +5,7 @@ import {
   RateLimitedError,
 } from '../../errors.js';
 import { accessError } from '../access-errors.js';
+import { emailKey } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { AuthPayload } from './auth.js';
@@ -64,7 +65,7 @@ builder.mutationFields((t) => ({
       'Mails a password reset link (valid PASSWORD_RESET_TTL seconds, once) if an active account has this ' +
       'address; a newer link replaces older ones. Always true, at once: the answer never tells whether the ' +
       'address has an account.',
-    args: { email: t.arg.string({ required: true }) },
+    args: { email: t.arg.string({ required: true }).validate(emailKey) },
     // Counted the same whether or not the address has an account, so the limit reveals nothing.
     rateLimit: {
       ip: ['REQUEST_PASSWORD_RESET_IP'],

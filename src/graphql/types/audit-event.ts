@@ -2,6 +2,7 @@ import { AUTH_EVENT_TYPES } from '../../audit/audit-log.js';
 import { MAX_AUDIT_PAGE } from '../../audit/audit-query.js';
 import type { AuthEventRow } from '../../db/schema.js';
 import { withTypedErrors } from '../access-errors.js';
+import { strictRowId } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { connectionOf } from './connection.js';
@@ -30,7 +31,7 @@ builder.queryField('auditEvents', (t) =>
     args: {
       first: t.arg.int({ defaultValue: 50, description: `1 to ${MAX_AUDIT_PAGE}.` }),
       after: t.arg.string({ description: 'The `endCursor` of the previous page.' }),
-      userId: t.arg.id({ description: 'Only events about this user.' }),
+      userId: t.arg.id({ description: 'Only events about this user.' }).validate(strictRowId('userId is not a user id.')),
       type: t.arg.string({ description: 'Only events of this type.' }),
     },
     ...guarded({ permission: 'audit:read' }, 'The audit log, newest first.'),

@@ -9,6 +9,7 @@ import {
   RateLimitedError,
 } from '../../errors.js';
 import { accessError } from '../access-errors.js';
+import { signInEmail, signInPassword } from '../arguments.js';
 import { builder } from '../builder.js';
 import { UserRef } from './user.js';
 
@@ -42,8 +43,8 @@ const RegisterInput = builder.inputType('RegisterInput', {
 
 const LoginInput = builder.inputType('LoginInput', {
   fields: (t) => ({
-    email: t.string({ required: true }),
-    password: t.string({ required: true }),
+    email: t.string({ required: true, validate: signInEmail }),
+    password: t.string({ required: true, validate: signInPassword }),
   }),
 });
 

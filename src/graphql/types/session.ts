@@ -3,6 +3,7 @@ import type { Context } from '../../context.js';
 import type { Account } from '../../auth/accounts.js';
 import type { SessionRow } from '../../db/schema.js';
 import { accessError, describeErrors, withTypedErrors } from '../access-errors.js';
+import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { UserRef } from './user.js';
@@ -51,10 +52,10 @@ builder.objectField(UserRef, 'sessions', (t) =>
 
 builder.mutationFields((t) => ({
   revokeSession: t.boolean({
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true }).validate(rowId) },
     ...guarded(
       {
-        self: (_root: unknown, args: { id: string }, ctx) => ctx.services.sessionAdmin.ownerOf(args.id),
+        self: (_root: unknown, args: { id: string | null }, ctx) => ctx.services.sessionAdmin.ownerOf(args.id),
         permission: SESSIONS_REVOKE,
       },
       'Revokes one session: its refresh token and every access token issued in it stop working on their next use. ' +
@@ -64,7 +65,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { id }, ctx) => {
       const viewer = await signedIn(ctx);
       const mayRevokeAny = (await ctx.access())?.permissions.includes(SESSIONS_REVOKE) ?? false;
-      const result = await ctx.services.sessionAdmin.revokeSession({ ...viewer, mayRevokeAny }, id);
+      const result = await ctx.services.sessionAdmin.revokeSession({ ...viewer, mayRevokeAny }, id ?? null);
       if (result.kind === 'forbidden') throw accessError('FORBIDDEN');
       return result.revoked;
     },
@@ -80,14 +81,14 @@ builder.mutationFields((t) => ({
     },
   }),
   revokeUserSessions: t.int({
-    args: { userId: t.arg.id({ required: true }) },
+    args: { userId: t.arg.id({ required: true }).validate(rowId) },
     ...guarded(
       { permission: SESSIONS_REVOKE },
       `Revokes every session of a user; returns how many.\n\n${describeErrors(['NOT_FOUND'])}`,
     ),
     resolve: async (_root, { userId }, ctx) => {
       const viewer = await signedIn(ctx);
-      return withTypedErrors(() => ctx.services.sessionAdmin.revokeUserSessions(viewer, userId));
+      return withTypedErrors(() => ctx.services.sessionAdmin.revokeUserSessions(viewer, userId ?? null));
     },
   }),
 }));

@@ -1,5 +1,5 @@
 import type { Account } from '../../auth/accounts.js';
-import { parseUuid } from '../../ids.js';
+import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 
@@ -43,16 +43,13 @@ builder.queryFields((t) => ({
   user: t.field({
     type: UserRef,
     nullable: true,
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true }).validate(rowId) },
     // Checked before the lookup, so a caller without the permission learns nothing about
     // which ids exist: FORBIDDEN either way.
     ...guarded(
-      { self: (_root: unknown, args: { id: string }) => parseUuid(args.id), permission: 'users:read' },
+      { self: (_root: unknown, args: { id: string | null }) => args.id, permission: 'users:read' },
       'A user by id, or null if there is none.',
     ),
-    resolve: (_root, { id }, ctx) => {
-      const userId = parseUuid(id);
-      return userId ? ctx.services.directory.userById(userId) : null;
-    },
+    resolve: (_root, { id }, ctx) => (id ? ctx.services.directory.userById(id) : null),
   }),
 }));

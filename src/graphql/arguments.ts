@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { normalizeEmail } from '../auth/email.js';
+import { MAX_PASSWORD_LENGTH } from '../auth/password-policy.js';
+import { parseUuid } from '../ids.js';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './storable-text-plugin.js';
+
+/**
+ * Argument parsers, applied where the argument is declared (`t.arg.id(...).validate(...)`,
+ * @pothos/plugin-validation): resolvers and services receive the parsed value.
+ */
+
+/** Text PostgreSQL can store: an id argument runs before the whole-arguments check, so it checks this itself. */
+const storable = () => z.string().refine(isStorableText, UNSTORABLE_TEXT_MESSAGE);
+
+/**
+ * An id that names a row, or null when it is not a uuid: no row has it. Fields decide what
+ * "none" answers (null, NOT_FOUND, FORBIDDEN), so a malformed id reveals no more than an
+ * unknown one.
+ */
+export const rowId = storable().transform((raw) => parseUuid(raw));
+
+/** An id that must be a uuid: anything else is an InputError (INVALID_INPUT) on the argument, with this message. */
+export const strictRowId = (message: string) =>
+  storable().transform((raw, ctx) => {
+    const id = parseUuid(raw);
+    if (id) return id;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  });
+
+/** An email as every lookup keys it (trimmed, NFKC, lower-cased; auth/email.ts): services never normalize again. */
+export const emailKey = storable().transform((raw) => normalizeEmail(raw));
+
+/** The email of a sign-in: its key, and not empty. */
+export const signInEmail = emailKey.refine((email) => email !== '', 'Enter your email address.');
+
+/** The password of a sign-in: not empty, and no longer than any stored one can be (not worth hashing). */
+export const signInPassword = storable()
+  .refine((password) => password !== '', 'Enter your password.')
+  .refine((password) => [...password].length <= MAX_PASSWORD_LENGTH, `Passwords have at most ${MAX_PASSWORD_LENGTH} characters.`);
