@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadSigningKeys } from './auth/signing-keys.js';
+import { loadSigningKeys } from './tokens/signing-keys.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { AppServices } from './services.js';

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { findUserByEmail } from './auth/accounts.js';
-import { normalizeEmail } from './auth/email.js';
+import { findUserByEmail } from './accounts/accounts.js';
+import { normalizeEmail } from './accounts/email.js';
 import { bootstrap, type Runtime } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { AppServices } from './services.js';
@@ -82,7 +82,7 @@ program
   .action((options: { email: string; name?: string }) =>
     withRuntime(async ({ services }) => {
       const password = await readStdin();
-      const user = await services.auth.createUser({ email: options.email, password, name: options.name });
+      const user = await services.registration.createUser({ email: options.email, password, name: options.name });
       console.log(`created user ${user.email} (${user.id})`);
     }),
   );

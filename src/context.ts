@@ -1,6 +1,6 @@
 import type { YogaInitialContext } from 'graphql-yoga';
-import type { AccessClaims, AccessTokenFailure } from './auth/access-tokens.js';
-import type { RevocationReason } from './auth/revocation.js';
+import type { AccessClaims, AccessTokenFailure } from './tokens/access-tokens.js';
+import type { RevocationReason } from './sessions/revocation.js';
 import type { Access } from './authz/permissions.js';
 import type { AppServices } from './services.js';
 import { readRequestInfo, type RequestInfo, type ServerContext } from './request-info.js';

@@ -1,5 +1,5 @@
-import { purgeOneTimeTokens } from './auth/one-time-tokens.js';
-import { purgeExpiredSessions } from './auth/sessions.js';
+import { purgeOneTimeTokens } from './accounts/one-time-tokens.js';
+import { purgeExpiredSessions } from './sessions/sessions.js';
 import type { AppServices } from './services.js';
 
 export interface PurgeCounts {

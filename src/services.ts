@@ -2,23 +2,24 @@ import { createAbuseGuard } from './abuse/guard.js';
 import { createLockout } from './abuse/lockout.js';
 import { createRateLimiter } from './abuse/rate-limiter.js';
 import { createAuditLog } from './audit/audit-log.js';
-import { findUserByEmail } from './auth/accounts.js';
-import { createAccountRecovery } from './auth/account-recovery.js';
-import { createPasswordChange } from './auth/password-change.js';
-import { createSessionAdmin } from './auth/session-admin.js';
+import { findUserByEmail } from './accounts/accounts.js';
+import { createAccountRecovery } from './accounts/account-recovery.js';
+import { createPasswordChange } from './credentials/password-change.js';
+import { createSessionAdmin } from './sessions/session-admin.js';
 import { createBackgroundTasks } from './background-tasks.js';
 import { createMailer } from './mail/mailer.js';
 import { defaultPublicUrl } from './mail/templates.js';
-import { createPasswords } from './auth/passwords.js';
+import { createPasswords } from './credentials/passwords.js';
 import { WorkGate } from './abuse/work-gate.js';
-import { createAccessTokenCodec } from './auth/access-tokens.js';
-import { createRevocationList } from './auth/revocation.js';
-import { createAuthService } from './auth/service.js';
-import { createSignIn } from './auth/sign-in.js';
+import { createAccessTokenCodec } from './tokens/access-tokens.js';
+import { createRevocationList } from './sessions/revocation.js';
+import { createAuthService } from './sessions/session-service.js';
+import { createRegistration } from './accounts/registration.js';
+import { createSignIn } from './credentials/sign-in.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import { createUserDirectory } from './authz/user-directory.js';
 import { createAuditQuery } from './audit/audit-query.js';
-import type { SigningKeys } from './auth/signing-keys.js';
+import type { SigningKeys } from './tokens/signing-keys.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
@@ -72,11 +73,11 @@ export function createServices(options: {
     db,
     clock,
     audit,
-    passwords,
     accessTokens,
     revocations,
     sessionPolicy,
   });
+  const registration = createRegistration({ db, clock, audit, passwords, auth, sessionPolicy });
   const signIn = createSignIn({
     db,
     clock,
@@ -117,6 +118,7 @@ export function createServices(options: {
     rateLimiter,
     lockout,
     auth,
+    registration,
     signIn,
     accessTokens,
     revocations,

@@ -5,9 +5,9 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { roles, userRoles, users, type UserRow } from '../db/schema.js';
 import { LastAdminError, RoleNotHeldError, SelfChangeError, UnknownRoleError, UserNotFoundError } from '../errors.js';
-import { lockUser, setActive, toAccount, type Account } from '../auth/accounts.js';
-import { revokeOneTimeTokens } from '../auth/one-time-tokens.js';
-import { signOutEverywhere } from '../auth/sessions.js';
+import { lockUser, setActive, toAccount, type Account } from '../accounts/accounts.js';
+import { revokeOneTimeTokens } from '../accounts/one-time-tokens.js';
+import { signOutEverywhere } from '../sessions/sessions.js';
 import { ADMIN_ROLE } from './permissions.js';
 
 /** Who asks for a change: a signed-in administrator (by user id), or the operator's CLI. */

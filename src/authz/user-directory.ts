@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
-import { ACCOUNT_COLUMNS, findAccountById, type Account } from '../auth/accounts.js';
+import { ACCOUNT_COLUMNS, findAccountById, type Account } from '../accounts/accounts.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { rolePermissions, roles, sessions, users } from '../db/schema.js';

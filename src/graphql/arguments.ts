@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { normalizeEmail } from '../auth/email.js';
-import { MAX_PASSWORD_LENGTH } from '../auth/password-policy.js';
+import { normalizeEmail } from '../accounts/email.js';
+import { MAX_PASSWORD_LENGTH } from '../credentials/password-policy.js';
 import { parseUuid } from '../ids.js';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './storable-text-plugin.js';
 
@@ -28,7 +28,7 @@ export const strictRowId = (message: string) =>
     return z.NEVER;
   });
 
-/** An email as every lookup keys it (trimmed, NFKC, lower-cased; auth/email.ts): services never normalize again. */
+/** An email as every lookup keys it (trimmed, NFKC, lower-cased; accounts/email.ts): services never normalize again. */
 export const emailKey = storable().transform((raw) => normalizeEmail(raw));
 
 /** The email of a sign-in: its key, and not empty. */

@@ -9,7 +9,7 @@
 import argon2 from 'argon2';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ARGON2_PARAMS } from '../../src/auth/passwords.js';
+import { ARGON2_PARAMS } from '../../src/credentials/passwords.js';
 import { CHANGE_PASSWORD, NEW_PASSWORD, RESET_PASSWORD, loginAnswer, meWorks, refreshWorks, requestResetToken } from '../support/account.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { registerAdmin, SET_USER_ACTIVE } from '../support/authz.js';

@@ -1,5 +1,5 @@
 import { createApp, type App } from '../../src/app.js';
-import { loadSigningKeys } from '../../src/auth/signing-keys.js';
+import { loadSigningKeys } from '../../src/tokens/signing-keys.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { AppServices } from '../../src/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAccessTokenCodec, MAX_ACCESS_TOKEN_LENGTH, type AccessTokenCodec } from '../../src/auth/access-tokens.js';
-import { loadSigningKeys, type SigningKeys } from '../../src/auth/signing-keys.js';
+import { createAccessTokenCodec, MAX_ACCESS_TOKEN_LENGTH, type AccessTokenCodec } from '../../src/tokens/access-tokens.js';
+import { loadSigningKeys, type SigningKeys } from '../../src/tokens/signing-keys.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { TEST_JWT_SECRET } from '../support/app.js';

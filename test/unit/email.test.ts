@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeEmail, parseEmail } from '../../src/auth/email.js';
+import { normalizeEmail, parseEmail } from '../../src/accounts/email.js';
 import { InputError } from '../../src/errors.js';
 
 function inputErrorOf(fn: () => unknown): InputError {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertPasswordPolicy, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../src/auth/password-policy.js';
-import { relatedInputs } from '../../src/auth/service.js';
+import { assertPasswordPolicy, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, relatedInputs } from '../../src/credentials/password-policy.js';
 import { InputError } from '../../src/errors.js';
 
 /** A strong password of exactly `length` characters. */
@@ -72,7 +71,7 @@ describe('password policy', () => {
   });
 
   // zxcvbn matches each related input as one whole word, so register lists the email's local
-  // part and the name's words separately (relatedInputs in src/auth/service.ts).
+  // part and the name's words separately (relatedInputs in src/credentials/password-policy.ts).
   it('rejects a password that is the local part of the email, as register checks it', async () => {
     const email = 'margueritequintessa@example.com';
     await expect(assertPasswordPolicy('margueritequintessa')).resolves.toBeUndefined();

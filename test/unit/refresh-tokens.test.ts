@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deriveSuccessor } from '../../src/auth/refresh-tokens.js';
+import { deriveSuccessor } from '../../src/tokens/refresh-tokens.js';
 import { generateSplitToken, hashSecret, parseSplitToken } from '../../src/crypto/split-token.js';
 
 const SHAPE = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/;

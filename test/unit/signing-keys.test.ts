@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAccessTokenCodec } from '../../src/auth/access-tokens.js';
-import { loadSigningKeys, type SigningKeys } from '../../src/auth/signing-keys.js';
+import { createAccessTokenCodec } from '../../src/tokens/access-tokens.js';
+import { loadSigningKeys, type SigningKeys } from '../../src/tokens/signing-keys.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 

@@ -1,4 +1,4 @@
-import type { AuthTokens } from '../../auth/service.js';
+import type { AuthTokens } from '../../sessions/session-service.js';
 import {
   AccountDisabledError,
   EmailNotVerifiedError,
@@ -55,7 +55,7 @@ builder.mutationFields((t) => ({
     errors: { types: [InputError, EmailTakenError, RateLimitedError], union: { name: 'RegisterResult' } },
     args: { input: t.arg({ type: RegisterInput, required: true }) },
     rateLimit: { ip: ['REGISTER_IP'] },
-    resolve: (_root, { input }, ctx) => ctx.services.auth.register(input, ctx.request),
+    resolve: (_root, { input }, ctx) => ctx.services.registration.register(input, ctx.request),
   }),
   login: t.field({
     type: AuthPayload,

@@ -1,6 +1,6 @@
 import type { Permission } from '../../authz/permissions.js';
 import type { Context } from '../../context.js';
-import type { Account } from '../../auth/accounts.js';
+import type { Account } from '../../accounts/accounts.js';
 import type { SessionRow } from '../../db/schema.js';
 import { accessError, describeErrors, withTypedErrors } from '../access-errors.js';
 import { rowId } from '../arguments.js';

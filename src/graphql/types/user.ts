@@ -1,4 +1,4 @@
-import type { Account } from '../../auth/accounts.js';
+import type { Account } from '../../accounts/accounts.js';
 import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';

@@ -2,7 +2,7 @@ import { eq, lt, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { revokedTokens, sessions, users } from '../db/schema.js';
 import { epochSeconds, fromEpochSeconds } from '../time.js';
-import type { AccessClaims } from './access-tokens.js';
+import type { AccessClaims } from '../tokens/access-tokens.js';
 
 /** Why a well-signed access token is no longer honoured. */
 export type RevocationReason =

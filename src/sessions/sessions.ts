@@ -3,9 +3,9 @@ import type { Database, Tx } from '../db/client.js';
 import { generateSplitToken, parseSplitToken, secretMatches, type SplitToken } from '../crypto/split-token.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
 import { addSeconds } from '../time.js';
-import { moveCutoff } from './accounts.js';
+import { moveCutoff } from '../accounts/accounts.js';
 import type { RequestInfo } from '../request-info.js';
-import { deriveSuccessor } from './refresh-tokens.js';
+import { deriveSuccessor } from '../tokens/refresh-tokens.js';
 
 export interface SessionPolicy {
   refreshTokenTtl: number;

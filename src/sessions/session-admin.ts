@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { sessions, type SessionRow } from '../db/schema.js';
 import { UserNotFoundError } from '../errors.js';
-import { findUserById } from './accounts.js';
+import { findUserById } from '../accounts/accounts.js';
 import { listLiveSessions, revokeSession, revokeUserSessions, signOutEverywhere } from './sessions.js';
 import type { RequestInfo } from '../request-info.js';
 

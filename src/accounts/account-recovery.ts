@@ -21,10 +21,10 @@ import {
   revokeOneTimeTokens,
   type OneTimeTokenFailure,
 } from './one-time-tokens.js';
-import { assertPasswordPolicy } from './password-policy.js';
-import type { Passwords } from './passwords.js';
-import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
-import { replaceUserSessions, type SessionPolicy } from './sessions.js';
+import { assertPasswordPolicy, relatedInputs } from '../credentials/password-policy.js';
+import type { Passwords } from '../credentials/passwords.js';
+import type { AuthService, AuthTokens } from '../sessions/session-service.js';
+import { replaceUserSessions, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 
 export interface AccountRecoveryDeps {

@@ -3,10 +3,10 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { AccountDisabledError, EmailNotVerifiedError, InvalidCredentialsError } from '../errors.js';
-import { findUserByEmail, lockUser, recordSignIn } from './accounts.js';
+import { findUserByEmail, lockUser, recordSignIn } from '../accounts/accounts.js';
 import type { Passwords } from './passwords.js';
-import type { AuthService, AuthTokens } from './service.js';
-import { startSession, type SessionPolicy } from './sessions.js';
+import type { AuthService, AuthTokens } from '../sessions/session-service.js';
+import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 
 export interface SignInDeps {

@@ -48,3 +48,14 @@ export async function assertPasswordPolicy(
     throw new InputError(field, `${hint} Choose a longer or less common password.`.trim(), 'WEAK_PASSWORD');
   }
 }
+
+/**
+ * What a password must not be built from: zxcvbn matches each entry as a whole word, so the
+ * email's local part and the name's words are listed on their own too.
+ */
+export function relatedInputs(email: string, name: string | null): string[] {
+  const local = email.split('@')[0] ?? '';
+  return [email, local, ...local.split(/[._+-]+/), ...(name ? [name, ...name.split(/\s+/)] : [])].filter(
+    (part) => part.length >= 3,
+  );
+}

@@ -2,12 +2,12 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { InputError, InvalidCredentialsError } from '../errors.js';
-import { findUserById, lockUser, setPasswordHash } from './accounts.js';
-import { revokeOneTimeTokens } from './one-time-tokens.js';
-import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from './password-policy.js';
+import { findUserById, lockUser, setPasswordHash } from '../accounts/accounts.js';
+import { revokeOneTimeTokens } from '../accounts/one-time-tokens.js';
+import { assertPasswordPolicy, relatedInputs, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
-import { relatedInputs, type AuthService, type AuthTokens } from './service.js';
-import { replaceUserSessions, type SessionPolicy } from './sessions.js';
+import type { AuthService, AuthTokens } from '../sessions/session-service.js';
+import { replaceUserSessions, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 
 export interface PasswordChangeDeps {
