@@ -116,9 +116,14 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
 
     /** Spends a verification token and marks the address verified; InvalidTokenError otherwise. */
     async verifyEmail(presented: string, request: RequestInfo): Promise<Account> {
-      const now = clock.now();
+      const options = { purpose: 'verify_email', now: clock.now() } as const;
+      // Found first without a lock, so that the transaction can lock the user's row before the
+      // token's: the order issuing a token takes too, so the two can never deadlock.
+      const peek = await peekOneTimeToken(db, presented, options);
+      if (!peek.ok) return refuse('email_verified', peek, request);
       const result = await db.transaction(async (tx) => {
-        const check = await consumeOneTimeToken(tx, presented, { purpose: 'verify_email', now });
+        await lockUser(tx, peek.token.userId);
+        const check = await consumeOneTimeToken(tx, presented, options);
         if (!check.ok) return check;
         const { userId } = check.token;
         const user = await markEmailVerified(tx, userId);

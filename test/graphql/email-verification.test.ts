@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onPostgres } from '../support/database.js';
 import {
   NEW_PASSWORD,
   REQUEST_EMAIL_VERIFICATION,
@@ -217,4 +218,22 @@ describe('without SMTP_URL (development outbox)', () => {
     expect(await local.gql(VERIFY_EMAIL, { token })).toMatchObject({ data: { verifyEmail: { __typename: 'User', emailVerified: true } } });
     expect(await isVerified(session.userId)).toBe(true);
   });
+});
+
+describe.runIf(onPostgres)('email verification racing a new verification mail on PostgreSQL', () => {
+  it('never deadlocks: both lock the account before its tokens, and each answers cleanly', async () => {
+    for (let round = 0; round < 25; round += 1) {
+      const session = await registerUser(t);
+      const token = await requestVerificationToken(t, smtp, session);
+      const [verified, requested] = await Promise.all([
+        t.gql(VERIFY_EMAIL, { token }),
+        t.gql(REQUEST_EMAIL_VERIFICATION, {}, { token: session.accessToken }),
+      ]);
+      expect(verified.errors, JSON.stringify(verified.errors)).toBeUndefined();
+      expect(requested.errors, JSON.stringify(requested.errors)).toBeUndefined();
+      // Either the link won (verified, so no new mail) or the new mail replaced it first.
+      expect(['User', 'InvalidTokenError']).toContain(verified.data?.verifyEmail.__typename);
+      await t.services.tasks.idle();
+    }
+  }, 120_000);
 });
