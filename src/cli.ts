@@ -8,6 +8,7 @@ import type { AppServices } from './services.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
 import { createLogger } from './logger.js';
 import { AuthError } from './errors.js';
+import { accountEmail, accountName, parseArgument } from './graphql/arguments.js';
 import { purgeExpired } from './purge.js';
 
 /** A failure the operator can fix; printed without a stack trace. */
@@ -82,7 +83,11 @@ program
   .action((options: { email: string; name?: string }) =>
     withRuntime(async ({ services }) => {
       const password = await readStdin();
-      const user = await services.registration.createUser({ email: options.email, password, name: options.name });
+      const user = await services.registration.createUser({
+        email: parseArgument(accountEmail, options.email, 'email'),
+        name: options.name === undefined ? null : parseArgument(accountName, options.name, 'name'),
+        password,
+      });
       console.log(`created user ${user.email} (${user.id})`);
     }),
   );

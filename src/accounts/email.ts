@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { InputError } from '../errors.js';
 
 const emailShape = z.email();
 
@@ -11,11 +10,15 @@ export function normalizeEmail(raw: string): string {
   return raw.trim().normalize('NFKC').toLowerCase();
 }
 
-/** Normalizes and validates an email address, or throws InputError(field: "email"). */
-export function parseEmail(raw: string): string {
-  const email = normalizeEmail(raw);
-  if (email.length > 254 || !emailShape.safeParse(email).success) {
-    throw new InputError('email', 'Enter a valid email address.');
-  }
-  return email;
+/** Whether a normalized email may name a new account (a valid address of at most 254 characters). */
+export function isAccountEmail(email: string): boolean {
+  return email.length <= 254 && emailShape.safeParse(email).success;
+}
+
+/** The longest display name, in code points. */
+export const MAX_NAME_LENGTH = 100;
+
+/** A display name as stored: trimmed, NFC; empty is none. */
+export function normalizeName(raw: string): string {
+  return raw.trim().normalize('NFC');
 }

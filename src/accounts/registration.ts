@@ -3,12 +3,10 @@ import type { Clock } from '../clock.js';
 import { assertPasswordPolicy, relatedInputs } from '../credentials/password-policy.js';
 import type { Passwords } from '../credentials/passwords.js';
 import type { Database } from '../db/client.js';
-import { InputError } from '../errors.js';
 import type { RequestInfo } from '../request-info.js';
 import type { AuthService } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { insertUser, recordSignIn, toAccount, type Account } from './accounts.js';
-import { parseEmail } from './email.js';
 
 export interface RegistrationDeps {
   db: Database;
@@ -19,29 +17,21 @@ export interface RegistrationDeps {
   sessionPolicy: SessionPolicy;
 }
 
-const MAX_NAME_LENGTH = 100;
-
-function parseName(raw: string | null | undefined): string | null {
-  const name = raw?.trim().normalize('NFC') ?? '';
-  if (name === '') return null;
-  if ([...name].length > MAX_NAME_LENGTH) {
-    throw new InputError('name', `Names have at most ${MAX_NAME_LENGTH} characters.`);
-  }
-  return name;
-}
-
+/**
+ * A new account's fields, parsed where they came in (graphql/arguments.ts: accountEmail,
+ * accountName; the CLI uses the same parsers): a normalized valid email, a name or null.
+ */
 export interface NewAccount {
   email: string;
   password: string;
   name?: string | null | undefined;
 }
 
-/** Validates a new account's fields (the same rules on every path) and hashes its password. */
+/** Applies the password policy (which needs the email and name) and hashes the password. */
 async function prepareAccount(input: NewAccount, passwords: Passwords) {
-  const email = parseEmail(input.email);
-  const name = parseName(input.name);
-  await assertPasswordPolicy(input.password, relatedInputs(email, name));
-  return { email, name, passwordHash: await passwords.hash(input.password) };
+  const name = input.name ?? null;
+  await assertPasswordPolicy(input.password, relatedInputs(input.email, name));
+  return { email: input.email, name, passwordHash: await passwords.hash(input.password) };
 }
 
 /** Creating accounts: sign-up through the API, and the operator's CLI. */

@@ -1,5 +1,6 @@
 import { and, asc, count, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { ACCOUNT_COLUMNS, findAccountById, type Account } from '../accounts/accounts.js';
+import { normalizeEmail } from '../accounts/email.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { rolePermissions, roles, sessions, users } from '../db/schema.js';
@@ -31,9 +32,10 @@ export function createUserDirectory(deps: { db: Database; clock: Clock }) {
       assertPageSize(options.first, MAX_PAGE_SIZE);
       const conditions: (SQL | undefined)[] = [];
       if (options.after) conditions.push(keysetAfter(options.after, users, 'asc'));
-      const search = options.search?.trim();
+      // Folded as stored emails are, so a search for "ADA@" finds ada@…; ilike ignores case in names.
+      const search = normalizeEmail(options.search ?? '');
       if (search) {
-        const pattern = likePattern(search.normalize('NFKC').toLowerCase());
+        const pattern = likePattern(search);
         conditions.push(or(ilike(users.email, pattern), ilike(users.name, pattern)));
       }
       return fetchPage(options.first, (limit) =>

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { normalizeEmail } from '../accounts/email.js';
+import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '../accounts/email.js';
+import { InputError } from '../errors.js';
 import { MAX_PASSWORD_LENGTH } from '../credentials/password-policy.js';
 import { parseUuid } from '../ids.js';
 import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './storable-text-plugin.js';
@@ -38,3 +39,22 @@ export const signInEmail = emailKey.refine((email) => email !== '', 'Enter your 
 export const signInPassword = storable()
   .refine((password) => password !== '', 'Enter your password.')
   .refine((password) => [...password].length <= MAX_PASSWORD_LENGTH, `Passwords have at most ${MAX_PASSWORD_LENGTH} characters.`);
+
+/** The email of a new account: its key, and a valid address. */
+export const accountEmail = emailKey.refine(isAccountEmail, 'Enter a valid email address.');
+
+/** The display name of a new account: trimmed, NFC, at most MAX_NAME_LENGTH code points; empty is none. */
+export const accountName = storable()
+  .transform((raw) => normalizeName(raw))
+  .refine((name) => [...name].length <= MAX_NAME_LENGTH, `Names have at most ${MAX_NAME_LENGTH} characters.`)
+  .transform((name) => (name === '' ? null : name));
+
+/**
+ * Parses a value with one of these parsers outside GraphQL (the CLI), failing the way the API
+ * does: InputError on `field` with the parser's message.
+ */
+export function parseArgument<T>(parser: z.ZodType<T>, value: unknown, field: string): T {
+  const parsed = parser.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new InputError(field, parsed.error.issues[0]?.message ?? 'This input is not valid.');
+}

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeEmail, parseEmail } from '../../src/accounts/email.js';
+import { normalizeEmail } from '../../src/accounts/email.js';
 import { InputError } from '../../src/errors.js';
+import { accountEmail, parseArgument } from '../../src/graphql/arguments.js';
+
+/** The email of a new account, parsed as register's argument (and the CLI) parse it. */
+const parseEmail = (raw: string) => parseArgument(accountEmail, raw, 'email');
 
 function inputErrorOf(fn: () => unknown): InputError {
   try {

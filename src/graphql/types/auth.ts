@@ -9,7 +9,7 @@ import {
   RateLimitedError,
 } from '../../errors.js';
 import { accessError } from '../access-errors.js';
-import { signInEmail, signInPassword } from '../arguments.js';
+import { accountEmail, accountName, signInEmail, signInPassword } from '../arguments.js';
 import { builder } from '../builder.js';
 import { UserRef } from './user.js';
 
@@ -35,9 +35,9 @@ export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implemen
 
 const RegisterInput = builder.inputType('RegisterInput', {
   fields: (t) => ({
-    email: t.string({ required: true }),
+    email: t.string({ required: true, validate: accountEmail }),
     password: t.string({ required: true, description: '8 to 256 characters, not a common password.' }),
-    name: t.string({ required: false }),
+    name: t.string({ required: false, validate: accountName }),
   }),
 });
 
