@@ -150,11 +150,22 @@ describe('rate limit on login (per IP)', () => {
 });
 
 describe('rate limit on register (per IP)', () => {
+  it('does not count a registration refused where its arguments are parsed: nothing ran', async () => {
+    const ip = uniqueIp();
+    for (let i = 1; i <= 12; i++) {
+      expect(await register(t, `not-an-email-${i}`, ip), `register ${i}`).toMatchObject({ __typename: 'InputError', field: 'email' });
+    }
+    expect(await storedHits(t, 'REGISTER_IP', ip)).toBe(0);
+    expect((await register(t, uniqueEmail('after-malformed'), ip)).__typename).toBe('AuthPayload');
+  });
+
   it('answers the 11th registration from one IP within an hour with RateLimitedError (default 10/3600)', async () => {
     const ip = uniqueIp();
+    // Ten registrations run (a malformed one is refused where its argument is parsed, before
+    // anything runs or is counted), then the eleventh is refused.
     for (let i = 1; i <= 10; i++) {
-      const member = await register(t, `not-an-email-${i}`, ip);
-      expect(member, `register ${i}`).toMatchObject({ __typename: 'InputError', field: 'email' });
+      const member = await register(t, uniqueEmail(`counted-${i}`), ip);
+      expect(member, `register ${i}`).toMatchObject({ __typename: 'AuthPayload' });
     }
     const email = uniqueEmail('limited');
     const hash = vi.spyOn(argon2, 'hash');
