@@ -20,6 +20,7 @@ import {
   peekOneTimeToken,
   revokeOneTimeTokens,
   type OneTimeTokenFailure,
+  type OneTimeTokenPurpose,
 } from './one-time-tokens.js';
 import { assertPasswordPolicy, relatedInputs } from '../credentials/password-policy.js';
 import type { Passwords } from '../credentials/passwords.js';
@@ -60,32 +61,33 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
     throw new InvalidTokenError(refusal.reason);
   }
 
-  async function sendResetMail(email: string, request: RequestInfo): Promise<void> {
-    const user = email === '' ? null : await findUserByEmail(db, email);
-    if (!user || !user.active) {
-      const reason = user ? 'account_disabled' : 'unknown_email';
-      await audit.record({ type: 'password_reset_requested', userId: user?.id, request, detail: { sent: false, reason } });
-      return;
-    }
-    const now = clock.now();
+  const LINKS = {
+    verify_email: { page: 'verify-email', mail: verificationMail, ttl: deps.emailVerificationTtl },
+    reset_password: { page: 'reset-password', mail: passwordResetMail, ttl: deps.passwordResetTtl },
+  } as const;
+
+  /**
+   * Issues a link of this purpose and mails it to the user; false when the account turned out
+   * disabled (checked under its row lock), so nothing was issued or sent.
+   */
+  async function mailLink(user: { id: string; email: string; name: string | null }, purpose: OneTimeTokenPurpose): Promise<boolean> {
+    const { page, mail, ttl } = LINKS[purpose];
     const issued = await db.transaction((tx) =>
-      issueOneTimeToken(tx, { userId: user.id, purpose: 'reset_password', now, ttlSeconds: deps.passwordResetTtl }),
+      issueOneTimeToken(tx, { userId: user.id, purpose, now: clock.now(), ttlSeconds: ttl }),
     );
-    if (!issued) {
-      await audit.record({ type: 'password_reset_requested', userId: user.id, request, detail: { sent: false, reason: 'account_disabled' } });
-      return;
-    }
+    if (!issued) return false;
     const { token } = issued;
     await mailer.send(
-      passwordResetMail({
-        to: user.email,
-        name: user.name,
-        link: buildMailLink(deps.publicUrl, 'reset-password', token),
-        token,
-        expiresInSeconds: deps.passwordResetTtl,
-      }),
+      mail({ to: user.email, name: user.name, link: buildMailLink(deps.publicUrl, page, token), token, expiresInSeconds: ttl }),
     );
-    await audit.record({ type: 'password_reset_requested', userId: user.id, request, detail: { sent: true } });
+    return true;
+  }
+
+  async function sendResetMail(email: string, request: RequestInfo): Promise<void> {
+    const user = email === '' ? null : await findUserByEmail(db, email);
+    const sent = user?.active ? await mailLink(user, 'reset_password') : false;
+    const detail = sent ? { sent } : { sent, reason: user ? 'account_disabled' : 'unknown_email' };
+    await audit.record({ type: 'password_reset_requested', userId: user?.id, request, detail });
   }
 
   return {
@@ -96,21 +98,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
     async requestEmailVerification(userId: string, request: RequestInfo): Promise<void> {
       const user = await findUserById(db, userId);
       if (!user || !user.active || user.emailVerified) return;
-      const now = clock.now();
-      const issued = await db.transaction((tx) =>
-        issueOneTimeToken(tx, { userId, purpose: 'verify_email', now, ttlSeconds: deps.emailVerificationTtl }),
-      );
-      if (!issued) return;
-      const { token } = issued;
-      await mailer.send(
-        verificationMail({
-          to: user.email,
-          name: user.name,
-          link: buildMailLink(deps.publicUrl, 'verify-email', token),
-          token,
-          expiresInSeconds: deps.emailVerificationTtl,
-        }),
-      );
+      if (!(await mailLink(user, 'verify_email'))) return;
       await audit.record({ type: 'email_verification_requested', userId, request, detail: { sent: true } });
     },
 
