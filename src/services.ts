@@ -61,7 +61,8 @@ export function createServices(options: {
     limiter: rateLimiter,
     lockout,
     audit,
-    userIdOf: async (email) => (await findUserByEmail(db, email))?.id ?? null,
+    db,
+    userIdOf: async (email, executor) => (await findUserByEmail(executor, email))?.id ?? null,
   });
   const sessionPolicy = {
     refreshTokenTtl: config.refreshTokenTtl,

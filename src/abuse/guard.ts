@@ -3,7 +3,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { RequestInfo } from '../request-info.js';
 import type { RateLimitName } from '../config.js';
 import { RateLimitedError } from '../errors.js';
-import type { Lockout } from './lockout.js';
+import type { Database, Tx } from '../db/client.js';
+import type { LockWitness, Lockout } from './lockout.js';
 import type { RateLimiter, Refusal } from './rate-limiter.js';
 
 /**
@@ -30,8 +31,8 @@ export interface Attempt {
 
 /** A password sign-in that may go ahead, counted as a failure until it proves otherwise. */
 export interface SignInAttempt {
-  /** The password was wrong: the failure stays counted, and a lockout it starts is audited. */
-  failed(userId: string | null): Promise<void>;
+  /** The password was wrong: the failure (and a lockout it started) stays counted. */
+  failed(): Promise<void>;
   /** The password was right: clears the failures and the escalation. */
   succeeded(): Promise<void>;
   /** No password verdict (overload, a refusal after the check): the attempt is taken back. */
@@ -43,7 +44,10 @@ export interface AbuseGuard {
   attempt(field: string, attempt: Attempt): Promise<void>;
   /**
    * Counts a password sign-in for an email under the lockout, before its password is checked;
-   * throws RateLimitedError (checking nothing) while the email is locked.
+   * throws RateLimitedError (checking nothing) while the email is locked. A lockout the attempt
+   * sets is audited (`lockout`) in the transaction that sets it, and its lifting
+   * (`lockout_lifted`: the password was right after all, or there was no verdict) in the one
+   * that lifts it.
    */
   reserveSignIn(email: string, request: RequestInfo): Promise<SignInAttempt>;
 }
@@ -57,9 +61,10 @@ export function createAbuseGuard(deps: {
   lockout: Lockout;
   audit: AuditLog;
   /** The account of a normalized email, for audit events about it (null when none has it). */
-  userIdOf: (email: string) => Promise<string | null>;
+  userIdOf: (email: string, db: Database | Tx) => Promise<string | null>;
+  db: Database;
 }): AbuseGuard {
-  const { enabled, limiter, lockout, audit, userIdOf } = deps;
+  const { enabled, limiter, lockout, audit, userIdOf, db } = deps;
 
   /**
    * Throws RateLimitedError. Only the first refusal of a wait is audited: a flood of refused
@@ -104,19 +109,18 @@ export function createAbuseGuard(deps: {
 
     async reserveSignIn(email, request) {
       if (!enabled) return NOTHING_TO_COUNT;
-      const reservation = await lockout.reserve(email);
+      const witness: LockWitness = {
+        locked: async (tx, seconds) =>
+          audit.record({ type: 'lockout', userId: await userIdOf(email, tx), request, detail: { seconds } }, tx),
+        lifted: async (tx, reason) =>
+          audit.record({ type: 'lockout_lifted', userId: await userIdOf(email, tx), request, detail: { reason } }, tx),
+      };
+      const reservation = await lockout.reserve(email, witness);
       if ('retryAfter' in reservation) {
-        const who = async () => ({ request, userId: (await userIdOf(email)) ?? undefined });
+        const who = async () => ({ request, userId: (await userIdOf(email, db)) ?? undefined });
         return refuse(reservation, who, { field: 'login', reason: 'lockout' });
       }
-      return {
-        async failed(userId) {
-          const lockedFor = await reservation.failed();
-          if (lockedFor !== null) await audit.record({ type: 'lockout', userId, request, detail: { seconds: lockedFor } });
-        },
-        succeeded: () => reservation.succeeded(),
-        release: () => reservation.release(),
-      };
+      return reservation;
     },
   };
 }

@@ -1,7 +1,7 @@
 import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import { sha256Digest } from '../crypto/digest.js';
-import type { Database } from '../db/client.js';
+import type { Database, Tx } from '../db/client.js';
 import { loginLockouts } from '../db/schema.js';
 import { retryAfterSeconds } from '../time.js';
 import type { Refusal } from './rate-limiter.js';
@@ -19,27 +19,43 @@ export type { LockoutPolicy } from './lockout-rule.js';
 
 /** A sign-in attempt that may go ahead, counted as a failure until it proves otherwise. */
 export interface Reservation {
-  /** The password was wrong: the failure stays counted. Returns the wait it earned in seconds, when it locked the email, else null. */
-  failed(): Promise<number | null>;
-  /** The password was right: clears the failures and the escalation. */
+  /** The password was wrong: the failure (and a lock it set) stays as reserve() stored it. */
+  failed(): Promise<void>;
+  /** The password was right: clears the failures and the escalation (and a lock this attempt set). */
   succeeded(): Promise<void>;
   /** The attempt ended without a password verdict (e.g. overload): takes it back. */
   release(): Promise<void>;
+}
+
+/** Why a lock set by an attempt was lifted before it ran out. */
+export type LiftReason = 'signed_in' | 'attempt_withdrawn';
+
+/**
+ * Told of the locks an attempt sets and lifts, inside the transaction that sets or lifts
+ * them, so what it writes (the audit event) commits with the lock or not at all.
+ */
+export interface LockWitness {
+  /** This attempt locked the email: it is blocked for `seconds` from now. */
+  locked(tx: Tx, seconds: number): Promise<void>;
+  /** The lock this attempt set was lifted: the password was right, or the attempt was taken back (no verdict, or refused after a right password). */
+  lifted(tx: Tx, reason: LiftReason): Promise<void>;
 }
 
 export interface Lockout {
   /**
    * Counts an attempt for an email BEFORE its password is checked, in a transaction holding
    * the email's row, so that concurrent attempts can never get more password checks than the
-   * rule allows. Refuses instead while the email is blocked.
+   * rule allows. Refuses instead while the email is blocked. The attempt that reaches the
+   * threshold locks the email at once (a concurrent guess is refused while its password is
+   * checked); `witness` hears of that lock in this transaction, and of its lifting in the one
+   * that lifts it.
    */
-  reserve(email: string): Promise<Reservation | Refusal>;
+  reserve(email: string, witness: LockWitness): Promise<Reservation | Refusal>;
   /** Deletes entries whose lock has ended and whose streak is forgotten. */
   purgeStale(): Promise<number>;
 }
 
 type Row = typeof loginLockouts.$inferSelect;
-type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
 
 /** An email's key in login_lockouts: stored hashed, not readable from the table. */
 export const lockoutKey = (email: string) => sha256Digest(email, 'base64url');
@@ -83,7 +99,7 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
     tx.update(loginLockouts).set(columnsOf(state, now)).where(eq(loginLockouts.emailHash, emailHash));
 
   return {
-    reserve(email) {
+    reserve(email, witness) {
       const emailHash = lockoutKey(email);
       return withRow<Reservation | Refusal>(emailHash, async (row, tx) => {
         const now = clock.now();
@@ -102,17 +118,28 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
           return { retryAfter: retryAfterSeconds(new Date(until), now), first };
         }
         await save(tx, emailHash, admission.next, now);
+        const setLock = admission.lockedUntil !== null;
+        // The wait the email now has (the cap may make it longer than the lock itself).
+        if (setLock) await witness.locked(tx, retryAfterSeconds(new Date(blockedUntil(admission.next, at, policy)!), now));
         return {
-          // The lock, if this attempt set one, is the wait the email now has (the cap may make it longer).
-          failed: async () =>
-            admission.lockedUntil === null ? null : retryAfterSeconds(new Date(blockedUntil(admission.next, at, policy)!), now),
+          failed: async () => {},
           succeeded: async () => {
-            await db.delete(loginLockouts).where(eq(loginLockouts.emailHash, emailHash));
+            await db.transaction(async (tx2) => {
+              const cleared = await tx2
+                .delete(loginLockouts)
+                .where(eq(loginLockouts.emailHash, emailHash))
+                .returning({ lockedUntil: loginLockouts.lockedUntil });
+              if (setLock && cleared[0]?.lockedUntil?.getTime() === admission.lockedUntil) await witness.lifted(tx2, 'signed_in');
+            });
           },
           release: async () => {
-            await withRow(emailHash, (current, tx2) =>
-              save(tx2, emailHash, withdrawAttempt(stateOf(current), { at, admission, before }), clock.now()),
-            );
+            await withRow(emailHash, async (current, tx2) => {
+              const withdrawn = withdrawAttempt(stateOf(current), { at, admission, before });
+              await save(tx2, emailHash, withdrawn, clock.now());
+              if (setLock && current.lockedUntil?.getTime() === admission.lockedUntil && withdrawn.lockedUntil !== admission.lockedUntil) {
+                await witness.lifted(tx2, 'attempt_withdrawn');
+              }
+            });
           },
         };
       });

@@ -11,6 +11,7 @@ export const AUTH_EVENT_TYPES = [
   'login_success',
   'login_failure',
   'lockout',
+  'lockout_lifted',
   'register',
   'refresh',
   'refresh_reuse_detected',

@@ -98,7 +98,7 @@ export function createSignIn(deps: SignInDeps) {
       }
       switch (verdict.kind) {
         case 'wrong_password':
-          await attempt.failed(verdict.userId);
+          await attempt.failed();
           throw new InvalidCredentialsError();
         case 'refused':
           await attempt.release();

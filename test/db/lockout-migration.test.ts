@@ -11,7 +11,10 @@ import { eq, sql } from 'drizzle-orm';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLockout, lockoutKey } from '../../src/abuse/lockout.js';
+import { createLockout, lockoutKey, type LockWitness } from '../../src/abuse/lockout.js';
+
+/** The audit trail of locks is the guard's (tested through GraphQL); this file tests the store. */
+const unwitnessed: LockWitness = { locked: async () => {}, lifted: async () => {} };
 import { openDatabase, type DatabaseHandle } from '../../src/db/client.js';
 import { loginLockouts } from '../../src/db/schema.js';
 import { TestClock } from '../support/clock.js';
@@ -63,18 +66,18 @@ it('carries the old counts and levels into the failure log: no fresh guesses, an
   const clock = new TestClock(now);
   const lockout = createLockout({ db: handle.db, clock, policy: { failures: { count: 5, seconds: 900 }, baseSeconds: 60, maxSeconds: 900 } });
   // 4 failures before the upgrade: one more is the 5th, and then the email is blocked.
-  const fifth = await lockout.reserve('four@example.com');
+  const fifth = await lockout.reserve('four@example.com', unwitnessed);
   expect('failed' in fifth).toBe(true);
-  expect(await lockout.reserve('four@example.com')).toMatchObject({ retryAfter: expect.any(Number) });
+  expect(await lockout.reserve('four@example.com', unwitnessed)).toMatchObject({ retryAfter: expect.any(Number) });
 
   const stateOf = async (email: string) =>
     (await handle.db.select().from(loginLockouts).where(eq(loginLockouts.emailHash, lockoutKey(email))))[0]!;
   expect((await stateOf('none@example.com')).failureTimes).toEqual([]);
 
   // Locked at level 2 before the upgrade: still locked, and once that ends the next failure locks for 240 s.
-  expect(await lockout.reserve('locked@example.com')).toMatchObject({ retryAfter: 100 });
+  expect(await lockout.reserve('locked@example.com', unwitnessed)).toMatchObject({ retryAfter: 100 });
   clock.advance(100);
-  const next = await lockout.reserve('locked@example.com');
+  const next = await lockout.reserve('locked@example.com', unwitnessed);
   expect('failed' in next).toBe(true);
   const row = await stateOf('locked@example.com');
   expect(row.level).toBe(3);

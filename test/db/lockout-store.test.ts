@@ -5,12 +5,14 @@
  */
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createLockout, lockoutKey, type Lockout } from '../../src/abuse/lockout.js';
+import { createLockout, lockoutKey, type LockWitness, type Lockout } from '../../src/abuse/lockout.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { loginLockouts } from '../../src/db/schema.js';
 import { TestClock } from '../support/clock.js';
 import { openTestDatabase } from '../support/database.js';
 
+/** The audit trail of locks is the guard's (tested through GraphQL); this file tests the store. */
+const unwitnessed: LockWitness = { locked: async () => {}, lifted: async () => {} };
 const policy = { failures: { count: 5, seconds: 900 }, baseSeconds: 60, maxSeconds: 900 };
 let database: DatabaseHandle;
 beforeAll(async () => {
@@ -27,7 +29,7 @@ async function thrown(calls: Promise<unknown>[]): Promise<string[]> {
 }
 
 async function admitted(lockout: Lockout, email: string) {
-  const reservation = await lockout.reserve(email);
+  const reservation = await lockout.reserve(email, unwitnessed);
   if ('retryAfter' in reservation) throw new Error(`refused: ${reservation.retryAfter}`);
   return reservation;
 }
@@ -41,7 +43,7 @@ it('reserves without an error while a success deletes the same row (300 rounds o
     signal.throwIfAborted();
     const email = `success-race-${i}@example.com`;
     const first = await admitted(lockout, email);
-    errors.push(...(await thrown([first.succeeded(), lockout.reserve(email), lockout.reserve(email), lockout.reserve(email)])));
+    errors.push(...(await thrown([first.succeeded(), lockout.reserve(email, unwitnessed), lockout.reserve(email, unwitnessed), lockout.reserve(email, unwitnessed)])));
   }
   expect(errors).toEqual([]);
 }, 120_000);
@@ -52,7 +54,7 @@ it('reserves without an error while the purge deletes the same stale rows, and a
   const emails = Array.from({ length: 200 }, (_, i) => `purge-race-${i}@example.com`);
   for (const email of emails) await (await admitted(lockout, email)).failed();
   clock.advance(1800); // the quiet spell is over: every row is stale
-  const errors = await thrown([lockout.purgeStale(), ...emails.map((email) => lockout.reserve(email)), lockout.purgeStale()]);
+  const errors = await thrown([lockout.purgeStale(), ...emails.map((email) => lockout.reserve(email, unwitnessed)), lockout.purgeStale()]);
   expect(errors).toEqual([]);
   // Whichever came first, each email now holds exactly the one new failure.
   const rows = await database.db.select().from(loginLockouts);

@@ -9,12 +9,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHANGE_PASSWORD, NEW_PASSWORD, meWorks, refreshWorks } from '../support/account.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { GRANT_ROLE, registerAdmin } from '../support/authz.js';
-import { GOOD_PASSWORD, LOGOUT, REFRESH, loginUser, registerUser } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, LOGOUT, REFRESH, loginUser, registerUser } from '../support/operations.js';
+import { uniqueIp } from '../support/abuse.js';
 import { sessionsOf, userRow } from '../support/rows.js';
 
 let t: TestApp;
+/** The same database with rate limits and the lockout on. */
+let limited: TestApp;
 beforeAll(async () => {
   t = await createTestApp();
+  limited = await createTestApp({ RATE_LIMITS: 'on' }, t.database);
   await t.database.db.execute(sql`create table refused_audit_events (type text primary key)`);
   await t.database.db.execute(sql`
     create function refuse_audit_event() returns trigger language plpgsql as $$
@@ -28,7 +32,10 @@ beforeAll(async () => {
     create trigger refuse_audit_event before insert on auth_events
     for each row execute function refuse_audit_event()`);
 });
-afterAll(() => t.close());
+afterAll(async () => {
+  await limited?.close();
+  await t?.close();
+});
 afterEach(() => refuseEvent(null));
 
 /** Makes the database refuse to store events of this type (null: store every event again). */
@@ -81,5 +88,17 @@ describe('state changes commit with their audit event, or not at all', () => {
     failsUnexpectedly(res);
     await refuseEvent(null);
     expect((await t.gql(`query { me { roles } }`, {}, { token: user.accessToken })).data?.me.roles).toEqual(['user']);
+  });
+
+  it('a lockout does not take effect without its event', async () => {
+    const { email } = await registerUser(t);
+    const wrong = () => limited.gql(LOGIN, { input: { email, password: 'not-the-password-7' } }, { ip: uniqueIp() });
+    for (let i = 0; i < 4; i++) expect((await wrong()).data!.login.__typename).toBe('InvalidCredentialsError');
+    await refuseEvent('lockout');
+    // The fifth failure would lock the email: it cannot be recorded, so it fails and counts nothing.
+    failsUnexpectedly(await wrong());
+    await refuseEvent(null);
+    const res = await limited.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, { ip: uniqueIp() });
+    expect(res.data!.login.__typename).toBe('AuthPayload');
   });
 });

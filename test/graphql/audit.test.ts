@@ -122,6 +122,34 @@ describe('audit rows for every event type', () => {
     expect((await theEvent(limited, ips[4]!, 'lockout', null)).detail).toEqual({ seconds: 900 });
   });
 
+  it('lockout_lifted: the attempt that reached the threshold had the right password; its lock is recorded, then lifted', async () => {
+    const { email, userId } = await registerUser(t);
+    const ips = Array.from({ length: 5 }, () => uniqueIp());
+    for (const ip of ips.slice(0, 4)) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(ip));
+    const res = await limited.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, from(ips[4]!));
+    expect(res.data!.login.__typename).toBe('AuthPayload');
+    keepSecrets(res.data!.login.accessToken, res.data!.login.refreshToken);
+    expect((await theEvent(limited, ips[4]!, 'lockout', userId)).detail).toEqual({ seconds: 900 });
+    expect((await theEvent(limited, ips[4]!, 'lockout_lifted', userId)).detail).toEqual({ reason: 'signed_in' });
+    // Lifted indeed: the next wrong password is counted afresh, not refused.
+    const next = await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(uniqueIp()));
+    expect(next.data!.login.__typename).toBe('InvalidCredentialsError');
+  });
+
+  it('lockout_lifted: a right password refused for another reason (disabled account) takes its attempt back, and its lock', async () => {
+    const { email, userId } = await registerUser(t);
+    const disabled = await t.gql(SET_USER_ACTIVE, { userId, active: false }, { token: admin.accessToken });
+    expect(disabled.data?.setUserActive.active).toBe(false);
+    const ips = Array.from({ length: 5 }, () => uniqueIp());
+    for (const ip of ips.slice(0, 4)) await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(ip));
+    const res = await limited.gql(LOGIN, { input: { email, password: GOOD_PASSWORD } }, from(ips[4]!));
+    expect(res.data!.login.__typename).toBe('AccountDisabledError');
+    expect((await theEvent(limited, ips[4]!, 'lockout', userId)).detail).toEqual({ seconds: 900 });
+    expect((await theEvent(limited, ips[4]!, 'lockout_lifted', userId)).detail).toEqual({ reason: 'attempt_withdrawn' });
+    const next = await limited.gql(LOGIN, { input: { email, password: WRONG } }, from(uniqueIp()));
+    expect(next.data!.login.__typename).toBe('InvalidCredentialsError');
+  });
+
   it('rate_limited: the field, the limits exceeded and retryAfter', async () => {
     const { email } = await registerUser(t);
     const ip = uniqueIp();
