@@ -10,6 +10,7 @@ import { maskOutages } from './graphql/outage-error.js';
 import { schema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
+import { useJwks } from './plugins/use-jwks.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
 import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
@@ -23,7 +24,7 @@ import type { ServerContext } from './request-info.js';
 /** The parts of the configuration the HTTP/GraphQL layer reads. */
 export type AppConfig = Pick<
   Config,
-  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits'
+  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys'
 >;
 
 export interface AppOptions {
@@ -90,6 +91,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
     cors: corsPolicy(config.corsOrigins),
     logging: yogaLogging(logger),
     plugins: [
+      useJwks({ keySet: () => services.signingKeys.ring.published(), maxAge: config.keys.jwksMaxAge }),
       useRequestDeadline({ ms: requestDeadlineMs }),
       useRequestLimits({ bodyLimit: config.bodyLimit }),
       useSingleAuthorization(),

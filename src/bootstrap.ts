@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadSigningKeys } from './tokens/signing-keys.js';
+import { prepareSigningKeys, type SigningKeys } from './tokens/signing-keys.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { AppServices } from './services.js';
@@ -17,20 +17,29 @@ export interface Runtime {
 const TASKS_GRACE_MS = 5000;
 
 /** Opens the configured database, applies migrations, imports keys and wires the services. */
-export async function bootstrap(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Runtime> {
-  // Keys first: a bad key fails start-up before any database work.
-  const keys = await loadSigningKeys(config, logger);
+export async function bootstrap(
+  config: Config,
+  logger: Logger,
+  options: { clock?: Clock; schedule?: boolean } = {},
+): Promise<Runtime> {
+  const { clock = systemClock, schedule = false } = options;
+  // What the environment gives for keys first: a bad key fails start-up before any database work.
+  const openKeys = await prepareSigningKeys(config, logger);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     timeouts: config.databaseTimeouts,
   });
   let services: AppServices;
+  let keys: SigningKeys | undefined;
   try {
     await database.migrate();
+    // Refuses keys it cannot use (a bad JWT_PRIVATE_KEY, a wrong KEY_ENCRYPTION_KEY).
+    keys = await openKeys({ database, clock, schedule });
     // Also refuses a configuration it cannot work with (production without SMTP_URL).
     services = createServices({ config, db: database.db, keys, clock, logger });
   } catch (err) {
+    await keys?.close();
     await database.close();
     throw err;
   }
@@ -38,6 +47,7 @@ export async function bootstrap(config: Config, logger: Logger, clock: Clock = s
     // Mails still being sent need the database for their audit events: give them a moment
     // (bounded, so an SMTP server that hangs cannot hold up a shutdown).
     await Promise.race([services.tasks.idle(), delay(TASKS_GRACE_MS, undefined, { ref: false })]);
+    await services.signingKeys.close();
     await database.close();
   };
   return { config, database, services, close };

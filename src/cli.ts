@@ -116,6 +116,59 @@ program
     }),
   );
 
+/** The stored key set's manager; under HS* there is none. */
+function keyManager(services: AppServices) {
+  const manager = services.signingKeys.manager;
+  if (!manager) {
+    throw new CliError(`JWT_ALGORITHM=${services.signingKeys.algorithm} signs with JWT_SECRET: there is no key set to manage.`);
+  }
+  return manager;
+}
+
+const when = (date: Date | null) => (date ? date.toISOString() : '-');
+
+const keys = program.command('keys').description('The access-token signing keys (JWT_ALGORITHM RS*, ES256, EdDSA).');
+
+keys
+  .command('list')
+  .description('Every key: kid, algorithm, state, source, created, activates (signs from), retired, removed at.')
+  .action(() =>
+    withRuntime(async ({ services }) => {
+      const rows = (await keyManager(services).list()).map((k) =>
+        [k.kid, k.algorithm, k.state, k.source, when(k.createdAt), when(k.activatesAt), when(k.retiredAt), when(k.removeAt)].join('\t'),
+      );
+      console.log(['kid\talg\tstate\tsource\tcreated\tactivates\tretired\tremoved_at', ...rows].join('\n'));
+    }),
+  );
+
+keys
+  .command('rotate')
+  .description(
+    'Schedule a new key: published now, signing after 2 x JWKS_MAX_AGE; the current key then retires. ' +
+      'With --now it signs at once (emergency: clients whose cached key set lacks it refuse its tokens until they refetch).',
+  )
+  .option('--now', 'make the new key sign at once')
+  .action((options: { now?: boolean }) =>
+    withRuntime(async ({ services }) => {
+      const kid = await keyManager(services).rotate({ immediately: options.now ?? false });
+      console.log(options.now ? `key ${kid} signs now` : `key ${kid} is published and will sign after the pre-publication wait`);
+    }),
+  );
+
+keys
+  .command('retire')
+  .description(
+    'Revoke a compromised key: unpublished and its tokens refused by every instance at once (their sessions refresh). ' +
+      'Retiring the signing key promotes a replacement at once. A kid starting with "-" goes after "--".',
+  )
+  .argument('<kid>', 'the key id (see keys list)')
+  .action((kid: string) =>
+    withRuntime(async ({ services }) => {
+      if (!(await keyManager(services).retire(kid))) throw new CliError(`No published key has the kid ${kid}.`);
+      console.log(`key ${kid} is revoked`);
+    }),
+  );
+
 try {
   await program.parseAsync();
 } catch (err) {

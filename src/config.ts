@@ -25,6 +25,14 @@ const flag = z
   .transform((v) => v === 'true' || v === '1');
 const optionalText = z.string().optional();
 
+/** 32 bytes given as hex or base64 (standard or URL-safe), or null. */
+function decodeKey(value: string): Buffer | null {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(value)) return null;
+  const bytes = Buffer.from(value, 'base64');
+  return bytes.length === 32 ? bytes : null;
+}
+
 const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -35,12 +43,22 @@ const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT: seconds(5),
   SHUTDOWN_TIMEOUT: seconds(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  JWT_ALGORITHM: z.enum(JWT_ALGORITHMS).default('HS256'),
+  // Unset: ES256, or HS256 when JWT_SECRET is set (a deployment from before the key set keeps its tokens).
+  JWT_ALGORITHM: z.enum(JWT_ALGORITHMS).optional(),
   JWT_SECRET: optionalText,
   JWT_PRIVATE_KEY: optionalText,
   JWT_PUBLIC_KEY: optionalText,
   JWT_ISSUER: z.string().min(1).default('authgraph'),
   JWT_AUDIENCE: z.string().min(1).default('authgraph'),
+  KEY_ENCRYPTION_KEY: optionalText.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const key = decodeKey(value.trim());
+    if (key) return key;
+    ctx.addIssue({ code: 'custom', message: 'expected 32 bytes, as base64 (44 characters) or hex (64 characters)' });
+    return z.NEVER;
+  }),
+  JWKS_MAX_AGE: seconds(300),
+  KEY_ROTATION_INTERVAL: wholeNumber(2_592_000, 0),
   ACCESS_TOKEN_TTL: seconds(900),
   REFRESH_TOKEN_TTL: seconds(604_800),
   SESSION_MAX_AGE: seconds(2_592_000),
@@ -169,12 +187,20 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     logLevel: e.LOG_LEVEL,
     jwt: {
-      algorithm: e.JWT_ALGORITHM,
+      algorithm: (e.JWT_ALGORITHM ?? (e.JWT_SECRET ? 'HS256' : 'ES256')) as JwtAlgorithm,
       secret: e.JWT_SECRET,
       privateKey: e.JWT_PRIVATE_KEY,
       publicKey: e.JWT_PUBLIC_KEY,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
+    },
+    keys: {
+      /** 32 bytes that encrypt the stored private keys (undefined: generated into DATA_DIR outside production). */
+      encryptionKey: e.KEY_ENCRYPTION_KEY,
+      /** Seconds a client may cache the JWKS; a new key is published for twice this before it signs. */
+      jwksMaxAge: e.JWKS_MAX_AGE,
+      /** Seconds between automatic rotations; 0: never. */
+      rotationInterval: e.KEY_ROTATION_INTERVAL,
     },
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     refreshTokenTtl: e.REFRESH_TOKEN_TTL,

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     console.error(`\n*** WARNING: ${warning} ***\n`);
     logger.warn(warning);
   }
-  const runtime = await bootstrap(config, logger);
+  const runtime = await bootstrap(config, logger, { schedule: true });
   // The first unknown-email login must cost what every later one costs (one verification).
   await runtime.services.passwords.prepareDummy();
   const { connect, statement } = config.databaseTimeouts;

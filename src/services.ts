@@ -37,7 +37,7 @@ export function createServices(options: {
   logger: Logger;
 }) {
   const { config, db, keys, clock, logger } = options;
-  const accessTokens = createAccessTokenCodec(keys, {
+  const accessTokens = createAccessTokenCodec(keys.ring, {
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.accessTokenTtl,
@@ -131,6 +131,8 @@ export function createServices(options: {
     sessionAdmin,
     passwordChange,
     accountRecovery,
+    /** The access-token keys: the ring, and the stored set's manager (null under HS*). */
+    signingKeys: keys,
     trustProxy: config.trustProxy,
   };
 }

@@ -28,6 +28,11 @@ export const AUTH_EVENT_TYPES = [
   'user_enabled',
   'session_revoked',
   'rate_limited',
+  'signing_key_created',
+  'signing_key_activated',
+  'signing_key_retired',
+  'signing_key_removed',
+  'signing_key_revoked',
 ] as const;
 export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number];
 
@@ -51,7 +56,7 @@ export interface AuditLog {
   purgeExpired(): Promise<number>;
 }
 
-const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited']);
+const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited', 'signing_key_revoked']);
 
 /** The audit log in the auth_events table, mirrored to the JSON log. */
 export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logger; retentionDays: number }): AuditLog {

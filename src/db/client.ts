@@ -23,6 +23,12 @@ export interface DatabaseHandle {
   kind: 'pglite' | 'postgres';
   migrate(): Promise<void>;
   ping(): Promise<void>;
+  /**
+   * LISTENs on a channel: `onMessage` gets each notification's payload, `onListening` runs each
+   * time the listener is (re)connected (notifications sent while it was not are lost). Resolves
+   * to a function that stops listening.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onListening?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -107,6 +113,11 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ping: async () => {
         await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
       },
+      // postgres.js keeps one extra connection for LISTEN and reconnects it by itself.
+      listen: async (channel, onMessage, onListening) => {
+        const meta = await client.listen(channel, onMessage, onListening);
+        return () => meta.unlisten();
+      },
       close: () => client.end({ timeout: 5 }),
     };
   }
@@ -128,6 +139,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       migrate: () => migratePglite(db, { migrationsFolder }),
       ping: async () => {
         await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
+      },
+      // One process: notifications come from this same database, delivered on commit.
+      listen: async (channel, onMessage, onListening) => {
+        const unsubscribe = await client.listen(channel, onMessage);
+        onListening?.();
+        return unsubscribe;
       },
       close: async () => {
         await client.close();

@@ -8,6 +8,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -200,3 +201,36 @@ export const authEvents = pgTable(
 
 export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect;
 export type AuthEventRow = typeof authEvents.$inferSelect;
+
+/**
+ * The access-token signing keys, shared by every instance on the database. `next` keys are
+ * published before they sign, `current` signs, `retired` keys are still published and accepted
+ * until `remove_at`, `revoked` keys (compromised: `keys retire`) are neither, and are kept
+ * (without their private key) so that a key given in the environment is never re-added.
+ */
+export const signingKeys = pgTable(
+  'signing_keys',
+  {
+    kid: text('kid').primaryKey(),
+    algorithm: text('algorithm').notNull(),
+    state: text('state', { enum: ['next', 'current', 'retired', 'revoked'] }).notNull(),
+    /** Where the key came from: generated here, or JWT_PRIVATE_KEY. */
+    source: text('source', { enum: ['generated', 'environment'] }).notNull(),
+    /** The public JWK (no private member), as published. */
+    publicJwk: jsonb('public_jwk').$type<Record<string, unknown>>().notNull(),
+    /** The PKCS#8 PEM under AES-256-GCM with KEY_ENCRYPTION_KEY (see tokens/key-encryption.ts); null once revoked. */
+    privateKey: text('private_key'),
+    createdAt: createdAt(),
+    /** A `next` key signs from this instant on (published for 2 × JWKS_MAX_AGE before). */
+    activatesAt: timestamp('activates_at', { withTimezone: true, precision: 3 }).notNull(),
+    /** When it stopped signing; it is deleted at `remove_at`. */
+    retiredAt: timestamp('retired_at', { withTimezone: true, precision: 3 }),
+    removeAt: timestamp('remove_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    // At most one key signs, and at most one waits to.
+    uniqueIndex('signing_keys_one_current').on(t.state).where(sql`state = 'current'`),
+    uniqueIndex('signing_keys_one_next').on(t.state).where(sql`state = 'next'`),
+  ],
+);
+export type SigningKeyRow = typeof signingKeys.$inferSelect;

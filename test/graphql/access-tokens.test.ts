@@ -272,9 +272,9 @@ describe('a bad access token does not break the mutations that need none', () =>
 });
 
 describe('access token claims', () => {
-  it('has header typ at+jwt and alg HS256 and nothing else', async () => {
+  it('has header typ at+jwt, alg HS256 and the kid of the secret, and nothing else', async () => {
     const session = await registerUser(t);
-    expect(inspect(session.accessToken).header).toEqual({ alg: 'HS256', typ: 'at+jwt' });
+    expect(inspect(session.accessToken).header).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: expect.stringMatching(/^hs-[\w-]{16}$/) });
   });
 
   it('carries iss, aud, sub, sid, jti, iat, exp and roles, with exp = iat + 900', async () => {
@@ -335,7 +335,8 @@ describe('access token claims', () => {
 
   it('is verified with the real secret (sanity check of the forging helper)', async () => {
     const session = await registerUser(t);
-    const reminted = await mint({ claims: claimsOf(session.accessToken), secret: REAL_SECRET });
+    const { kid } = inspect(session.accessToken).header;
+    const reminted = await mint({ claims: claimsOf(session.accessToken), header: { kid }, secret: REAL_SECRET });
     expect(reminted).toBe(session.accessToken);
   });
 });

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUTH_EVENT_TYPES } from '../../src/audit/audit-log.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
@@ -284,6 +284,26 @@ describe('audit rows for every event type', () => {
     const res = await t.gql(VERIFY_EMAIL, { token }, from(verifyIp));
     expect(res.data?.verifyEmail.__typename, JSON.stringify(res)).toBe('User');
     await theEvent(t, verifyIp, 'email_verified', session.userId);
+  });
+
+  it('signing key transitions: created and activated, retired, removed, revoked, each with its kid and algorithm', async () => {
+    // An ES256 app (the stored key set) on the same database; its clock moves alone.
+    const app = await createTestApp({ JWT_SECRET: '', JWKS_MAX_AGE: '5', ACCESS_TOKEN_TTL: '10' }, database);
+    try {
+      const manager = app.services.signingKeys.manager!;
+      const [first] = await manager.list();
+      const second = await manager.rotate({ immediately: true });
+      app.clock.advance(15); // past the first key's retention (ACCESS_TOKEN_TTL + JWKS_MAX_AGE)
+      await manager.step();
+      expect(await manager.retire(second)).toBe(true);
+      const rows = await database.db.select().from(authEvents).where(inArray(authEvents.type, [...AUTH_EVENT_TYPES.filter((e) => e.startsWith('signing_key_'))]));
+      const of = (kid: string) => rows.filter((r) => r.detail.kid === kid).map((r) => r.type).sort();
+      expect(of(first!.kid)).toEqual(['signing_key_activated', 'signing_key_created', 'signing_key_removed', 'signing_key_retired']);
+      expect(of(second)).toEqual(['signing_key_activated', 'signing_key_created', 'signing_key_revoked']);
+      for (const row of rows) expect(row).toMatchObject({ userId: null, detail: { algorithm: 'ES256' } });
+    } finally {
+      await app.close();
+    }
   });
 
   it('every event type the server knows has been recorded by the flows above', async () => {

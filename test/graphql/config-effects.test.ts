@@ -4,8 +4,8 @@
  * signing algorithms. Every app of this file shares one database (apps differ in configuration
  * only), so a token of one app can be presented to another.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { importSPKI, jwtVerify } from 'jose';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, importSPKI, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { claimsOf, expectUnauthenticated, inspect, mint } from '../support/forge.js';
@@ -187,7 +187,9 @@ describe('asymmetric JWT_ALGORITHM', () => {
       const pair = keys();
       const app = await appWith({ JWT_ALGORITHM: alg, JWT_PRIVATE_KEY: pair.privateKey });
       const session = await registerUser(app);
-      expect(inspect(session.accessToken).header).toEqual({ alg, typ: 'at+jwt' });
+      // Its kid is the RFC 7638 thumbprint of the configured key.
+      const kid = await calculateJwkThumbprint(await exportJWK(createPublicKey(pair.publicKey)));
+      expect(inspect(session.accessToken).header).toEqual({ alg, typ: 'at+jwt', kid });
       // Signed by the configured key: its public half verifies the token.
       const { payload } = await jwtVerify(session.accessToken, await importSPKI(pair.publicKey, alg), {
         algorithms: [alg],

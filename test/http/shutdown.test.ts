@@ -123,7 +123,7 @@ describe('SIGTERM with requests in flight', () => {
         Array.from({ length: 10 }, () => holdRequest(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
       );
       await delay(300); // the server has parsed their headers
-      process.kill(serverPid(server), 'SIGTERM');
+      process.kill(await serverPid(server), 'SIGTERM');
       await delay(300);
       await expect(fetch(`${server.base}/health`)).rejects.toThrow();
       for (const request of held) request.release();
@@ -161,7 +161,7 @@ describe.skipIf(!onPostgres)('SIGTERM while a request waits on a silent database
     async () => {
       const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '60' });
       const { answer } = await hangingRequest(server);
-      const pid = serverPid(server);
+      const pid = await serverPid(server);
       process.kill(pid, 'SIGTERM');
       // Draining: the request is still waiting, so is the process.
       expect(await within(answer, 1000)).toBeNull();
@@ -184,7 +184,7 @@ describe.skipIf(!onPostgres)('SIGTERM while a request waits on a silent database
       const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '2' });
       const { answer } = await hangingRequest(server);
       const signalledAt = Date.now();
-      process.kill(serverPid(server), 'SIGTERM');
+      process.kill(await serverPid(server), 'SIGTERM');
       const exit = await within(server.exited, EXIT_BOUND_MS);
       expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 1, signal: null });
       const cut = await answer;

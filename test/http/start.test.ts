@@ -1,6 +1,7 @@
 /**
  * The real entry point, as an operator starts it: `npx tsx src/server.ts` in a child process,
- * with PGlite in a fresh DATA_DIR and no JWT_SECRET (so a development secret is generated).
+ * with PGlite in a fresh DATA_DIR and no JWT_SECRET nor KEY_ENCRYPTION_KEY (so ES256 keys, and a
+ * development key-encryption key, are generated).
  * How it is spawned and stopped: test/support/server-process.ts.
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -62,15 +63,15 @@ afterAll(async () => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-const JWT_SECRET_WARNING = /JWT_SECRET/;
+const KEK_WARNING = /KEY_ENCRYPTION_KEY is not set/;
 
-describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET)', () => {
+describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET, no KEY_ENCRYPTION_KEY)', () => {
   const dataDir = newDataDir();
   // Kept from the first run for the second.
   let first: { accessToken: string; userId: string; email: string } | undefined;
 
   it(
-    'starts on HOST:PORT, migrates, generates a 0600 dev secret, serves GraphiQL, logs no credentials, and stops on SIGTERM with exit code 0',
+    'starts on HOST:PORT, migrates, signs ES256 under a generated 0600 dev key-encryption key, serves GraphiQL, logs no credentials, and stops on SIGTERM with exit code 0',
     async () => {
       const port = await freePort();
       const server = spawnServer(
@@ -95,17 +96,17 @@ describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET)', () => {
         expect(registered.status).toBe(200);
         const payload = registered.body.data?.register;
         expect(payload?.__typename, JSON.stringify(registered.body)).toBe('AuthPayload');
-        expect(inspect(payload.accessToken).header.alg).toBe('HS256');
+        expect(inspect(payload.accessToken).header.alg).toBe('ES256');
         const me = await gql(server.base, ME, {}, payload.accessToken);
         expect(me.body.errors, JSON.stringify(me.body)).toBeUndefined();
         expect(me.body.data.me).toMatchObject({ id: payload.user.id, email, active: true });
         first = { accessToken: payload.accessToken, userId: payload.user.id, email };
 
-        // The development secret: generated into DATA_DIR, owner-only, announced once.
-        const secretFile = path.join(dataDir, 'jwt-secret');
+        // The development key-encryption key: generated into DATA_DIR, owner-only, announced once.
+        const secretFile = path.join(dataDir, 'key-encryption-key');
         expect(existsSync(secretFile)).toBe(true);
         expect(statSync(secretFile).mode & 0o777).toBe(0o600);
-        expect(server.lines().filter((line) => JWT_SECRET_WARNING.test(line))).toHaveLength(1);
+        expect(server.lines().filter((line) => KEK_WARNING.test(line))).toHaveLength(1);
         expect(server.stderr()).toContain('RATE_LIMITS=off');
 
         const graphiql = await fetch(`${server.base}/graphql`, { headers: { accept: 'text/html' } });
@@ -135,7 +136,7 @@ describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET)', () => {
   );
 
   it(
-    'keeps the generated secret across a restart on the same DATA_DIR: the first run\'s token still works',
+    'keeps the generated key-encryption key and the keys across a restart on the same DATA_DIR: the first run\'s token still works',
     async () => {
       expect(first, 'the first run did not complete').toBeDefined();
       const port = await freePort();
@@ -148,8 +149,8 @@ describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET)', () => {
         const me = await gql(server.base, ME, {}, first!.accessToken);
         expect(me.body.errors, JSON.stringify(me.body)).toBeUndefined();
         expect(me.body.data.me).toMatchObject({ id: first!.userId, email: first!.email });
-        // The secret was read, not generated again: no warning this time.
-        expect(server.lines().filter((line) => JWT_SECRET_WARNING.test(line))).toEqual([]);
+        // The key-encryption key was read, not generated again: no warning this time.
+        expect(server.lines().filter((line) => KEK_WARNING.test(line))).toEqual([]);
         const { exit } = await stopServer(server);
         expect(exit).toEqual({ code: 0, signal: null });
         expect(existsSync(path.join(dataDir, 'authgraph.lock'))).toBe(false);
@@ -170,7 +171,7 @@ describe('npm start, stopped the way a supervisor stops it', () => {
       const server = spawnServer({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info' }, port, ['npm', 'start']);
       try {
         await waitUntilHealthy(server);
-        const pid = serverPid(server);
+        const pid = await serverPid(server);
         // docker stop and systemd signal the process they started: npm, not the server.
         process.kill(server.child.pid!, 'SIGTERM');
         const exit = await within(server.exited, SHUTDOWN_TIMEOUT_MS);
@@ -188,7 +189,7 @@ describe('npm start, stopped the way a supervisor stops it', () => {
 
 describe('npx tsx src/server.ts with NODE_ENV=production', () => {
   it(
-    'refuses to start without JWT_SECRET: exit code 1, a message naming JWT_SECRET, no stack trace',
+    'refuses to start without KEY_ENCRYPTION_KEY: exit code 1, a message naming it, no stack trace, no database work',
     async () => {
       const dataDir = newDataDir();
       const port = await freePort();
@@ -202,12 +203,13 @@ describe('npx tsx src/server.ts with NODE_ENV=production', () => {
         expect(exit, `still running\n${server.stdout()}\n${server.stderr()}`).not.toBeNull();
         expect(exit).toEqual({ code: 1, signal: null });
         expect(Date.now() - started).toBeLessThan(40_000);
-        expect(server.stderr()).toContain('JWT_SECRET');
+        expect(server.stderr()).toContain('KEY_ENCRYPTION_KEY');
         expect(server.stderr()).toMatch(/^authgraph cannot start: /m);
         expect(server.stderr()).not.toMatch(/^\s+at /m);
-        // It never listened, and generated no development secret and took no lock.
+        // It never listened, and generated no development key and took no lock.
         expect(await accepts('127.0.0.1', port)).toBe(false);
-        expect(existsSync(path.join(dataDir, 'jwt-secret'))).toBe(false);
+        expect(existsSync(path.join(dataDir, 'key-encryption-key'))).toBe(false);
+        expect(existsSync(path.join(dataDir, 'pglite'))).toBe(false);
         expect(existsSync(path.join(dataDir, 'authgraph.lock'))).toBe(false);
       } finally {
         killGroup(server.child);

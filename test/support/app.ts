@@ -1,5 +1,5 @@
 import { createApp, type App } from '../../src/app.js';
-import { loadSigningKeys } from '../../src/tokens/signing-keys.js';
+import { openSigningKeys } from '../../src/tokens/signing-keys.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { AppServices } from '../../src/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
@@ -10,6 +10,8 @@ import { openTestDatabase } from './database.js';
 
 /** The signing secret of test apps, so tests can mint tokens as an attacker who stole it would. */
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+/** The key-encryption key of test apps (a test value, not a secret of any deployment). */
+export const TEST_KEY_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface GraphQLResponse<T = Record<string, any>> {
   status: number;
@@ -42,6 +44,7 @@ export interface TestApp {
 export async function createTestApp(env: Record<string, string> = {}, database?: DatabaseHandle): Promise<TestApp> {
   const config = loadConfig({
     JWT_SECRET: TEST_JWT_SECRET,
+    KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     RATE_LIMITS: 'off',
     // A hash that waits longer than this (real time) for an argon2 slot is refused; the 2 s
@@ -53,7 +56,7 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
   const logger = createLogger(config.logLevel);
   const clock = new TestClock();
   const db = database ?? (await openTestDatabase());
-  const keys = await loadSigningKeys(config, logger);
+  const keys = await openSigningKeys({ config, logger, database: db, clock, schedule: false });
   const services = createServices({ config, db: db.db, keys, clock, logger });
   const app = createApp(services, { config, ping: db.ping });
   return {
@@ -72,6 +75,9 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
       );
       return { status: response.status, ...(await response.json()) };
     },
-    close: () => (database ? Promise.resolve() : db.close()),
+    close: async () => {
+      await keys.close();
+      if (!database) await db.close();
+    },
   };
 }

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { PROJECT_ROOT } from './cli.js';
 
 const STARTUP_TIMEOUT_MS = 40_000;
@@ -123,18 +123,28 @@ export function logRecords(server: Started): Record<string, any>[] {
     .map((line) => JSON.parse(line));
 }
 
-/** The pid of the server process itself, from its "listening" log line. */
-export function serverPid(server: Started): number {
-  const listening = logRecords(server).find((record) => record.msg === 'authgraph is listening');
-  expect(listening, server.stdout()).toBeDefined();
-  expect(listening!.pid).toEqual(expect.any(Number));
-  return listening!.pid as number;
+/**
+ * The pid of the server process itself, from its "listening" log line. The line can reach us
+ * after the server has answered /health (stdout is a pipe, read on its own schedule): it is
+ * waited for.
+ */
+export async function serverPid(server: Started): Promise<number> {
+  const listening = await vi.waitFor(
+    () => {
+      const record = logRecords(server).find((r) => r.msg === 'authgraph is listening');
+      expect(record, server.stdout()).toBeDefined();
+      return record!;
+    },
+    { timeout: 10_000, interval: 50 },
+  );
+  expect(listening.pid).toEqual(expect.any(Number));
+  return listening.pid as number;
 }
 
 /** Sends SIGTERM to the server process and waits (at most `timeoutMs`) for `npx` to exit. */
 export async function stopServer(server: Started, timeoutMs: number): Promise<{ exit: Exit; ms: number }> {
   const started = Date.now();
-  process.kill(serverPid(server), 'SIGTERM');
+  process.kill(await serverPid(server), 'SIGTERM');
   const exit = await within(server.exited, timeoutMs);
   if (!exit) throw new Error(`server did not exit within ${timeoutMs} ms of SIGTERM\n${server.stdout()}\n${server.stderr()}`);
   return { exit, ms: Date.now() - started };

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccessTokenCodec, MAX_ACCESS_TOKEN_LENGTH, type AccessTokenCodec } from '../../src/tokens/access-tokens.js';
-import { loadSigningKeys, type SigningKeys } from '../../src/tokens/signing-keys.js';
+import type { SigningKeys } from '../../src/tokens/signing-keys.js';
+import { openKeys } from '../support/keys.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { TEST_JWT_SECRET } from '../support/app.js';
+import { TEST_JWT_SECRET, TEST_KEY_ENCRYPTION_KEY } from '../support/app.js';
 import { claimsOf, inspect, mint, tamperClaims, unsignedToken } from '../support/forge.js';
 
 const NOW = new Date('2030-01-01T12:00:00.250Z');
@@ -16,8 +17,8 @@ const subject = { userId: randomUUID(), sessionId: randomUUID(), roles: ['user']
 let keys: SigningKeys;
 let codec: AccessTokenCodec;
 beforeAll(async () => {
-  keys = await loadSigningKeys(loadConfig({ JWT_SECRET: TEST_JWT_SECRET }), createLogger('silent'));
-  codec = createAccessTokenCodec(keys, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 });
+  keys = await openKeys(loadConfig({ JWT_SECRET: TEST_JWT_SECRET }), createLogger('silent'));
+  codec = createAccessTokenCodec(keys.ring, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 });
 });
 
 describe('createAccessTokenCodec', () => {
@@ -37,10 +38,11 @@ describe('createAccessTokenCodec', () => {
     });
   });
 
-  it('stamps header typ at+jwt and alg HS256, iss and aud, and exp = iat + ttl', async () => {
+  it('stamps header typ at+jwt, alg HS256 and the kid of the signing key, iss and aud, and exp = iat + ttl', async () => {
     const issued = await codec.sign(subject, NOW);
     const { header, claims } = inspect(issued.token);
-    expect(header).toEqual({ alg: 'HS256', typ: 'at+jwt' });
+    expect(header).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: keys.ring.signer(NOW).kid });
+    expect(header.kid).toEqual(expect.any(String));
     expect(claims).toMatchObject({ iss: 'authgraph', aud: 'authgraph', iat: NOW_SECOND, exp: NOW_SECOND + 900 });
     expect(issued.expiresAt.getTime()).toBe((NOW_SECOND + 900) * 1000);
   });
@@ -59,10 +61,22 @@ describe('createAccessTokenCodec', () => {
     expect(await codec.verify(token, at(10_000))).toEqual({ ok: false, reason: 'expired' });
   });
 
-  it('refuses a token signed with another key as bad_signature', async () => {
-    const other = await loadSigningKeys(loadConfig({ JWT_SECRET: 'z'.repeat(40) }), createLogger('silent'));
-    const { token } = await createAccessTokenCodec(other, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 }).sign(subject, NOW);
-    expect(await codec.verify(token, NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+  it('refuses a token signed with another key: unknown_key by its kid, bad_signature when it claims ours', async () => {
+    const other = await openKeys(loadConfig({ JWT_SECRET: 'z'.repeat(40) }), createLogger('silent'));
+    const { token } = await createAccessTokenCodec(other.ring, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 }).sign(subject, NOW);
+    expect(await codec.verify(token, NOW)).toEqual({ ok: false, reason: 'unknown_key' });
+    const ours = inspect((await codec.sign(subject, NOW)).token).header.kid;
+    const [, payload, signature] = token.split('.');
+    const header = Buffer.from(JSON.stringify({ ...inspect(token).header, kid: ours })).toString('base64url');
+    expect(await codec.verify(`${header}.${payload}.${signature}`, NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('refuses a token signed with our secret but naming another kid as unknown_key', async () => {
+    const { token } = await codec.sign(subject, NOW);
+    expect(await codec.verify(await mint({ claims: claimsOf(token), header: { kid: 'hs-0000000000000000' } }), NOW)).toEqual({
+      ok: false,
+      reason: 'unknown_key',
+    });
   });
 
   it('refuses a tampered payload as bad_signature', async () => {
@@ -131,7 +145,7 @@ describe('createAccessTokenCodec', () => {
     expect(await codec.verify(token, NOW)).toEqual({ ok: false, reason: 'malformed' });
   });
 
-  it('verifies with the key imported at start-up (a jose-signed token with the same secret passes)', async () => {
+  it('verifies a token signed before kids existed (jose, same secret, no kid in the header)', async () => {
     const token = await new SignJWT({ sid: subject.sessionId, roles: [] })
       .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
       .setIssuer('authgraph')
@@ -145,5 +159,39 @@ describe('createAccessTokenCodec', () => {
       ok: true,
       claims: { sub: subject.userId, sid: subject.sessionId, jti: 'j-1', iat: NOW_SECOND, exp: NOW_SECOND + 60, roles: [] },
     });
+  });
+});
+
+describe('createAccessTokenCodec with the stored ES256 key set', () => {
+  let stored: SigningKeys;
+  let es: AccessTokenCodec;
+  beforeAll(async () => {
+    stored = await openKeys(loadConfig({ KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY }), createLogger('silent'));
+    es = createAccessTokenCodec(stored.ring, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 });
+  });
+  afterAll(() => stored.close());
+
+  it('signs ES256 with the kid of the current key, and verifies it', async () => {
+    const [current] = await stored.manager!.list();
+    const { token } = await es.sign(subject, NOW);
+    expect(inspect(token).header).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: current!.kid });
+    expect((await es.verify(token, NOW)).ok).toBe(true);
+  });
+
+  it('refuses a token without kid (only a symmetric key accepts those, from before kids existed)', async () => {
+    const { token } = await es.sign(subject, NOW);
+    const [, payload, signature] = token.split('.');
+    const { kid: _kid, ...header } = inspect(token).header;
+    const forged = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${payload}.${signature}`;
+    expect(await es.verify(forged, NOW)).toEqual({ ok: false, reason: 'unknown_key' });
+  });
+
+  it('refuses HS256 signed with the published public key under its kid (algorithm confusion)', async () => {
+    const { token } = await es.sign(subject, NOW);
+    const { kid } = inspect(token).header;
+    const [jwk] = (JSON.parse(stored.ring.published()!.body) as { keys: Record<string, unknown>[] }).keys;
+    const forged = await mint({ claims: claimsOf(token), header: { kid }, secret: new TextEncoder().encode(JSON.stringify(jwk)) });
+    // HS256 is not an algorithm of any key in the set: refused before any key is looked up.
+    expect(await es.verify(forged, NOW)).toEqual({ ok: false, reason: 'malformed' });
   });
 });

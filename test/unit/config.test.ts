@@ -17,13 +17,14 @@ describe('configuration', () => {
       shutdownTimeout: 10,
       logLevel: 'info',
       jwt: {
-        algorithm: 'HS256',
+        algorithm: 'ES256',
         secret: undefined,
         privateKey: undefined,
         publicKey: undefined,
         issuer: 'authgraph',
         audience: 'authgraph',
       },
+      keys: { encryptionKey: undefined, jwksMaxAge: 300, rotationInterval: 2_592_000 },
       accessTokenTtl: 900,
       refreshTokenTtl: 604_800,
       sessionMaxAge: 2_592_000,
@@ -188,6 +189,72 @@ describe('configuration', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).production).toBe(true);
     expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);
     expect(loadConfig({ NODE_ENV: 'development' }).production).toBe(false);
+  });
+});
+
+describe('signing-key variables', () => {
+  it('defaults JWT_ALGORITHM to ES256, or to HS256 when JWT_SECRET is set (a deployment from before keeps its tokens)', () => {
+    expect(loadConfig({}).jwt.algorithm).toBe('ES256');
+    expect(loadConfig({ JWT_SECRET: 's'.repeat(32) }).jwt.algorithm).toBe('HS256');
+    // An explicit JWT_ALGORITHM wins either way.
+    expect(loadConfig({ JWT_SECRET: 's'.repeat(32), JWT_ALGORITHM: 'ES256' }).jwt.algorithm).toBe('ES256');
+    expect(loadConfig({ JWT_ALGORITHM: 'HS512' }).jwt.algorithm).toBe('HS512');
+  });
+
+  // 0xfb bytes: standard base64 "+/v7", URL-safe "-_v7", so both alphabets are exercised.
+  const key = Buffer.alloc(32, 0xfb);
+  const encryptionKey = (value: string) => loadConfig({ KEY_ENCRYPTION_KEY: value }).keys.encryptionKey;
+
+  it('reads KEY_ENCRYPTION_KEY as 32 bytes given in hex (either case)', () => {
+    expect(encryptionKey(key.toString('hex'))).toEqual(key);
+    expect(encryptionKey(key.toString('hex').toUpperCase())).toEqual(key);
+  });
+
+  it('reads KEY_ENCRYPTION_KEY as 32 bytes given in base64, standard or URL-safe, padded or not', () => {
+    const standard = key.toString('base64');
+    expect(standard).toMatch(/[+/]/);
+    expect(encryptionKey(standard)).toEqual(key);
+    expect(encryptionKey(standard.replace(/=$/, ''))).toEqual(key);
+    const urlSafe = key.toString('base64url');
+    expect(urlSafe).toMatch(/[-_]/);
+    expect(encryptionKey(urlSafe)).toEqual(key);
+    // Surrounding whitespace (a value pasted with its line break) is not part of the key.
+    expect(encryptionKey(` ${standard}\n`)).toEqual(key);
+    const random = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'hex');
+    expect(encryptionKey(random.toString('base64'))).toEqual(random);
+  });
+
+  it.each([
+    ['31 bytes of hex', Buffer.alloc(31, 1).toString('hex')],
+    ['33 bytes of hex', Buffer.alloc(33, 1).toString('hex')],
+    ['31 bytes of base64', Buffer.alloc(31, 1).toString('base64')],
+    ['33 bytes of base64', Buffer.alloc(33, 1).toString('base64')],
+    ['16 bytes of base64', Buffer.alloc(16, 1).toString('base64')],
+    ['a passphrase', 'correct horse battery staple'],
+    ['64 characters that are not hex', 'z'.repeat(64)],
+    ['44 characters that are not base64', `${'!'.repeat(43)}=`],
+  ])('refuses KEY_ENCRYPTION_KEY of %s with a ConfigError naming it, without echoing the value', (_name, value) => {
+    const message = configErrorOf({ KEY_ENCRYPTION_KEY: value }).message;
+    expect(message).toContain('KEY_ENCRYPTION_KEY');
+    expect(message).toContain('32 bytes');
+    expect(message).not.toContain(value);
+  });
+
+  it('reads JWKS_MAX_AGE in seconds, small values included, and refuses 0 or junk naming it', () => {
+    expect(loadConfig({ JWKS_MAX_AGE: '600' }).keys.jwksMaxAge).toBe(600);
+    expect(loadConfig({ JWKS_MAX_AGE: '1' }).keys.jwksMaxAge).toBe(1);
+    for (const bad of ['0', '-1', '1.5', '5m', 'abc']) {
+      expect(configErrorOf({ JWKS_MAX_AGE: bad }).message, bad).toContain('JWKS_MAX_AGE');
+    }
+  });
+
+  it('reads KEY_ROTATION_INTERVAL in seconds, 0 (off) and small values included, and refuses junk naming it', () => {
+    expect(loadConfig({ KEY_ROTATION_INTERVAL: '86400' }).keys.rotationInterval).toBe(86_400);
+    expect(loadConfig({ KEY_ROTATION_INTERVAL: '1' }).keys.rotationInterval).toBe(1);
+    expect(loadConfig({ KEY_ROTATION_INTERVAL: '0' }).keys.rotationInterval).toBe(0);
+    for (const bad of ['-1', '1.5', '30d', 'off']) {
+      expect(configErrorOf({ KEY_ROTATION_INTERVAL: bad }).message, bad).toContain('KEY_ROTATION_INTERVAL');
+    }
   });
 });
 
