@@ -1,3 +1,4 @@
+import DataLoader from 'dataloader';
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { AccessClaims, AccessTokenFailure } from './tokens/access-tokens.js';
 import type { RevocationReason } from './sessions/revocation.js';
@@ -26,8 +27,13 @@ export interface Context {
    * AuthPayload's own user counts as "self" even though no token came with the request.
    */
   signedInDuringRequest: Set<string>;
-  /** A user's roles and permissions as stored now, loaded at most once per request. */
+  /**
+   * A user's roles and permissions as stored now, loaded at most once per request; the users a
+   * list asks for together are loaded in one query.
+   */
   accessOf(userId: string): Promise<Access>;
+  /** The permissions a role grants, the roles a list asks for together in one query. */
+  permissionsOfRole(role: string): Promise<string[]>;
   /** Drops a user's cached access after this request changed it (grant, revoke). */
   forgetAccess(userId: string): void;
   /** The viewer's access, or null when nobody is signed in. */
@@ -53,7 +59,15 @@ export function createContextFactory(services: ResolverServices) {
     // closures (and objects shared by reference), never in properties reassigned later.
     let pending: Promise<Viewer> | undefined;
     let resolved: Viewer | undefined;
-    const accessCache = new Map<string, Promise<Access>>();
+    // Per request: batches the lookups of one list into one query, and caches them for the request.
+    const accessLoader = new DataLoader<string, Access>(async (ids) => {
+      const loaded = await services.directory.accessOf(ids);
+      return ids.map((id) => loaded.get(id)!);
+    });
+    const rolePermissions = new DataLoader<string, string[]>(async (names) => {
+      const loaded = await services.directory.permissionsOf(names);
+      return names.map((name) => loaded.get(name)!);
+    });
     const authorization = initial.request.headers.get('authorization');
     const context: Context = {
       services,
@@ -68,16 +82,10 @@ export function createContextFactory(services: ResolverServices) {
         });
         return pending;
       },
-      accessOf(userId) {
-        let access = accessCache.get(userId);
-        if (!access) {
-          access = services.directory.accessOf(userId);
-          accessCache.set(userId, access);
-        }
-        return access;
-      },
+      accessOf: (userId) => accessLoader.load(userId),
+      permissionsOfRole: (role) => rolePermissions.load(role),
       forgetAccess(userId) {
-        accessCache.delete(userId);
+        accessLoader.clear(userId);
       },
       async access() {
         const viewer = await context.viewer();

@@ -71,8 +71,12 @@ export class EmailNotVerifiedError extends AuthError {
 
 export class RateLimitedError extends AuthError {
   readonly code = 'RATE_LIMITED';
-  constructor(readonly retryAfter: number) {
-    super(`Too many attempts. Try again in ${retryAfter} seconds.`);
+  /** `busy`: refused for the server's load (the argon2 queue is full), not for the client's attempts. */
+  constructor(
+    readonly retryAfter: number,
+    cause: 'attempts' | 'busy' = 'attempts',
+  ) {
+    super(`${cause === 'busy' ? 'The server is busy' : 'Too many attempts'}. Try again in ${retryAfter} seconds.`);
   }
 }
 
@@ -215,7 +219,7 @@ export const ERRORS = {
     channel: 'result',
     class: RateLimitedError,
     type: 'RateLimitedError',
-    description: 'Too many attempts; try again after `retryAfter` seconds.',
+    description: 'Too many attempts, or the server is too busy to check a password now; try again after `retryAfter` seconds.',
     fields: { retryAfter: { type: 'Int', description: 'Seconds to wait before trying again.' } },
   },
   NOT_FOUND: { channel: 'field', class: UserNotFoundError, description: 'No user has this id.' },

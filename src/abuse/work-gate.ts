@@ -37,14 +37,14 @@ export class WorkGate {
 
   private waitForSlot(): Promise<void> {
     if (this.waiting.length >= this.options.queueLimit) {
-      return Promise.reject(new RateLimitedError(1));
+      return Promise.reject(new RateLimitedError(1, 'busy'));
     }
     return new Promise<void>((resolve, reject) => {
       const entry = {
         start: resolve,
         timer: setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(entry), 1);
-          reject(new RateLimitedError(1));
+          reject(new RateLimitedError(1, 'busy'));
         }, this.options.queueTimeoutMs),
       };
       this.waiting.push(entry);

@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { rolePermissions, userRoles } from '../db/schema.js';
 
@@ -27,18 +27,26 @@ export interface Access {
   permissions: string[];
 }
 
+/** Loads users' roles and the permissions those roles grant, in one query however many users. */
+export async function loadAccessOf(db: Database, userIds: readonly string[]): Promise<Map<string, Access>> {
+  const rows =
+    userIds.length === 0
+      ? []
+      : await db
+          .select({ userId: userRoles.userId, role: userRoles.role, permission: rolePermissions.permission })
+          .from(userRoles)
+          .leftJoin(rolePermissions, eq(rolePermissions.role, userRoles.role))
+          .where(inArray(userRoles.userId, [...userIds]));
+  const sets = new Map(userIds.map((id) => [id, { roles: new Set<string>(), permissions: new Set<string>() }]));
+  for (const row of rows) {
+    const of = sets.get(row.userId)!;
+    of.roles.add(row.role);
+    if (row.permission) of.permissions.add(row.permission);
+  }
+  return new Map([...sets].map(([id, of]) => [id, { roles: [...of.roles].sort(), permissions: [...of.permissions].sort() }]));
+}
+
 /** Loads a user's roles and the permissions those roles grant, in one query. */
 export async function loadAccess(db: Database, userId: string): Promise<Access> {
-  const rows = await db
-    .select({ role: userRoles.role, permission: rolePermissions.permission })
-    .from(userRoles)
-    .leftJoin(rolePermissions, eq(rolePermissions.role, userRoles.role))
-    .where(eq(userRoles.userId, userId));
-  const roles = new Set<string>();
-  const permissions = new Set<string>();
-  for (const row of rows) {
-    roles.add(row.role);
-    if (row.permission) permissions.add(row.permission);
-  }
-  return { roles: [...roles].sort(), permissions: [...permissions].sort() };
+  return (await loadAccessOf(db, [userId])).get(userId)!;
 }

@@ -1,11 +1,11 @@
-import { and, asc, count, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { ACCOUNT_COLUMNS, findAccountById, type Account } from '../accounts/accounts.js';
 import { normalizeEmail } from '../accounts/email.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { rolePermissions, roles, sessions, users } from '../db/schema.js';
 import { assertPageSize, fetchPage, keysetAfter, keysetOrder, type Page } from '../db/cursor.js';
-import { loadAccess } from './permissions.js';
+import { loadAccessOf } from './permissions.js';
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -24,8 +24,8 @@ export function createUserDirectory(deps: { db: Database; clock: Clock }) {
     /** A user by (parsed) id, or null. */
     userById: (id: string): Promise<Account | null> => findAccountById(db, id),
 
-    /** A user's roles and permissions as stored now. */
-    accessOf: (userId: string) => loadAccess(db, userId),
+    /** Users' roles and permissions as stored now, in one query (every id is in the map). */
+    accessOf: (userIds: readonly string[]) => loadAccessOf(db, userIds),
 
     /** One page of users, oldest first (by created_at, then id: stable under inserts), optionally filtered by a substring of email or name. */
     listUsers(options: { first: number; after?: string | null; search?: string | null }): Promise<Page<Account>> {
@@ -58,16 +58,19 @@ export function createUserDirectory(deps: { db: Database; clock: Clock }) {
     /** Every role, by name. */
     roles: () => db.select().from(roles).orderBy(asc(roles.name)),
 
-    /** The permissions a role grants, sorted. */
-    async permissionsOf(role: string): Promise<string[]> {
-      const rows = await db
-        .select({ permission: rolePermissions.permission })
-        .from(rolePermissions)
-        .where(eq(rolePermissions.role, role))
-        .orderBy(asc(rolePermissions.permission));
-      return rows.map((r) => r.permission);
+    /** The permissions each of these roles grants, sorted, in one query (every role is in the map). */
+    async permissionsOf(roleNames: readonly string[]): Promise<Map<string, string[]>> {
+      const rows =
+        roleNames.length === 0
+          ? []
+          : await db
+              .select({ role: rolePermissions.role, permission: rolePermissions.permission })
+              .from(rolePermissions)
+              .where(inArray(rolePermissions.role, [...roleNames]))
+              .orderBy(asc(rolePermissions.permission));
+      const granted = new Map(roleNames.map((role) => [role, [] as string[]]));
+      for (const row of rows) granted.get(row.role)!.push(row.permission);
+      return granted;
     },
   };
 }
-
-export type UserDirectory = ReturnType<typeof createUserDirectory>;

@@ -4,10 +4,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { count, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { users } from '../../src/db/schema.js';
 import { createTestApp, type GraphQLResponse, type TestApp } from '../support/app.js';
-import { expectRefused, registerAdmin, USERS } from '../support/authz.js';
+import { expectRefused, registerAdmin, ROLES, USERS } from '../support/authz.js';
 import { registerUser, type Session } from '../support/operations.js';
 
 let t: TestApp;
@@ -266,4 +266,42 @@ describe('users input validation', () => {
       expect(error.extensions?.field).toBe('after');
     });
   }
+});
+
+describe('users: a fixed number of queries however many rows', () => {
+  const WITH_ACCESS = `query($first: Int) { users(first: $first) { edges { node { id roles permissions } } } }`;
+
+  it('loads the roles and permissions of a whole page in one lookup, and answers each user with their own', async () => {
+    const extra = await registerAdmin(t);
+    const lookups = vi.spyOn(t.services.directory, 'accessOf');
+    try {
+      for (const first of [2, 30]) {
+        lookups.mockClear();
+        const res = await t.gql(WITH_ACCESS, { first }, { token: admin.accessToken });
+        expect(res.errors).toBeUndefined();
+        const nodes = res.data!.users.edges.map((e: { node: { id: string; roles: string[] } }) => e.node);
+        expect(nodes.length).toBe(Math.min(first, nodes.length));
+        expect(nodes.length).toBeGreaterThan(1);
+        // One lookup for the page (the viewer's own access is loaded once, before it).
+        expect(lookups.mock.calls.filter(([ids]) => ids.length > 1 || !ids.includes(admin.userId))).toHaveLength(1);
+        for (const node of nodes) expect(node.roles).toEqual(node.id === admin.userId || node.id === extra.userId ? ['admin', 'user'] : ['user']);
+      }
+    } finally {
+      lookups.mockRestore();
+    }
+  });
+
+  it('loads the permissions of every role in one lookup', async () => {
+    const lookups = vi.spyOn(t.services.directory, 'permissionsOf');
+    try {
+      const res = await t.gql(ROLES, {}, { token: admin.accessToken });
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.roles.length).toBeGreaterThan(1);
+      expect(lookups).toHaveBeenCalledTimes(1);
+      const admins = res.data!.roles.find((r: { name: string }) => r.name === 'admin');
+      expect(admins.permissions).toEqual(['audit:read', 'roles:grant', 'sessions:revoke', 'users:read', 'users:write']);
+    } finally {
+      lookups.mockRestore();
+    }
+  });
 });

@@ -12,7 +12,7 @@ const RoleRef = builder.objectRef<RoleShape>('Role').implement({
     name: t.exposeString('name'),
     description: t.exposeString('description'),
     permissions: t.stringList({
-      resolve: (role, _args, ctx) => ctx.services.directory.permissionsOf(role.name),
+      resolve: (role, _args, ctx) => ctx.permissionsOfRole(role.name),
     }),
   }),
 });
