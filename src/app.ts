@@ -11,6 +11,7 @@ import { schema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
 import { useJwks } from './plugins/use-jwks.js';
+import { useMetrics } from './plugins/use-metrics.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
 import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
@@ -24,7 +25,7 @@ import type { ServerContext } from './request-info.js';
 /** The parts of the configuration the HTTP/GraphQL layer reads. */
 export type AppConfig = Pick<
   Config,
-  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys'
+  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys' | 'metrics'
 >;
 
 export interface AppOptions {
@@ -70,6 +71,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
   const { logger } = services;
   const limits = config.graphqlLimits;
   const rules: ValidationRule[] = [SingleSensitiveFieldRule];
+  const { token: metricsToken } = config.metrics;
   if (!config.introspection) rules.push(NoSchemaIntrospectionCustomRule);
 
   return createYoga<ServerContext>({
@@ -91,6 +93,12 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
     cors: corsPolicy(config.corsOrigins),
     logging: yogaLogging(logger),
     plugins: [
+      // First: its latency clock starts before any other plugin's work.
+      useMetrics(
+        config.metrics.enabled && metricsToken !== undefined
+          ? { enabled: true, token: metricsToken, metrics: services.metrics }
+          : { enabled: false },
+      ),
       useJwks({ keySet: () => services.signingKeys.ring.published(), maxAge: config.keys.jwksMaxAge }),
       useRequestDeadline({ ms: requestDeadlineMs }),
       useRequestLimits({ bodyLimit: config.bodyLimit }),

@@ -89,6 +89,9 @@ const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: seconds(1000),
   GRAPHQL_MAX_DIRECTIVES: seconds(20),
   GRAPHQL_MAX_COST: seconds(5000),
+  // Metrics (GET /metrics)
+  METRICS: flag,
+  METRICS_TOKEN: optionalText,
 });
 
 /** `count` attempts per `seconds`-long window. */
@@ -155,6 +158,24 @@ function withoutBlanks(env: Record<string, string | undefined>): Record<string, 
   );
 }
 
+/** The shortest METRICS_TOKEN accepted: a bearer secret anyone can try guesses against. */
+export const METRICS_TOKEN_MIN_LENGTH = 32;
+
+function metricsProblems(e: z.output<typeof envSchema>): string[] {
+  if (!e.METRICS) return [];
+  if (e.METRICS_TOKEN === undefined) {
+    return [
+      `METRICS_TOKEN: required when METRICS=true (a secret of at least ${METRICS_TOKEN_MIN_LENGTH} characters that scrapers send as a bearer token)`,
+    ];
+  }
+  if (e.METRICS_TOKEN.length < METRICS_TOKEN_MIN_LENGTH) {
+    return [`METRICS_TOKEN: must be at least ${METRICS_TOKEN_MIN_LENGTH} characters (it has ${e.METRICS_TOKEN.length})`];
+  }
+  // A bearer token is one word: a scraper could never send one with spaces in it.
+  if (/\s/.test(e.METRICS_TOKEN)) return ['METRICS_TOKEN: must not contain whitespace'];
+  return [];
+}
+
 /** Parses and validates the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig(rawEnv: Record<string, string | undefined> = process.env): Config {
   const env = withoutBlanks(rawEnv);
@@ -164,6 +185,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)),
     ...rateLimits.problems,
   ];
+  if (parsed.success) problems.push(...metricsProblems(parsed.data));
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError(`Invalid environment:\n  ${problems.join('\n  ')}`);
   }
@@ -242,5 +264,7 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
       maxCost: e.GRAPHQL_MAX_COST,
     },
+    /** GET /metrics: served only when enabled, to requests bearing the token (required then). */
+    metrics: { enabled: e.METRICS, token: e.METRICS ? e.METRICS_TOKEN : undefined },
   };
 }

@@ -11,6 +11,7 @@ import { createMailer } from './mail/mailer.js';
 import { defaultPublicUrl } from './mail/templates.js';
 import { createPasswords } from './credentials/passwords.js';
 import { WorkGate } from './abuse/work-gate.js';
+import { createMetrics } from './metrics.js';
 import { createAccessTokenCodec } from './tokens/access-tokens.js';
 import { createRevocationList } from './sessions/revocation.js';
 import { createAuthService } from './sessions/session-service.js';
@@ -43,9 +44,14 @@ export function createServices(options: {
     ttlSeconds: config.accessTokenTtl,
   });
   const revocations = createRevocationList(db);
-  const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays });
+  // A registry per app (never prom-client's global one): a process may hold several apps.
+  const metrics = createMetrics();
+  metrics.watchListener('signing_keys', () => keys.listening());
+  const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays, metrics });
   // One gate bounds all of this app's argon2 work (hashes, verifications, the dummy check).
-  const passwords = createPasswords(new WorkGate(config.argon2));
+  const argon2Gate = new WorkGate({ ...config.argon2, onWait: (seconds) => metrics.observeArgon2Wait(seconds) });
+  metrics.watchArgon2Queue(() => argon2Gate.queueLength);
+  const passwords = createPasswords(argon2Gate);
   const rateLimiter = createRateLimiter({ db, clock, limits: config.rateLimits.limits });
   const lockout = createLockout({
     db,
@@ -62,6 +68,7 @@ export function createServices(options: {
     lockout,
     audit,
     db,
+    metrics,
     userIdOf: async (email, executor) => (await findUserByEmail(executor, email))?.id ?? null,
   });
   const sessionPolicy = {
@@ -133,6 +140,8 @@ export function createServices(options: {
     accountRecovery,
     /** The access-token keys: the ring, and the stored set's manager (null under HS*). */
     signingKeys: keys,
+    /** This app's Prometheus metrics (served by GET /metrics when METRICS=true). */
+    metrics,
     trustProxy: config.trustProxy,
   };
 }

@@ -4,6 +4,7 @@ import type { RequestInfo } from '../request-info.js';
 import type { RateLimitName } from '../config.js';
 import { RateLimitedError } from '../errors.js';
 import type { Database, Tx } from '../db/client.js';
+import type { Metrics, RefusalKind } from '../metrics.js';
 import type { LockWitness, Lockout } from './lockout.js';
 import type { RateLimiter, Refusal } from './rate-limiter.js';
 
@@ -63,18 +64,23 @@ export function createAbuseGuard(deps: {
   /** The account of a normalized email, for audit events about it (null when none has it). */
   userIdOf: (email: string, db: Database | Tx) => Promise<string | null>;
   db: Database;
+  /** Counts every refusal (the audit log keeps only the first of a wait). */
+  metrics?: Pick<Metrics, 'countRefusal'> | undefined;
 }): AbuseGuard {
-  const { enabled, limiter, lockout, audit, userIdOf, db } = deps;
+  const { enabled, limiter, lockout, audit, userIdOf, db, metrics } = deps;
 
   /**
    * Throws RateLimitedError. Only the first refusal of a wait is audited: a flood of refused
-   * requests must not become a flood of rows. `who` is resolved only then.
+   * requests must not become a flood of rows. `who` is resolved only then. Every refusal is
+   * counted in the metrics (a counter costs nothing per refusal).
    */
   async function refuse(
     refusal: Refusal,
+    counted: { kind: RefusalKind; field: string },
     who: () => { request: RequestInfo; userId?: string | undefined } | Promise<{ request: RequestInfo; userId?: string | undefined }>,
     detail: Record<string, unknown>,
   ): Promise<never> {
+    metrics?.countRefusal(counted.kind, counted.field);
     if (refusal.first) {
       const { userId, request } = await who();
       await audit.record({ type: 'rate_limited', userId, request, detail: { ...detail, retryAfter: refusal.retryAfter } });
@@ -104,7 +110,8 @@ export function createAbuseGuard(deps: {
         }
       }
       if (exceeded.length === 0) return;
-      return refuse({ retryAfter: wait, first: firstRefusal }, () => attempt, { field, limits: exceeded });
+      const combined = { retryAfter: wait, first: firstRefusal };
+      return refuse(combined, { kind: 'rate_limit', field }, () => attempt, { field, limits: exceeded });
     },
 
     async reserveSignIn(email, request) {
@@ -118,7 +125,7 @@ export function createAbuseGuard(deps: {
       const reservation = await lockout.reserve(email, witness);
       if ('retryAfter' in reservation) {
         const who = async () => ({ request, userId: (await userIdOf(email, db)) ?? undefined });
-        return refuse(reservation, who, { field: 'login', reason: 'lockout' });
+        return refuse(reservation, { kind: 'lockout', field: 'login' }, who, { field: 'login', reason: 'lockout' });
       }
       return reservation;
     },

@@ -7,6 +7,8 @@ export interface WorkGateOptions {
   queueLimit: number;
   /** How long a job may wait for a slot before it is refused. */
   queueTimeoutMs: number;
+  /** Told, as each job starts, how many seconds it waited for its slot (0 when one was free). */
+  onWait?: ((seconds: number) => void) | undefined;
 }
 
 /**
@@ -19,10 +21,23 @@ export class WorkGate {
 
   constructor(private readonly options: WorkGateOptions) {}
 
+  /** Jobs waiting for a slot now. */
+  get queueLength(): number {
+    return this.waiting.length;
+  }
+
   async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.options.maxConcurrency) await this.waitForSlot();
-    else this.running += 1;
+    let waited = 0;
+    if (this.running >= this.options.maxConcurrency) {
+      const queuedAt = performance.now();
+      await this.waitForSlot();
+      waited = (performance.now() - queuedAt) / 1000;
+    } else {
+      this.running += 1;
+    }
     try {
+      // Inside the try: the slot is passed on even if the callback throws.
+      this.options.onWait?.(waited);
       return await job();
     } finally {
       const next = this.waiting.shift();

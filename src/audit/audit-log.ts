@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { authEvents } from '../db/schema.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { addSeconds } from '../time.js';
 
 /** Every kind of event the audit log records. */
@@ -59,8 +60,15 @@ export interface AuditLog {
 const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited', 'signing_key_revoked']);
 
 /** The audit log in the auth_events table, mirrored to the JSON log. */
-export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logger; retentionDays: number }): AuditLog {
-  const { db, clock, logger, retentionDays } = deps;
+export function createAuditLog(deps: {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  retentionDays: number;
+  /** Counts each event by type (and a sign-in failure by reason); the app's audit log has it. */
+  metrics?: Pick<Metrics, 'countAuthEvent'> | undefined;
+}): AuditLog {
+  const { db, clock, logger, retentionDays, metrics } = deps;
   return {
     async record(event, tx) {
       const row = {
@@ -76,9 +84,13 @@ export function createAuditLog(deps: { db: Database; clock: Clock; logger: Logge
         logger[level]({ event: event.type, userId: row.userId, ip: row.ip, detail: row.detail }, `auth event: ${event.type}`);
       if (tx) {
         await tx.insert(authEvents).values(row);
+        // Counted once the row is written; a transaction that rolls back after this (rare: the
+        // event is written last) leaves the count one ahead of the table.
+        metrics?.countAuthEvent(event.type, event.detail);
         log();
         return;
       }
+      metrics?.countAuthEvent(event.type, event.detail);
       log();
       try {
         await db.insert(authEvents).values(row);

@@ -44,6 +44,11 @@ export interface SigningKeys {
   successorKey: Buffer;
   /** Null for a symmetric key (nothing is stored or rotated). */
   manager: KeyManager | null;
+  /**
+   * Whether the key-change listener has connected (set again on each reconnection; a dropped
+   * connection is not reported by the driver). Null when there is no listener (a symmetric key).
+   */
+  listening(): boolean | null;
   /** Stops the schedule and the listener. */
   close(): Promise<void>;
 }
@@ -96,6 +101,7 @@ async function symmetricKeys(config: Config, logger: Logger): Promise<SigningKey
     ring: symmetricKeyRing(key, algorithm, kid),
     successorKey: deriveSuccessorKey(bytes),
     manager: null,
+    listening: () => null,
     close: async () => {},
   };
 }
@@ -212,6 +218,8 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
     const guarded = (what: string, work: () => Promise<unknown>) => () => {
       work().catch((err: unknown) => logger.warn({ err }, `signing keys: ${what} failed; the keys in memory stay in use`));
     };
+    let listening = false;
+    const reloadOnListening = guarded('reload after the listener connected', reload);
     const stopListening = await database.listen(
       KEY_CHANNEL,
       (revokedKid) => {
@@ -219,7 +227,10 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
         guarded('reload after a change', reload)();
       },
       // (Re)connected: a change may have been missed meanwhile.
-      guarded('reload after the listener connected', reload),
+      () => {
+        listening = true;
+        reloadOnListening();
+      },
     );
     const tickMs = Math.min((config.keys.jwksMaxAge * 1000) / 2, MAX_RELOAD_INTERVAL_MS);
     const timer = schedule ? setInterval(guarded('the scheduled step', manager.step), tickMs) : null;
@@ -231,8 +242,10 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
       // Not from a signing key: a refresh retried across a rotation must still get the same successor.
       successorKey: deriveSuccessorKey(kek),
       manager,
+      listening: () => listening,
       close: async () => {
         if (timer) clearInterval(timer);
+        listening = false;
         await stopListening();
       },
     };
