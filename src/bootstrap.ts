@@ -20,9 +20,9 @@ const TASKS_GRACE_MS = 5000;
 export async function bootstrap(
   config: Config,
   logger: Logger,
-  options: { clock?: Clock; schedule?: boolean } = {},
+  options: { clock?: Clock; schedule?: boolean; manageKeys?: boolean } = {},
 ): Promise<Runtime> {
-  const { clock = systemClock, schedule = false } = options;
+  const { clock = systemClock, schedule = false, manageKeys = true } = options;
   // What the environment gives for keys first: a bad key fails start-up before any database work.
   const openKeys = await prepareSigningKeys(config, logger);
   const database = await openDatabase({
@@ -35,7 +35,7 @@ export async function bootstrap(
   try {
     await database.migrate();
     // Refuses keys it cannot use (a bad JWT_PRIVATE_KEY, a wrong KEY_ENCRYPTION_KEY).
-    keys = await openKeys({ database, clock, schedule });
+    keys = await openKeys({ database, clock, schedule, manage: manageKeys });
     // Also refuses a configuration it cannot work with (production without SMTP_URL).
     services = createServices({ config, db: database.db, keys, clock, logger });
   } catch (err) {

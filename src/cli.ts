@@ -32,7 +32,8 @@ async function userIdByEmail(services: AppServices, email: string): Promise<stri
 /** Opens the configured database (migrated), runs `work`, and always closes it. */
 async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const runtime = await bootstrap(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel));
+  // The CLI changes the key set only through `keys` commands, never by its own environment.
+  const runtime = await bootstrap(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel), { manageKeys: false });
   try {
     return await work(runtime);
   } finally {
@@ -131,13 +132,13 @@ const keys = program.command('keys').description('The access-token signing keys 
 
 keys
   .command('list')
-  .description('Every key: kid, algorithm, state, source, created, activates (signs from), retired, removed at.')
+  .description('Every key: kid, algorithm, state, source, created, activates (signs from), retires (stops signing: due, or done), removed at.')
   .action(() =>
     withRuntime(async ({ services }) => {
       const rows = (await keyManager(services).list()).map((k) =>
-        [k.kid, k.algorithm, k.state, k.source, when(k.createdAt), when(k.activatesAt), when(k.retiredAt), when(k.removeAt)].join('\t'),
+        [k.kid, k.algorithm, k.state, k.source, when(k.createdAt), when(k.activatesAt), when(k.retiresAt ?? k.retiredAt), when(k.removeAt)].join('\t'),
       );
-      console.log(['kid\talg\tstate\tsource\tcreated\tactivates\tretired\tremoved_at', ...rows].join('\n'));
+      console.log(['kid\talg\tstate\tsource\tcreated\tactivates\tretires\tremoved_at', ...rows].join('\n'));
     }),
   );
 

@@ -206,14 +206,15 @@ export type AuthEventRow = typeof authEvents.$inferSelect;
  * The access-token signing keys, shared by every instance on the database. `next` keys are
  * published before they sign, `current` signs, `retired` keys are still published and accepted
  * until `remove_at`, `revoked` keys (compromised: `keys retire`) are neither, and are kept
- * (without their private key) so that a key given in the environment is never re-added.
+ * (without their private key), as are `removed` keys from the environment once their retention
+ * ends, so that a key given in the environment is never re-added.
  */
 export const signingKeys = pgTable(
   'signing_keys',
   {
     kid: text('kid').primaryKey(),
     algorithm: text('algorithm').notNull(),
-    state: text('state', { enum: ['next', 'current', 'retired', 'revoked'] }).notNull(),
+    state: text('state', { enum: ['next', 'current', 'retired', 'revoked', 'removed'] }).notNull(),
     /** Where the key came from: generated here, or JWT_PRIVATE_KEY. */
     source: text('source', { enum: ['generated', 'environment'] }).notNull(),
     /** The public JWK (no private member), as published. */

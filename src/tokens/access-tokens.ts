@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
+import { sha256Digest } from '../crypto/digest.js';
 import { epochSeconds, fromEpochSeconds } from '../time.js';
 import type { KeyRing } from './key-ring.js';
 
@@ -32,6 +34,9 @@ export interface AccessTokenCodec {
   verify(token: string, now: Date): Promise<AccessTokenCheck>;
 }
 
+/** How many verified tokens a codec remembers (a few hundred bytes each). */
+export const VERIFIED_CACHE_SIZE = 10_000;
+
 /** A JWT of ours is a few hundred bytes; anything far larger is refused before parsing. */
 export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 const TOKEN_TYPE = 'at+jwt';
@@ -57,14 +62,21 @@ function failureOf(err: unknown): AccessTokenFailure {
 /**
  * Signs and verifies access tokens with pinned issuer, audience and type. The key comes from the
  * ring by the header's `kid` and must be of the header's `alg` (only algorithms of keys in the
- * ring are allowed); `jku`, `jwk`, `x5u` and `x5c` are never looked at, and jose refuses any
- * `crit` extension it does not know, which is all of them.
+ * ring are allowed); `jku`, `jwk`, `x5u` and `x5c` are never looked at, and a `crit` header is
+ * refused (whatever it names: we use no extension).
  */
 export function createAccessTokenCodec(
   ring: KeyRing,
-  options: { issuer: string; audience: string; ttlSeconds: number },
+  options: { issuer: string; audience: string; ttlSeconds: number; verifiedCacheSize?: number },
 ): AccessTokenCodec {
-  const keyOf = (header: { kid?: string; alg?: string }) => {
+  // Tokens already verified, by a digest of the whole token (a forged or altered token has
+  // another): not verified again until they expire, while their key is still in the ring.
+  const verified = new LRUCache<string, { claims: AccessClaims; header: { kid?: string; alg: string } }>({
+    max: options.verifiedCacheSize ?? VERIFIED_CACHE_SIZE,
+  });
+  const keyOf = (header: { kid?: string; alg?: string; crit?: string[] }) => {
+    // jose understands one extension (b64); we use none, so any `crit` is refused.
+    if ('crit' in header) throw new errors.JOSENotSupported('crit is not accepted');
     const key = ring.verifier(header);
     if (!key) throw new errors.JWKSNoMatchingKey();
     return key;
@@ -80,7 +92,9 @@ export function createAccessTokenCodec(
       const jti = randomUUID();
       const iat = epochSeconds(now);
       const exp = iat + options.ttlSeconds;
-      const signer = ring.signer(now);
+      // A revoked signing key leaves the ring at once; its replacement comes with the reload.
+      const signer = ring.signer(now) ?? (await ring.loaded(), ring.signer(now));
+      if (!signer) throw new Error('the key set has no key to sign with');
       const token = await new SignJWT({ sid: sessionId, roles })
         .setProtectedHeader({ alg: signer.algorithm, typ: TOKEN_TYPE, kid: signer.kid })
         .setIssuer(options.issuer)
@@ -94,10 +108,22 @@ export function createAccessTokenCodec(
     },
     async verify(token, now) {
       if (token.length > MAX_ACCESS_TOKEN_LENGTH) return { ok: false, reason: 'oversized' };
+      const digest = sha256Digest(token, 'base64url');
+      const known = verified.get(digest);
+      if (known) {
+        if (known.claims.exp > epochSeconds(now) && ring.holds(known.header)) return { ok: true, claims: known.claims };
+        verified.delete(digest); // expired, or its key retired: jose gives the verdict again
+      }
       try {
-        const { payload } = await jwtVerify(token, keyOf, { ...verifyOptions, algorithms: ring.algorithms(), currentDate: now });
+        const { payload, protectedHeader } = await jwtVerify(token, keyOf, {
+          ...verifyOptions,
+          algorithms: ring.algorithms(),
+          currentDate: now,
+        });
         const claims = claimsShape.safeParse(payload);
-        return claims.success ? { ok: true, claims: claims.data } : { ok: false, reason: 'bad_claims' };
+        if (!claims.success) return { ok: false, reason: 'bad_claims' };
+        verified.set(digest, { claims: claims.data, header: { kid: protectedHeader.kid, alg: protectedHeader.alg } });
+        return { ok: true, claims: claims.data };
       } catch (err) {
         return { ok: false, reason: failureOf(err) };
       }

@@ -13,6 +13,7 @@ export interface KeyEncryption {
 
 const FILE = 'key-encryption-key';
 const VERSION = 'v1';
+const TAG_BYTES = 16;
 
 export function createKeyEncryption(key: Buffer): KeyEncryption {
   if (key.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
@@ -27,10 +28,12 @@ export function createKeyEncryption(key: Buffer): KeyEncryption {
     open(sealed, label) {
       const [version, iv, ciphertext, tag] = sealed.split('.');
       if (version !== VERSION || !iv || ciphertext === undefined || !tag) return null;
+      const tagBytes = Buffer.from(tag, 'base64url');
+      if (tagBytes.length !== TAG_BYTES) return null;
       try {
-        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES });
         decipher.setAAD(Buffer.from(label, 'utf8'));
-        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        decipher.setAuthTag(tagBytes);
         return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
       } catch {
         return null;

@@ -24,10 +24,14 @@ export interface PublishedKeySet {
  * touch the database. An unknown kid is simply not found.
  */
 export interface KeyRing {
-  /** The key that signs at `now`. */
-  signer(now: Date): Signer;
+  /** The key that signs at `now`; null while none does (a revoked one dropped, its replacement loading). */
+  signer(now: Date): Signer | null;
+  /** Settles when the reload in flight (if any) has been applied. */
+  loaded(): Promise<void>;
   /** The verification key a token's header names, if the set holds it for that algorithm. */
   verifier(header: { kid?: string | undefined; alg?: string | undefined }): CryptoKey | null;
+  /** Whether the set still holds the key a token's header names (a retired key is gone): no verification. */
+  holds(header: { kid?: string | undefined; alg?: string | undefined }): boolean;
   /** The algorithms of the keys in the set: the only ones verification allows. */
   algorithms(): JwtAlgorithm[];
   /** The public keys to publish; null for a symmetric key, which is never published. */
@@ -46,7 +50,7 @@ interface Entry {
   privateKey: CryptoKey | null;
 }
 
-const ORDER = { current: 0, next: 1, retired: 2, revoked: 3 } as const;
+const ORDER = { current: 0, next: 1, retired: 2, revoked: 3, removed: 4 } as const;
 
 /** A key ring over the stored key set; `load` replaces its contents (from KeyStore.published()). */
 export function createStoredKeyRing(encryption: KeyEncryption) {
@@ -54,7 +58,10 @@ export function createStoredKeyRing(encryption: KeyEncryption) {
   let publishedSet: PublishedKeySet = publish([]);
 
   function publish(list: Entry[]): PublishedKeySet {
-    const keys = [...list].sort((a, b) => ORDER[a.row.state] - ORDER[b.row.state]).map((e) => e.row.publicJwk);
+    // The same set reads the same on every instance (one ETag behind a load balancer).
+    const keys = [...list]
+      .sort((a, b) => ORDER[a.row.state] - ORDER[b.row.state] || (a.row.kid < b.row.kid ? -1 : a.row.kid > b.row.kid ? 1 : 0))
+      .map((e) => e.row.publicJwk);
     const body = JSON.stringify({ keys });
     return { body, etag: `"${createHash('sha256').update(body).digest('base64url')}"` };
   }
@@ -83,14 +90,15 @@ export function createStoredKeyRing(encryption: KeyEncryption) {
         [...entries.values()].filter((e) => e.privateKey).map((e) => ({ ...e, state: e.row.state, activatesAt: e.row.activatesAt.getTime() })),
         now.getTime(),
       );
-      if (!entry) throw new Error('the key set has no key to sign with');
-      return { kid: entry.row.kid, algorithm: entry.algorithm, key: entry.privateKey! };
+      return entry ? { kid: entry.row.kid, algorithm: entry.algorithm, key: entry.privateKey! } : null;
     },
     verifier({ kid, alg }) {
       if (kid === undefined) return null;
       const entry = entries.get(kid);
       return entry && entry.algorithm === alg ? entry.publicKey : null;
     },
+    holds: (header) => ring.verifier(header) !== null,
+    loaded: () => inFlight.then(() => {}),
     algorithms: () => [...new Set([...entries.values()].map((e) => e.algorithm))],
     published: () => publishedSet,
   };
@@ -100,6 +108,7 @@ export function createStoredKeyRing(encryption: KeyEncryption) {
   /** The read the ring holds now; a read that started earlier never replaces it. */
   let loadedRead = 0;
   let reads = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
 
   return {
     ring,
@@ -107,18 +116,22 @@ export function createStoredKeyRing(encryption: KeyEncryption) {
      * Replaces the set with what `read` returns (the published rows); keys already imported are
      * reused. Reads overlap (a notification during a scheduled reload): the latest read wins.
      */
-    async load(read: () => Promise<SigningKeyRow[]>) {
+    load(read: () => Promise<SigningKeyRow[]>): Promise<void> {
       const readNumber = ++reads;
-      const rows = await read();
-      const next = new Map<string, Entry>();
-      for (const row of rows) {
-        if (row.state === 'revoked' || revoked.has(row.kid)) continue;
-        next.set(row.kid, await entryOf(row, entries.get(row.kid)));
-      }
-      if (readNumber < loadedRead) return;
-      loadedRead = readNumber;
-      entries = next;
-      publishedSet = publish([...next.values()]);
+      const loading = (async () => {
+        const rows = await read();
+        const next = new Map<string, Entry>();
+        for (const row of rows) {
+          if (row.state === 'revoked' || row.state === 'removed' || revoked.has(row.kid)) continue;
+          next.set(row.kid, await entryOf(row, entries.get(row.kid)));
+        }
+        if (readNumber < loadedRead) return;
+        loadedRead = readNumber;
+        entries = next;
+        publishedSet = publish([...next.values()]);
+      })();
+      inFlight = Promise.allSettled([inFlight, loading]);
+      return loading;
     },
     /** Drops a revoked key at once (announced by the instance that revoked it), before the reload. */
     drop(kid: string) {
@@ -133,7 +146,9 @@ export function createStoredKeyRing(encryption: KeyEncryption) {
 export function symmetricKeyRing(key: CryptoKey, algorithm: JwtAlgorithm, kid: string): KeyRing {
   return {
     signer: () => ({ kid, algorithm, key }),
+    loaded: async () => {},
     verifier: (header) => (header.alg === algorithm && (header.kid === undefined || header.kid === kid) ? key : null),
+    holds: (header) => header.alg === algorithm && (header.kid === undefined || header.kid === kid),
     algorithms: () => [algorithm],
     published: () => null,
   };

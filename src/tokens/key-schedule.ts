@@ -9,7 +9,7 @@
  * change), so no token is refused because of a rotation.
  */
 
-export type KeyState = 'next' | 'current' | 'retired' | 'revoked';
+export type KeyState = 'next' | 'current' | 'retired' | 'revoked' | 'removed';
 
 export interface ScheduledKey {
   kid: string;

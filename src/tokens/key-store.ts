@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { eq, ne, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { JwtAlgorithm } from '../config.js';
@@ -10,6 +10,9 @@ import { dueSteps, prePublicationMs, retentionMs, type KeySchedulePolicy, type K
 
 /** The channel every instance listens on for key-set changes; the payload names a revoked kid, if any. */
 export const KEY_CHANNEL = 'authgraph_signing_keys';
+
+/** The states of keys that are published and accept tokens. */
+const PUBLISHED_STATES: readonly SigningKeyRow['state'][] = ['next', 'current', 'retired'];
 
 /** One transaction-scoped advisory lock serializes every change to the key set, across instances. */
 const KEY_LOCK = sql`select pg_advisory_xact_lock(hashtext('authgraph.signing_keys'))`;
@@ -120,7 +123,7 @@ export function createKeyStore(deps: {
         if (byKid.get(step.kid)!.source === 'environment') {
           // Kept, unpublished and without its private key, so that a start still given this
           // JWT_PRIVATE_KEY does not adopt it again (adoptEnvironmentKey) and undo the rotation.
-          await tx.update(signingKeys).set({ state: 'revoked', privateKey: null, removeAt: null }).where(eq(signingKeys.kid, step.kid));
+          await tx.update(signingKeys).set({ state: 'removed', privateKey: null }).where(eq(signingKeys.kid, step.kid));
         } else {
           await tx.delete(signingKeys).where(eq(signingKeys.kid, step.kid));
         }
@@ -132,11 +135,21 @@ export function createKeyStore(deps: {
     return changes;
   }
 
-  const live = (rows: SigningKeyRow[]) => rows.filter((row) => row.state !== 'revoked');
+  const live = (rows: SigningKeyRow[]) => rows.filter((row) => PUBLISHED_STATES.includes(row.state));
+
+  /**
+   * Before a command changes the set: the promotions and removals due now (a `next` key whose
+   * time has come already signs on every instance), then the rows as they are.
+   */
+  async function settle(tx: Tx, rows: SigningKeyRow[], now: Date) {
+    const due = dueSteps(live(rows).map(toScheduled), now.getTime(), policy).filter((step) => step.kind !== 'create');
+    const changes = await apply(tx, rows, due, now);
+    return { rows: changes.length > 0 ? await tx.select().from(signingKeys) : rows, changes };
+  }
 
   return {
     /** The keys that are published (next, current, retired). */
-    published: () => db.select().from(signingKeys).where(ne(signingKeys.state, 'revoked')),
+    published: () => db.select().from(signingKeys).where(inArray(signingKeys.state, [...PUBLISHED_STATES])),
 
     /** Every key, revoked ones included, oldest first (for `keys list`). */
     all: () => db.select().from(signingKeys).orderBy(signingKeys.createdAt),
@@ -154,15 +167,12 @@ export function createKeyStore(deps: {
      * wait; with `immediately`, it signs at once and the current key retires.
      */
     rotate: (immediately: boolean) =>
-      locked(async (tx, rows) => {
+      locked(async (tx, found) => {
         const now = clock.now();
-        const changes: KeyChange[] = [];
-        for (const waiting of rows.filter((row) => row.state === 'next')) {
-          await tx.delete(signingKeys).where(eq(signingKeys.kid, waiting.kid));
-          const change = { kind: 'removed', kid: waiting.kid } as const;
-          await record(tx, change, waiting.algorithm);
-          changes.push(change);
-        }
+        const { rows, changes } = await settle(tx, found, now);
+        // A waiting key may already sign on an instance whose clock runs ahead: it is retired
+        // (published and accepted for the retention), never deleted.
+        for (const waiting of rows.filter((row) => row.state === 'next')) changes.push(await retireRow(tx, waiting, now));
         const current = rows.find((row) => row.state === 'current');
         if (immediately) {
           if (current) changes.push(await retireRow(tx, current, now));
@@ -207,17 +217,21 @@ export function createKeyStore(deps: {
      * the operator rotated away from or revoked is not brought back. Returns its kid.
      */
     adoptEnvironmentKey: (key: Awaited<ReturnType<typeof storableKey>>) =>
-      locked(async (tx, rows) => {
-        const existing = rows.find((row) => row.kid === key.kid);
+      locked(async (tx, found) => {
+        const existing = found.find((row) => row.kid === key.kid);
         if (existing) return { result: existing, changes: [] };
         const now = clock.now();
-        const changes: KeyChange[] = [];
+        const { rows, changes } = await settle(tx, found, now);
         const current = rows.find((row) => row.state === 'current');
-        if (current) changes.push(await retireRow(tx, current, now));
-        await tx.insert(signingKeys).values({ ...key, state: 'current', source: 'environment', createdAt: now, activatesAt: now });
+        // On a set that already signs, it is published first, like any new key, and replaces a waiting one.
+        for (const waiting of rows.filter((row) => row.state === 'next')) changes.push(await retireRow(tx, waiting, now));
+        const state = current ? 'next' : 'current';
+        const activatesAt = current ? new Date(now.getTime() + prePublicationMs(policy)) : now;
+        await tx.insert(signingKeys).values({ ...key, state, source: 'environment', createdAt: now, activatesAt });
         const created = { kind: 'created', kid: key.kid } as const;
         await record(tx, created, key.algorithm);
-        changes.push(created, await activated(tx, key.kid, key.algorithm));
+        changes.push(created);
+        if (!current) changes.push(await activated(tx, key.kid, key.algorithm));
         return { result: null, changes };
       }).then((o) => o.result),
   };

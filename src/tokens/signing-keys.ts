@@ -14,10 +14,12 @@ import { createKeyStore, KEY_CHANNEL, storableKey, type KeyChange } from './key-
 export interface KeyInfo {
   kid: string;
   algorithm: string;
-  state: 'next' | 'current' | 'retired' | 'revoked';
+  state: 'next' | 'current' | 'retired' | 'revoked' | 'removed';
   source: 'generated' | 'environment';
   createdAt: Date;
   activatesAt: Date;
+  /** For the current key: when it is due to stop signing (null: not by time). */
+  retiresAt: Date | null;
   retiredAt: Date | null;
   removeAt: Date | null;
 }
@@ -114,7 +116,7 @@ function checkKeyFitsAlgorithm(algorithm: JwtAlgorithm, key: KeyObject): void {
 }
 
 /** JWT_PRIVATE_KEY (and JWT_PUBLIC_KEY, if given) as a checked key pair. */
-async function environmentKeyPair(config: Config): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> {
+async function environmentKeyPair(config: Config): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey; der: Buffer }> {
   const { algorithm, privateKey, publicKey } = config.jwt;
   let privateObject: KeyObject;
   try {
@@ -139,7 +141,7 @@ async function environmentKeyPair(config: Config): Promise<{ privateKey: CryptoK
   await jwtVerify(probe, pair.publicKey).catch(() => {
     throw new ConfigError('JWT_PUBLIC_KEY does not match JWT_PRIVATE_KEY.');
   });
-  return pair;
+  return { ...pair, der: privateObject.export({ type: 'pkcs8', format: 'der' }) };
 }
 
 /**
@@ -158,7 +160,7 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
   }
   const environmentPair = config.jwt.privateKey ? await environmentKeyPair(config) : null;
   const kek = loadKeyEncryptionKey(config, logger);
-  return async ({ database, clock, schedule }) => {
+  return async ({ database, clock, schedule, manage = true }) => {
     const encryption = createKeyEncryption(kek);
     const audit = createAuditLog({ db: database.db, clock, logger, retentionDays: config.auditRetentionDays });
     const store = createKeyStore({
@@ -180,22 +182,41 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
       // Under a wrong KEY_ENCRYPTION_KEY, refuse before writing anything: a key sealed under it
       // (a due rotation, JWT_PRIVATE_KEY) would keep the right key from starting afterwards.
       await reload();
-      if (environmentPair) {
+      // Only servers shape the set by their configuration; the CLI changes it only when told to (keys ...).
+      if (environmentPair && manage) {
         const key = await storableKey(environmentPair, algorithm, encryption);
         const existing = await store.adoptEnvironmentKey(key);
         if (existing && existing.state !== 'current' && existing.state !== 'next') {
           logger.warn({ kid: key.kid, state: existing.state }, 'JWT_PRIVATE_KEY is a key that was rotated away from or revoked: it does not sign. Remove it from the environment.');
         }
       }
-      await store.step();
-      await reload();
+      if (manage) {
+        await store.step();
+        await reload();
+      }
     } catch (err) {
       if (err instanceof KeyDecryptionError) throw new ConfigError(err.message);
       throw err;
     }
 
     const manager: KeyManager = {
-      list: async () => (await store.all()).map(({ publicJwk: _p, privateKey: _k, ...info }) => info),
+      list: async () => {
+        const rows = await store.all();
+        const next = rows.find((row) => row.state === 'next');
+        const interval = config.keys.rotationInterval * 1000;
+        return rows.map(({ publicJwk: _p, privateKey: _k, ...info }) => ({
+          ...info,
+          // When the current key stops signing: when the waiting key takes over, else at its next rotation.
+          retiresAt:
+            info.state !== 'current'
+              ? null
+              : next
+                ? next.activatesAt
+                : info.source === 'generated' && interval > 0
+                  ? new Date(info.activatesAt.getTime() + interval)
+                  : null,
+        }));
+      },
       step: async () => {
         const changes = await store.step();
         await reload();
@@ -232,15 +253,30 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
         reloadOnListening();
       },
     );
+    // One tick at a time (a slow database must not pile steps up); the reload runs even when the
+    // step fails (a read-only replica after a failover), so the instance still follows the set.
     const tickMs = Math.min((config.keys.jwksMaxAge * 1000) / 2, MAX_RELOAD_INTERVAL_MS);
-    const timer = schedule ? setInterval(guarded('the scheduled step', manager.step), tickMs) : null;
+    let ticking = false;
+    const tick = async () => {
+      if (ticking) return;
+      ticking = true;
+      try {
+        await store.step();
+      } finally {
+        ticking = false;
+        await reload();
+      }
+    };
+    const timer = schedule ? setInterval(guarded('the scheduled step', tick), tickMs) : null;
     timer?.unref();
 
     return {
       algorithm,
       ring: stored.ring,
       // Not from a signing key: a refresh retried across a rotation must still get the same successor.
-      successorKey: deriveSuccessorKey(kek),
+      // From JWT_PRIVATE_KEY when given, as before the key set existed (a retry across the upgrade
+      // still gets its successor); else from KEY_ENCRYPTION_KEY.
+      successorKey: deriveSuccessorKey(environmentPair?.der ?? kek),
       manager,
       listening: () => listening,
       close: async () => {
@@ -253,7 +289,13 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
 }
 
 /** Opens the keys on a database: the second half of prepareSigningKeys. */
-export type KeysOnDatabase = (on: { database: DatabaseHandle; clock: Clock; schedule: boolean }) => Promise<SigningKeys>;
+export type KeysOnDatabase = (on: {
+  database: DatabaseHandle;
+  clock: Clock;
+  schedule: boolean;
+  /** Adopt JWT_PRIVATE_KEY and perform the steps due at opening (default); the CLI only loads. */
+  manage?: boolean;
+}) => Promise<SigningKeys>;
 
 /**
  * Checks what the configuration gives for the access-token keys (JWT_SECRET, JWT_PRIVATE_KEY,

@@ -6,8 +6,9 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, importSPKI, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { OWN_DATABASE_TIMEOUT } from '../support/database.js';
 import { claimsOf, expectUnauthenticated, inspect, mint } from '../support/forge.js';
 import { GOOD_PASSWORD, ME, REFRESH, REGISTER, loginUser, registerUser, uniqueEmail } from '../support/operations.js';
 
@@ -185,7 +186,10 @@ describe('asymmetric JWT_ALGORITHM', () => {
   for (const { alg, keys } of cases) {
     it(`signs access tokens with ${alg} and the configured private key, and accepts them on me`, async () => {
       const pair = keys();
-      const app = await appWith({ JWT_ALGORITHM: alg, JWT_PRIVATE_KEY: pair.privateKey });
+      // A database of its own: on a set that already signs, a new JWT_PRIVATE_KEY is published
+      // first and signs only after the pre-publication wait.
+      const app = await createTestApp({ JWT_ALGORITHM: alg, JWT_PRIVATE_KEY: pair.privateKey });
+      onTestFinished(() => app.close());
       const session = await registerUser(app);
       // Its kid is the RFC 7638 thumbprint of the configured key.
       const kid = await calculateJwkThumbprint(await exportJWK(createPublicKey(pair.publicKey)));
@@ -197,7 +201,7 @@ describe('asymmetric JWT_ALGORITHM', () => {
       });
       expect(payload.sub).toBe(session.userId);
       expect(await meId(app, session.accessToken)).toBe(session.userId);
-    });
+    }, OWN_DATABASE_TIMEOUT);
 
     it(`refuses an HS256 token signed with the old shared secret when JWT_ALGORITHM=${alg}`, async () => {
       const app = await appWith({ JWT_ALGORITHM: alg, JWT_PRIVATE_KEY: keys().privateKey });

@@ -1,6 +1,6 @@
 /**
  * A key given in JWT_PRIVATE_KEY: added to the stored set under its RFC 7638 thumbprint, signing
- * at once; never rotated away from by time, only by the operator; and once rotated away from or
+ * at once on a fresh database and after the pre-publication wait on a set that already signs; never rotated away from by time, only by the operator; and once rotated away from or
  * revoked, never brought back by a start that still has it in the environment.
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
@@ -82,10 +82,23 @@ async function startAgain(t: TestApp) {
     schedule: false,
   });
   await keys.close();
-  return { signer: keys.ring.signer(t.clock.now()).kid, warnings };
+  return { signer: keys.ring.signer(t.clock.now())!.kid, warnings };
 }
 
 describe('JWT_PRIVATE_KEY', { timeout: OWN_DATABASE_TIMEOUT }, () => {
+  it('joins a set that already signs as the next key: published at once, signing only after 2 x JWKS_MAX_AGE', async () => {
+    const generated = await app({ JWT_SECRET: '', JWT_ALGORITHM: 'ES256', ...TIMING });
+    const before = await signingKid(generated);
+    const { kid } = await thumbprintOf(pems.ES256);
+    const adopting = await app(environment('ES256'), generated);
+    expect((await states(adopting))[kid]).toEqual({ state: 'next', source: 'environment' });
+    expect((await publishedKeys(adopting)).map((key) => key.kid)).toContain(kid);
+    expect(await signingKid(adopting)).toBe(before);
+    adopting.clock.advance(PRE_PUBLICATION_S);
+    expect(await signingKid(adopting)).toBe(kid);
+  });
+
+
   for (const alg of ['ES256', 'RS256'] as const) {
     it(`adds a ${alg} key to the set under its RFC 7638 thumbprint, current and from the environment: tokens carry that kid and the JWKS publishes it`, async () => {
       const { jwk, kid } = await thumbprintOf(pems[alg]);

@@ -259,15 +259,26 @@ describe('keys rotate', () => {
     expect(await keyEvents(old, start)).toEqual({ events: ['retired@0'], details: [{ kid: old, algorithm: 'ES256' }] });
   });
 
-  it('replaces a key that waits with the new one', async () => {
+  it('replaces a key that waits with the new one, retiring it (it may already sign on an instance whose clock runs ahead), never deleting it', async () => {
     await restart();
     const start = now();
     const waiting = await manager.rotate();
     const replacement = await manager.rotate();
-    expect(await keyOf(waiting)).toBeUndefined();
-    expect(await publishedKids()).not.toContain(waiting);
+    expect((await keyOf(waiting))?.state).toBe('retired');
+    expect(await publishedKids()).toContain(waiting);
     expect((await manager.list()).filter((key) => key.state === 'next').map((key) => key.kid)).toEqual([replacement]);
-    expect((await keyEvents(waiting, start)).events).toEqual(['created@0', 'removed@0']);
+    expect((await keyEvents(waiting, start)).events).toEqual(['created@0', 'retired@0']);
+  });
+
+  it('promotes a waiting key whose time has come before rotating: tokens it already signed stay valid', async () => {
+    await restart();
+    const waiting = await manager.rotate();
+    advance(11); // past 2 x JWKS_MAX_AGE: every instance signs with it, before any step recorded it
+    const session = await registerUser(t);
+    expect(kidOf(session.accessToken)).toBe(waiting);
+    await manager.rotate();
+    expect((await keyOf(waiting))?.state).toBe('current');
+    expect(await meWith(session.accessToken)).toEqual({ id: session.userId });
   });
 });
 

@@ -41,7 +41,7 @@ describe('createAccessTokenCodec', () => {
   it('stamps header typ at+jwt, alg HS256 and the kid of the signing key, iss and aud, and exp = iat + ttl', async () => {
     const issued = await codec.sign(subject, NOW);
     const { header, claims } = inspect(issued.token);
-    expect(header).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: keys.ring.signer(NOW).kid });
+    expect(header).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: keys.ring.signer(NOW)!.kid });
     expect(header.kid).toEqual(expect.any(String));
     expect(claims).toMatchObject({ iss: 'authgraph', aud: 'authgraph', iat: NOW_SECOND, exp: NOW_SECOND + 900 });
     expect(issued.expiresAt.getTime()).toBe((NOW_SECOND + 900) * 1000);
@@ -193,5 +193,66 @@ describe('createAccessTokenCodec with the stored ES256 key set', () => {
     const forged = await mint({ claims: claimsOf(token), header: { kid }, secret: new TextEncoder().encode(JSON.stringify(jwk)) });
     // HS256 is not an algorithm of any key in the set: refused before any key is looked up.
     expect(await es.verify(forged, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('the verified-token cache', () => {
+  /** A codec over the test ring whose key lookups are counted, and whose key can be taken away. */
+  function counted(options: { verifiedCacheSize?: number } = {}) {
+    let held = true;
+    let lookups = 0;
+    const ring = {
+      ...keys.ring,
+      verifier: (header: { kid?: string; alg?: string }) => (lookups++, held ? keys.ring.verifier(header) : null),
+      holds: (header: { kid?: string; alg?: string }) => held && keys.ring.holds(header),
+    };
+    const cached = createAccessTokenCodec(ring, { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900, ...options });
+    return { codec: cached, lookups: () => lookups, dropKey: () => (held = false) };
+  }
+
+  it('verifies a token with jose once, however many requests carry it, giving the same claims each time', async () => {
+    const { codec: cached, lookups } = counted();
+    const { token } = await cached.sign(subject, NOW);
+    const first = await cached.verify(token, NOW);
+    for (let i = 1; i <= 5; i++) expect(await cached.verify(token, at(i))).toEqual(first);
+    expect(first.ok).toBe(true);
+    expect(lookups()).toBe(1);
+  });
+
+  it('never answers a forged or altered token from the cache', async () => {
+    const { codec: cached } = counted();
+    const { token } = await cached.sign(subject, NOW);
+    expect((await cached.verify(token, NOW)).ok).toBe(true);
+    expect(await cached.verify(tamperClaims(token, { roles: ['admin'] }), NOW)).toEqual({ ok: false, reason: 'bad_signature' });
+    const [h, p, sig] = token.split('.');
+    const flipped = `${h}.${p}.${sig!.slice(0, -2)}${sig!.at(-2) === 'A' ? 'B' : 'A'}${sig!.at(-1)}`;
+    expect((await cached.verify(flipped, NOW)).ok).toBe(false);
+  });
+
+  it('refuses a cached token from its exp on', async () => {
+    const { codec: cached } = counted();
+    const { token } = await cached.sign(subject, NOW);
+    expect((await cached.verify(token, NOW)).ok).toBe(true);
+    expect(await cached.verify(token, new Date((NOW_SECOND + 900) * 1000))).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('refuses a cached token once its key has left the set', async () => {
+    const { codec: cached, dropKey } = counted();
+    const { token } = await cached.sign(subject, NOW);
+    expect((await cached.verify(token, NOW)).ok).toBe(true);
+    dropKey();
+    expect(await cached.verify(token, NOW)).toEqual({ ok: false, reason: 'unknown_key' });
+  });
+
+  it('stays bounded under a flood of distinct tokens: the oldest are forgotten and verified again', async () => {
+    const { codec: cached, lookups } = counted({ verifiedCacheSize: 5 });
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => cached.sign(subject, NOW).then((i) => i.token)));
+    for (const token of tokens) expect((await cached.verify(token, NOW)).ok).toBe(true);
+    expect(lookups()).toBe(20);
+    // The last five are remembered; the first was evicted and costs a verification again.
+    for (const token of tokens.slice(-5)) await cached.verify(token, NOW);
+    expect(lookups()).toBe(20);
+    await cached.verify(tokens[0]!, NOW);
+    expect(lookups()).toBe(21);
   });
 });

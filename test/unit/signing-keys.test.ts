@@ -1,9 +1,9 @@
-import { createHash, generateKeyPairSync, hkdfSync, randomUUID } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, hkdfSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAccessTokenCodec } from '../../src/tokens/access-tokens.js';
 import type { SigningKeys } from '../../src/tokens/signing-keys.js';
 import { openKeys } from '../support/keys.js';
@@ -38,8 +38,12 @@ function tempDir(): string {
 }
 const opened: SigningKeys[] = [];
 const databases: DatabaseHandle[] = [];
+// Closed after each test: keys on a database of their own close it too, and PostgreSQL's
+// connections are shared with every other test file running meanwhile.
+afterEach(async () => {
+  for (const keys of opened.splice(0)) await keys.close();
+});
 afterAll(async () => {
-  for (const keys of opened) await keys.close();
   for (const database of databases) await database.close();
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -345,15 +349,25 @@ describe('asymmetric signing keys', { timeout: OWN_DATABASE_TIMEOUT }, () => {
     });
   }
 
-  it('derives the refresh successor key from KEY_ENCRYPTION_KEY, not the signing key: it survives a new signing key', async () => {
+  it('derives the refresh successor key from KEY_ENCRYPTION_KEY, not a generated signing key: it survives a new signing key', async () => {
+    const database = await sharedDatabase();
+    const first = await load({ JWT_ALGORITHM: 'ES256' }, undefined, database);
+    await first.manager!.rotate({ immediately: true });
+    const again = await load({ JWT_ALGORITHM: 'ES256' }, undefined, database);
+    expect(again.successorKey.equals(first.successorKey)).toBe(true);
+    const otherKek = await load({ JWT_ALGORITHM: 'ES256', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('hex') });
+    expect(otherKek.successorKey.equals(first.successorKey)).toBe(false);
+  });
+
+  it('derives it from JWT_PRIVATE_KEY when one is given, as before the key set existed: a retry across the upgrade keeps its successor', async () => {
     const database = await sharedDatabase();
     const a = await load({ JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY: ec.privateKey }, undefined, database);
     const b = await load({ JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY: escaped(ec.privateKey) }, undefined, database);
     expect(a.successorKey.equals(b.successorKey)).toBe(true);
-    const generated = await load({ JWT_ALGORITHM: 'ES256' });
-    expect(generated.successorKey.equals(a.successorKey)).toBe(true);
-    const otherKek = await load({ JWT_ALGORITHM: 'ES256', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('hex') });
-    expect(otherKek.successorKey.equals(a.successorKey)).toBe(false);
+    // What the code before the key set derived: HKDF over the key's PKCS#8 DER.
+    const der = createPrivateKey(ec.privateKey).export({ type: 'pkcs8', format: 'der' });
+    const before = Buffer.from(hkdfSync('sha256', der, Buffer.alloc(0), 'authgraph refresh-token successor', 32));
+    expect(a.successorKey.equals(before)).toBe(true);
   });
 
   it('signs RS512 tokens with a 2048-bit key', async () => {
