@@ -18,9 +18,9 @@ const PUBLISHED_STATES: readonly SigningKeyRow['state'][] = ['next', 'current', 
 const KEY_LOCK = sql`select pg_advisory_xact_lock(hashtext('authgraph.signing_keys'))`;
 
 /** The JWK members that would let a holder sign (RSA and EC/OKP private parts, symmetric key). */
-export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 
-export function publicMembers(jwk: JWK): JWK {
+function publicMembers(jwk: JWK): JWK {
   const copy: Record<string, unknown> = { ...jwk };
   for (const member of PRIVATE_JWK_MEMBERS) delete copy[member];
   return copy as JWK;
@@ -32,7 +32,7 @@ export interface KeyChange {
   kid: string;
 }
 
-export const toScheduled = (row: SigningKeyRow): ScheduledKey => ({
+const toScheduled = (row: SigningKeyRow): ScheduledKey => ({
   kid: row.kid,
   algorithm: row.algorithm,
   state: row.state,
@@ -54,7 +54,7 @@ export async function storableKey(
   return { kid, algorithm, publicJwk: { ...jwk, kid, alg: algorithm, use: 'sig' }, privateKey: encryption.seal(pkcs8, kid) };
 }
 
-export function generateStorableKey(algorithm: JwtAlgorithm, encryption: KeyEncryption) {
+function generateStorableKey(algorithm: JwtAlgorithm, encryption: KeyEncryption) {
   return generateKeyPair(algorithm, { extractable: true, ...(algorithm.startsWith('RS') ? { modulusLength: 2048 } : {}) }).then(
     (pair) => storableKey(pair, algorithm, encryption),
   );
