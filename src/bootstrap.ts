@@ -27,28 +27,34 @@ export async function bootstrap(
   const openKeys = await prepareSigningKeys(config, logger);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
+    listenUrl: config.databaseListenUrl,
     dataDir: config.dataDir,
     timeouts: config.databaseTimeouts,
   });
-  let services: AppServices;
+  let services: AppServices | undefined;
   let keys: SigningKeys | undefined;
   try {
     await database.migrate();
     // Refuses keys it cannot use (a bad JWT_PRIVATE_KEY, a wrong KEY_ENCRYPTION_KEY).
     keys = await openKeys({ database, clock, schedule, manage: manageKeys });
     // Also refuses a configuration it cannot work with (production without SMTP_URL).
-    services = createServices({ config, db: database.db, keys, clock, logger });
+    services = createServices({ config, database, keys, clock, logger });
+    // Until its first reload this instance answers from the database.
+    await services.changes.start();
   } catch (err) {
+    await services?.changes.close();
     await keys?.close();
     await database.close();
     throw err;
   }
+  const running = services;
   const close = async () => {
     // Mails still being sent need the database for their audit events: give them a moment
     // (bounded, so an SMTP server that hangs cannot hold up a shutdown).
-    await Promise.race([services.tasks.idle(), delay(TASKS_GRACE_MS, undefined, { ref: false })]);
-    await services.signingKeys.close();
+    await Promise.race([running.tasks.idle(), delay(TASKS_GRACE_MS, undefined, { ref: false })]);
+    await running.signingKeys.close();
+    await running.changes.close();
     await database.close();
   };
-  return { config, database, services, close };
+  return { config, database, services: running, close };
 }

@@ -39,6 +39,7 @@ const envSchema = z.object({
   PORT: wholeNumber(4000, 0, 65_535),
   DATA_DIR: z.string().min(1).default('./.data'),
   DATABASE_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATABASE_LISTEN_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_CONNECT_TIMEOUT: seconds(5),
   DATABASE_STATEMENT_TIMEOUT: seconds(5),
   SHUTDOWN_TIMEOUT: seconds(10),
@@ -203,6 +204,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     port: e.PORT,
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
+    /** Where LISTEN connects: a session of its own, past a transaction-mode pooler. */
+    databaseListenUrl: e.DATABASE_LISTEN_URL ?? e.DATABASE_URL,
     /** Seconds to open a PostgreSQL connection, and that one statement may run. */
     databaseTimeouts: { connect: e.DATABASE_CONNECT_TIMEOUT, statement: e.DATABASE_STATEMENT_TIMEOUT },
     /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */

@@ -21,7 +21,7 @@ export type HttpRoute = (typeof HTTP_ROUTES)[number] | 'other';
 export type RefusalKind = 'rate_limit' | 'lockout';
 
 /** A LISTEN channel whose connection state is reported. */
-export type ListenerChannel = 'signing_keys';
+export type ListenerChannel = 'signing_keys' | 'changes';
 
 /**
  * This app's metrics, in a registry of its own (never prom-client's global one: a process may
@@ -38,6 +38,10 @@ export interface Metrics {
   observeArgon2Wait(seconds: number): void;
   /** One HTTP request's handling time. */
   observeRequest(route: HttpRoute, status: number, seconds: number): void;
+  /** An argon2 job refused because the gate was full or the job waited too long. */
+  countArgon2Refusal(): void;
+  /** One revocation check, answered from memory or from the database. */
+  countRevocationCheck(source: 'memory' | 'database'): void;
   /** Reports the argon2 queue's length, read at each scrape. */
   watchArgon2Queue(length: () => number): void;
   /** Reports a listener's state, read at each scrape; `connected` returns null when there is no listener. */
@@ -88,8 +92,40 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const argon2Refusals = new Counter({
+    name: 'authgraph_argon2_refusals_total',
+    help: 'argon2 jobs refused because the server was busy (the queue was full, or the wait too long).',
+    registers,
+  });
+  const revocationChecks = new Counter({
+    name: 'authgraph_revocation_checks_total',
+    help: 'Revocation checks of access tokens, by where they were answered: memory (kept exact by LISTEN/NOTIFY), or the database (a cache miss, or the listener down).',
+    labelNames: ['source'],
+    registers,
+  });
+  for (const source of ['memory', 'database']) revocationChecks.inc({ source }, 0);
+  const listeners = new Map<ListenerChannel, () => boolean | null>();
+  new Gauge({
+    name: 'authgraph_listener_connected',
+    help: '1 while the LISTEN connection of a channel is up, 0 while it is down.',
+    labelNames: ['channel'],
+    registers,
+    collect() {
+      for (const [channel, connected] of listeners) {
+        const state = connected();
+        if (state !== null) this.set({ channel }, state ? 1 : 0);
+      }
+    },
+  });
+
   return {
     registry,
+    countArgon2Refusal() {
+      argon2Refusals.inc();
+    },
+    countRevocationCheck(source) {
+      revocationChecks.inc({ source });
+    },
     countAuthEvent(type, detail) {
       authEvents.inc({ type });
       if (type === 'login_failure') signInFailures.inc({ reason: failureReason(detail) });
@@ -114,16 +150,7 @@ export function createMetrics(): Metrics {
       });
     },
     watchListener(channel, connected) {
-      new Gauge({
-        name: 'authgraph_listener_connected',
-        help: '1 once the LISTEN connection of a channel has (re)connected; it shows the last (re)connection, not a drop.',
-        labelNames: ['channel'],
-        registers,
-        collect() {
-          const state = connected();
-          if (state !== null) this.set({ channel }, state ? 1 : 0);
-        },
-      });
+      listeners.set(channel, connected);
     },
   };
 }

@@ -23,7 +23,9 @@ import { createAuditQuery } from './audit/audit-query.js';
 import type { SigningKeys } from './tokens/signing-keys.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
-import type { Database } from './db/client.js';
+import type { DatabaseHandle } from './db/client.js';
+import { createChangeFeed } from './db/change-feed.js';
+import { createAuthorizationMemory } from './authz/authorization-memory.js';
 import type { Logger } from './logger.js';
 
 /** Long-lived pieces the per-request context is built from. */
@@ -32,24 +34,34 @@ export type AppServices = ReturnType<typeof createServices>;
 /** Wires the long-lived services from configuration, keys and a database. */
 export function createServices(options: {
   config: Config;
-  db: Database;
+  /** The database; its LISTEN feeds this instance's memory of users, sessions and revocations. */
+  database: Pick<DatabaseHandle, 'db' | 'listen'>;
   keys: SigningKeys;
   clock: Clock;
   logger: Logger;
 }) {
-  const { config, db, keys, clock, logger } = options;
+  const { config, database, keys, clock, logger } = options;
+  const { db } = database;
   const accessTokens = createAccessTokenCodec(keys.ring, {
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.accessTokenTtl,
   });
-  const revocations = createRevocationList(db);
   // A registry per app (never prom-client's global one): a process may hold several apps.
   const metrics = createMetrics();
   metrics.watchListener('signing_keys', () => keys.listening());
+  // Started by whoever opens the app (start()), once every subscriber is in place.
+  const changes = createChangeFeed({ database, db, logger });
+  const memory = createAuthorizationMemory({ db, clock, feed: changes });
+  metrics.watchListener('changes', () => changes.live());
+  const revocations = createRevocationList(db, memory, (source) => metrics.countRevocationCheck(source));
   const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays, metrics });
   // One gate bounds all of this app's argon2 work (hashes, verifications, the dummy check).
-  const argon2Gate = new WorkGate({ ...config.argon2, onWait: (seconds) => metrics.observeArgon2Wait(seconds) });
+  const argon2Gate = new WorkGate({
+    ...config.argon2,
+    onWait: (seconds) => metrics.observeArgon2Wait(seconds),
+    onRefused: () => metrics.countArgon2Refusal(),
+  });
   metrics.watchArgon2Queue(() => argon2Gate.queueLength);
   const passwords = createPasswords(argon2Gate);
   const rateLimiter = createRateLimiter({ db, clock, limits: config.rateLimits.limits });
@@ -114,7 +126,7 @@ export function createServices(options: {
     passwordResetTtl: config.passwordResetTtl,
   });
   const roleAdmin = createRoleAdmin({ db, clock, audit });
-  const directory = createUserDirectory({ db, clock });
+  const directory = createUserDirectory({ db, clock, memory });
   const auditQuery = createAuditQuery(db);
   return {
     db,
@@ -140,6 +152,10 @@ export function createServices(options: {
     accountRecovery,
     /** The access-token keys: the ring, and the stored set's manager (null under HS*). */
     signingKeys: keys,
+    /** The change feed that keeps this instance's memory exact (started and closed by the app's owner). */
+    changes,
+    /** What this instance holds in memory for requests (accounts, access, sessions, revoked jtis). */
+    memory,
     /** This app's Prometheus metrics (served by GET /metrics when METRICS=true). */
     metrics,
     trustProxy: config.trustProxy,

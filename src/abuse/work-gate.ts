@@ -9,6 +9,8 @@ export interface WorkGateOptions {
   queueTimeoutMs: number;
   /** Told, as each job starts, how many seconds it waited for its slot (0 when one was free). */
   onWait?: ((seconds: number) => void) | undefined;
+  /** Told of each job refused (queue full, or waited too long). */
+  onRefused?: (() => void) | undefined;
 }
 
 /**
@@ -50,16 +52,21 @@ export class WorkGate {
     }
   }
 
+  private refuse(): RateLimitedError {
+    this.options.onRefused?.();
+    return new RateLimitedError(1, 'busy');
+  }
+
   private waitForSlot(): Promise<void> {
     if (this.waiting.length >= this.options.queueLimit) {
-      return Promise.reject(new RateLimitedError(1, 'busy'));
+      return Promise.reject(this.refuse());
     }
     return new Promise<void>((resolve, reject) => {
       const entry = {
         start: resolve,
         timer: setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(entry), 1);
-          reject(new RateLimitedError(1, 'busy'));
+          reject(this.refuse());
         }, this.options.queueTimeoutMs),
       };
       this.waiting.push(entry);

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { rolePermissions, roles, sessions, users } from '../db/schema.js';
 import { assertPageSize, fetchPage, keysetAfter, keysetOrder, type Page } from '../db/cursor.js';
-import { loadAccessOf } from './permissions.js';
+import type { AuthorizationMemory } from './authorization-memory.js';
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -18,14 +18,14 @@ function likePattern(text: string): string {
  * Everything the API reads about users and roles: resolvers ask this service, never a table.
  * Users come without their password hash.
  */
-export function createUserDirectory(deps: { db: Database; clock: Clock }) {
-  const { db, clock } = deps;
+export function createUserDirectory(deps: { db: Database; clock: Clock; memory: AuthorizationMemory }) {
+  const { db, clock, memory } = deps;
   return {
-    /** A user by (parsed) id, or null. */
-    userById: (id: string): Promise<Account | null> => findAccountById(db, id),
+    /** A user by (parsed) id, or null: from this instance's memory, kept exact by the change feed. */
+    userById: (id: string): Promise<Account | null> => memory.account(id),
 
-    /** Users' roles and permissions as stored now, in one query (every id is in the map). */
-    accessOf: (userIds: readonly string[]) => loadAccessOf(db, userIds),
+    /** Users' roles and permissions as stored now, those not in memory in one query (every id is in the map). */
+    accessOf: (userIds: readonly string[]) => memory.accessOf(userIds),
 
     /** One page of users, oldest first (by created_at, then id: stable under inserts), optionally filtered by a substring of email or name. */
     listUsers(options: { first: number; after?: string | null; search?: string | null }): Promise<Page<Account>> {
@@ -58,19 +58,7 @@ export function createUserDirectory(deps: { db: Database; clock: Clock }) {
     /** Every role, by name. */
     roles: () => db.select().from(roles).orderBy(asc(roles.name)),
 
-    /** The permissions each of these roles grants, sorted, in one query (every role is in the map). */
-    async permissionsOf(roleNames: readonly string[]): Promise<Map<string, string[]>> {
-      const rows =
-        roleNames.length === 0
-          ? []
-          : await db
-              .select({ role: rolePermissions.role, permission: rolePermissions.permission })
-              .from(rolePermissions)
-              .where(inArray(rolePermissions.role, [...roleNames]))
-              .orderBy(asc(rolePermissions.permission));
-      const granted = new Map(roleNames.map((role) => [role, [] as string[]]));
-      for (const row of rows) granted.get(row.role)!.push(row.permission);
-      return granted;
-    },
+    /** The permissions each of these roles grants, sorted, those not in memory in one query (every role is in the map). */
+    permissionsOf: (roleNames: readonly string[]) => memory.permissionsOf(roleNames),
   };
 }

@@ -24,17 +24,41 @@ export interface DatabaseHandle {
   migrate(): Promise<void>;
   ping(): Promise<void>;
   /**
-   * LISTENs on a channel: `onMessage` gets each notification's payload, `onListening` runs each
-   * time the listener is (re)connected (notifications sent while it was not are lost). Resolves
-   * to a function that stops listening.
+   * LISTENs on a channel, on a connection of its own that is reconnected after every loss.
+   * Notifications sent while it is not listening are lost, so `onLost` says when that starts
+   * and `onListening` when it is listening again (and once at first).
    */
-  listen(channel: string, onMessage: (payload: string) => void, onListening?: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, events: ListenEvents): Promise<Listener>;
   close(): Promise<void>;
+}
+
+export interface ListenEvents {
+  onMessage(payload: string): void;
+  onListening?(): void;
+  onLost?(): void;
+}
+
+export interface Listener {
+  /** The PostgreSQL backend pid of the listening connection while it is up; null on PGlite. */
+  pid(): number | null;
+  /** Drops the connection and opens it again (a listener that stopped answering); no-op on PGlite. */
+  reconnect(): void;
+  /**
+   * True on PGlite: a notification reaches the listener before the statement that committed it
+   * returns, so there is never one in flight.
+   */
+  inProcess: boolean;
+  stop(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
   /** postgres:// URL; without it PGlite is used. */
   databaseUrl?: string | undefined;
+  /**
+   * Where LISTEN connects (default databaseUrl): it needs a session of its own, which a
+   * transaction-mode pooler does not give.
+   */
+  listenUrl?: string | undefined;
   /** Where PGlite keeps its files; undefined keeps them in memory (tests). */
   dataDir?: string | undefined;
   /** Connections in the postgres.js pool. */
@@ -113,11 +137,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ping: async () => {
         await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
       },
-      // postgres.js keeps one extra connection for LISTEN and reconnects it by itself.
-      listen: async (channel, onMessage, onListening) => {
-        const meta = await client.listen(channel, onMessage, onListening);
-        return () => meta.unlisten();
-      },
+      listen: (channel, events) => listenOnPostgres(options.listenUrl ?? url, common, channel, events),
       close: () => client.end({ timeout: 5 }),
     };
   }
@@ -140,11 +160,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       ping: async () => {
         await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
       },
-      // One process: notifications come from this same database, delivered on commit.
-      listen: async (channel, onMessage, onListening) => {
-        const unsubscribe = await client.listen(channel, onMessage);
-        onListening?.();
-        return unsubscribe;
+      // One process: notifications come from this same database, delivered on commit; the
+      // listener can't be lost.
+      listen: async (channel, events) => {
+        const unsubscribe = await client.listen(channel, events.onMessage);
+        events.onListening?.();
+        return { pid: () => null, reconnect: () => {}, stop: unsubscribe, inProcess: true };
       },
       close: async () => {
         await client.close();
@@ -155,4 +176,95 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     releaseLock();
     throw err;
   }
+}
+
+/**
+ * How often the listening connection proves it still answers, and how long it gets to: a listener
+ * cut off without its socket closing (a silent network) is found out within twice this.
+ */
+const LISTENER_PING_MS = 2000;
+
+/**
+ * LISTEN on a postgres.js client of its own (one connection, never recycled). A loss is seen
+ * when the socket closes (a terminated backend, a restart) or when a ping gets no answer (a
+ * silent network); the connection is then opened again, with growing pauses, until it listens.
+ */
+async function listenOnPostgres(
+  url: string,
+  common: postgres.Options<Record<string, never>>,
+  channel: string,
+  events: ListenEvents,
+): Promise<Listener> {
+  let stopped = false;
+  let client: postgres.Sql | null = null;
+  let pid: number | null = null;
+  let failures = 0;
+  let retry: NodeJS.Timeout | undefined;
+
+  const lose = (lost: postgres.Sql) => {
+    if (stopped || client !== lost) return;
+    client = null;
+    const wasListening = pid !== null;
+    pid = null;
+    void lost.end({ timeout: 0 }).catch(() => {});
+    if (wasListening) events.onLost?.();
+    retry = setTimeout(connect, reconnectDelay(failures++) * 1000);
+    retry.unref();
+  };
+
+  const connect = async () => {
+    if (stopped) return;
+    const candidate: postgres.Sql = postgres(url, {
+      ...common,
+      max: 1,
+      idle_timeout: 0,
+      max_lifetime: null,
+      connection: { application_name: 'authgraph-listener' },
+      onclose: () => lose(candidate),
+      // postgres.js's own option (its listen() is built on it), missing from its types.
+      ...({
+        onnotify: (from: string, payload: string) => {
+          if (from === channel && client === candidate) events.onMessage(payload);
+        },
+      } as object),
+    });
+    client = candidate;
+    try {
+      // Bounded like the ping: a network that goes silent after the handshake must not leave the
+      // listener waiting for good (connect_timeout covers the handshake only).
+      await withDeadline(candidate.unsafe(`listen "${channel.replace(/"/g, '""')}"`), LISTENER_PING_MS, 'LISTEN');
+      const [row] = await withDeadline(candidate<{ pid: number }[]>`select pg_backend_pid() as pid`, LISTENER_PING_MS, 'the listener');
+      if (client !== candidate) return;
+      pid = row!.pid;
+      failures = 0;
+      events.onListening?.();
+    } catch {
+      lose(candidate);
+    }
+  };
+
+  const ping = setInterval(() => {
+    const current = client;
+    if (!current || pid === null) return;
+    withDeadline(current`select 1`, LISTENER_PING_MS, 'the listener').catch(() => lose(current));
+  }, LISTENER_PING_MS);
+  ping.unref();
+
+  await connect();
+  return {
+    pid: () => pid,
+    inProcess: false,
+    reconnect: () => {
+      if (client) lose(client);
+    },
+    stop: async () => {
+      stopped = true;
+      clearInterval(ping);
+      clearTimeout(retry);
+      const last = client;
+      client = null;
+      pid = null;
+      await last?.end({ timeout: 5 });
+    },
+  };
 }

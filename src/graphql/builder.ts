@@ -6,6 +6,7 @@ import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
 import { accessError } from './access-errors.js';
 import RateLimitPlugin from './rate-limit-plugin.js';
+import SettledWritesPlugin from './settled-writes-plugin.js';
 import StorableTextPlugin from './storable-text-plugin.js';
 import { validationInputError } from './validation-error.js';
 
@@ -33,7 +34,7 @@ export const builder = new SchemaBuilder<{
 }>({
   // ScopeAuthPlugin first, as its documentation asks; StorableTextPlugin after ValidationPlugin,
   // whose argument validation it feeds.
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, StorableTextPlugin, RateLimitPlugin],
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, StorableTextPlugin, RateLimitPlugin, SettledWritesPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: async (context) => {

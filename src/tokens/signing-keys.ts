@@ -47,8 +47,7 @@ export interface SigningKeys {
   /** Null for a symmetric key (nothing is stored or rotated). */
   manager: KeyManager | null;
   /**
-   * Whether the key-change listener has connected (set again on each reconnection; a dropped
-   * connection is not reported by the driver). Null when there is no listener (a symmetric key).
+   * Whether the key-change listener is connected. Null when there is no listener (a symmetric key).
    */
   listening(): boolean | null;
   /** Stops the schedule and the listener. */
@@ -241,18 +240,20 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
     };
     let listening = false;
     const reloadOnListening = guarded('reload after the listener connected', reload);
-    const stopListening = await database.listen(
-      KEY_CHANNEL,
-      (revokedKid) => {
+    const listener = await database.listen(KEY_CHANNEL, {
+      onMessage: (revokedKid) => {
         if (revokedKid) stored.drop(revokedKid);
         guarded('reload after a change', reload)();
       },
       // (Re)connected: a change may have been missed meanwhile.
-      () => {
+      onListening: () => {
         listening = true;
         reloadOnListening();
       },
-    );
+      onLost: () => {
+        listening = false;
+      },
+    });
     // One tick at a time (a slow database must not pile steps up); the reload runs even when the
     // step fails (a read-only replica after a failover), so the instance still follows the set.
     const tickMs = Math.min((config.keys.jwksMaxAge * 1000) / 2, MAX_RELOAD_INTERVAL_MS);
@@ -282,7 +283,7 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
       close: async () => {
         if (timer) clearInterval(timer);
         listening = false;
-        await stopListening();
+        await listener.stop();
       },
     };
   };

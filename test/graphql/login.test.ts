@@ -36,6 +36,7 @@ async function login(email: string, password: string, options?: Parameters<TestA
 
 async function setActive(userId: string, active: boolean) {
   await t.database.db.update(users).set({ active }).where(eq(users.id, userId));
+  await t.services.changes.sync();
 }
 
 describe('login', () => {

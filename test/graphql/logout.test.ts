@@ -101,6 +101,7 @@ describe('logout', () => {
     const session = await registerUser(t);
     const { jti, exp } = inspect(session.accessToken).claims;
     await t.database.db.insert(revokedTokens).values({ jti: jti!, expiresAt: new Date(exp! * 1000) });
+    await t.services.changes.sync();
     await expectAccessRefused(session);
     // Only that token: the session goes on, and a refreshed token works.
     await expectRefreshWorks(session);

@@ -70,14 +70,17 @@ describe('me', () => {
     const before = await t.gql(`query { me { id active } }`, {}, { token: session.accessToken });
     expect(before.data?.me).toEqual({ id: session.userId, active: true });
     await t.database.db.update(users).set({ active: false }).where(eq(users.id, session.userId));
+    await t.services.changes.sync();
     expectUnauthenticated(await t.gql(ME, {}, { token: session.accessToken }), 'me');
   });
 
   it('honours the token again once the user is re-enabled', async () => {
     const session = await registerUser(t);
     await t.database.db.update(users).set({ active: false }).where(eq(users.id, session.userId));
+    await t.services.changes.sync();
     expectUnauthenticated(await t.gql(ME, {}, { token: session.accessToken }), 'me');
     await t.database.db.update(users).set({ active: true }).where(eq(users.id, session.userId));
+    await t.services.changes.sync();
     const res = await t.gql(`query { me { id } }`, {}, { token: session.accessToken });
     expect(res.data?.me).toEqual({ id: session.userId });
   });
@@ -85,6 +88,7 @@ describe('me', () => {
   it('refuses the token of a user whose row was deleted', async () => {
     const session = await registerUser(t);
     await t.database.db.delete(users).where(eq(users.id, session.userId));
+    await t.services.changes.sync();
     expectUnauthenticated(await t.gql(ME, {}, { token: session.accessToken }), 'me');
   });
 

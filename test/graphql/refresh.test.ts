@@ -205,6 +205,7 @@ describe('refresh', () => {
   it('rejects the refresh token of a disabled user', async () => {
     const session = await registerUser(t);
     await t.database.db.update(users).set({ active: false }).where(eq(users.id, session.userId));
+    await t.services.changes.sync();
     await expectRejected(t, session.refreshToken);
   });
 

@@ -15,7 +15,7 @@ import { createMetrics, HTTP_ROUTES, SIGN_IN_FAILURE_REASONS } from '../../src/m
 import { loginFrom, rawFetch, uniqueIp } from '../support/abuse.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
-import { GOOD_PASSWORD, LOGIN, REFRESH, REGISTER, registerUser, uniqueEmail } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, ME_ID, REFRESH, REGISTER, registerUser, uniqueEmail } from '../support/operations.js';
 import { freePort, killGroup, killSpawnedServers, spawnServer, within } from '../support/server-process.js';
 
 const TOKEN = `metrics-${randomBytes(24).toString('hex')}`;
@@ -229,7 +229,7 @@ describe('GET /metrics: what it counts', () => {
     expect(valueOf(text, 'authgraph_http_request_duration_seconds_sum', { route: '/graphql', status: '200' })).toBeGreaterThan(0);
   });
 
-  it('shows the signing-key listener connected under stored keys, and no listener under HS256', async () => {
+  it('shows the signing-key listener connected under stored keys, and none under HS256; the change listener under both', async () => {
     const stored = await createTestApp({ ...METRICS, JWT_SECRET: '' }, database);
     try {
       expect(stored.config.jwt.algorithm).toBe('ES256');
@@ -237,7 +237,20 @@ describe('GET /metrics: what it counts', () => {
     } finally {
       await stored.close();
     }
-    expect(await scrape(t)).not.toMatch(/^authgraph_listener_connected\{/m);
+    const symmetric = await scrape(t);
+    expect(symmetric).not.toMatch(/^authgraph_listener_connected\{channel="signing_keys"\}/m);
+    expect(valueOf(symmetric, 'authgraph_listener_connected', { channel: 'changes' })).toBe(1);
+  });
+
+  it('counts revocation checks by where they were answered: the first from the database, the next from memory', async () => {
+    const session = await registerUser(plain);
+    const before = await scrape(t);
+    const memory = valueOf(before, 'authgraph_revocation_checks_total', { source: 'memory' })!;
+    const database = valueOf(before, 'authgraph_revocation_checks_total', { source: 'database' })!;
+    for (let i = 0; i < 3; i += 1) expect((await t.gql(ME_ID, {}, { token: session.accessToken })).data?.me).toEqual({ id: session.userId });
+    const after = await scrape(t);
+    expect(valueOf(after, 'authgraph_revocation_checks_total', { source: 'database' })).toBe(database + 1);
+    expect(valueOf(after, 'authgraph_revocation_checks_total', { source: 'memory' })).toBe(memory + 2);
   });
 });
 
@@ -252,7 +265,8 @@ describe('GET /metrics: no personal data', () => {
       route: (v) => [...HTTP_ROUTES, 'other'].includes(v as never),
       status: (v) => /^\d{3}$/.test(v),
       le: (v) => v === '+Inf' || Number.isFinite(Number(v)),
-      channel: (v) => v === 'signing_keys',
+      channel: (v) => v === 'signing_keys' || v === 'changes',
+      source: (v) => v === 'memory' || v === 'database',
     };
     for (const { name, labels } of samples(text)) {
       expect(name).toMatch(/^authgraph_/);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { inspect } from '../support/forge.js';
 import { GOOD_PASSWORD, ME, REGISTER, uniqueEmail } from '../support/operations.js';
 import {
@@ -83,6 +83,10 @@ describe('npx tsx src/server.ts (PGlite in DATA_DIR, no JWT_SECRET, no KEY_ENCRY
 
         // Listens on exactly HOST:PORT: the log says so, and another loopback address of the
         // same port (which 0.0.0.0 would cover) is refused.
+        // The log line and the health answer come over different pipes: either may be read first.
+        await vi.waitFor(() => expect(logRecords(server).find((record) => record.msg === 'authgraph is listening')).toBeDefined(), {
+          timeout: 30_000,
+        });
         const listening = logRecords(server).find((record) => record.msg === 'authgraph is listening');
         expect(listening).toMatchObject({ database: 'pglite', url: `http://127.0.0.1:${port}/graphql` });
         expect(await accepts('127.0.0.1', port)).toBe(true);

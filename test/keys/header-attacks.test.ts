@@ -8,7 +8,7 @@ import { createHmac, createPublicKey, randomUUID, type JsonWebKey } from 'node:c
 import { eq } from 'drizzle-orm';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { signingKeys } from '../../src/db/schema.js';
+import { signingKeys, users } from '../../src/db/schema.js';
 import { JWKS_PATH } from '../../src/plugins/use-jwks.js';
 import { createKeyEncryption } from '../../src/tokens/key-encryption.js';
 import { createTestApp, TEST_KEY_ENCRYPTION_KEY, type TestApp } from '../support/app.js';
@@ -165,9 +165,12 @@ describe('forged JOSE headers sent to me (ES256 key set)', () => {
       await es256(attacker.privateKey, header({ kid: attacker.kid }), claims),
       ...(await Promise.all(hostileKids.map(([, kid]) => es256(realKey, header({ kid: typeof kid === 'function' ? kid() : kid }), claims)))),
     ];
+    // The victim's row changes, so this instance forgets it and the control below must read it.
+    await t.database.db.update(users).set({ name: `renamed ${randomUUID()}` }).where(eq(users.id, victim.userId));
+    await t.services.changes.sync();
     const queries = countQueries();
     try {
-      // Control: the counter sees the queries of a genuine token (the revocation check, the user).
+      // Control: the counter sees the queries of a genuine token (the user, read again).
       await expectAccepted(victim.accessToken);
       expect(queries.count()).toBeGreaterThan(0);
       const before = queries.count();

@@ -57,7 +57,8 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
   const clock = new TestClock();
   const db = database ?? (await openTestDatabase());
   const keys = await openSigningKeys({ config, logger, database: db, clock, schedule: false });
-  const services = createServices({ config, db: db.db, keys, clock, logger });
+  const services = createServices({ config, database: db, keys, clock, logger });
+  await services.changes.start();
   const app = createApp(services, { config, ping: db.ping });
   return {
     app,
@@ -76,6 +77,7 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
       return { status: response.status, ...(await response.json()) };
     },
     close: async () => {
+      await services.changes.close();
       await keys.close();
       if (!database) await db.close();
     },

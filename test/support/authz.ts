@@ -34,6 +34,8 @@ export const SET_USER_ACTIVE = `mutation SetActive($userId: ID!, $active: Boolea
 export async function registerAdmin(t: TestApp, options: { email?: string; name?: string } = {}): Promise<Session> {
   const session = await registerUser(t, options);
   await t.services.roleAdmin.grantRole({ kind: 'operator' }, session.userId, 'admin');
+  // As if an operator granted it elsewhere: the change reaches this instance before its next request.
+  await t.services.changes.sync();
   return session;
 }
 
@@ -44,6 +46,7 @@ export async function createRole(t: TestApp, permissions: Permission[], prefix =
   if (permissions.length > 0) {
     await t.database.db.insert(rolePermissions).values(permissions.map((permission) => ({ role: name, permission })));
   }
+  await t.services.changes.sync();
   return name;
 }
 
@@ -52,6 +55,7 @@ export async function registerWithPermissions(t: TestApp, permissions: Permissio
   const role = await createRole(t, permissions);
   const session = await registerUser(t);
   await t.services.roleAdmin.grantRole({ kind: 'operator' }, session.userId, role);
+  await t.services.changes.sync();
   return { ...session, role };
 }
 
@@ -60,6 +64,7 @@ export async function removePermission(t: TestApp, role: string, permission: Per
   await t.database.db
     .delete(rolePermissions)
     .where(and(eq(rolePermissions.role, role), eq(rolePermissions.permission, permission)));
+  await t.services.changes.sync();
 }
 
 /** Ids of users holding the admin role whose account is active. */

@@ -11,6 +11,8 @@ import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, vi } from 'vitest';
 import { PROJECT_ROOT } from './cli.js';
+export { freePort } from './free-port.js';
+import { freePort } from './free-port.js';
 
 const STARTUP_TIMEOUT_MS = 40_000;
 
@@ -34,17 +36,6 @@ export interface Started {
 
 const children: ChildProcess[] = [];
 
-/** A port nothing listens on right now: bound to 0, read, released. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * Spawns `npx tsx src/server.ts` (or `command`) in the project root, in a process group of its
