@@ -120,6 +120,25 @@ export class RoleNotHeldError extends AuthError {
 }
 
 /**
+ * Why an UNAUTHENTICATED error refused the request, in its `extensions.reason`: enough for a
+ * client to tell "refresh now" (EXPIRED, the only one a refresh can cure) from "sign in again",
+ * never which check failed (a forger learns nothing from MALFORMED, a thief nothing from REVOKED).
+ */
+export const UNAUTHENTICATED_REASONS = {
+  MISSING: 'No access token: no Authorization header.',
+  MALFORMED:
+    'The Authorization header is not `Bearer <token>`, or the token is not one of ours: not a JWT, a bad ' +
+    'signature, an unknown key or algorithm, wrong claims.',
+  EXPIRED: 'The access token is genuine but its `exp` has passed: refresh, then retry.',
+  REVOKED:
+    'The access token is genuine but no longer honoured: logged out, its session revoked or ended, its user ' +
+    'disabled or gone, or issued before a password change or a sign-out everywhere. Sign in again.',
+} as const;
+
+/** The `extensions.reason` of an UNAUTHENTICATED error. */
+export type UnauthenticatedReason = keyof typeof UNAUTHENTICATED_REASONS;
+
+/**
  * Where a client meets a code (README "Errors" states the rule):
  * - `result`: a member of the field's `…Result` union, a type implementing `Error` whose `code`
  *   is in the `ErrorCode` enum; on a field without a result union, a GraphQL error with the code
@@ -235,7 +254,8 @@ export const ERRORS = {
     channel: 'access',
     message: 'A valid access token is required.',
     description:
-      'The field needs a signed-in user: the access token is missing, malformed, forged, expired or revoked, or its user is disabled.',
+      'The field needs a signed-in user: the access token is missing, malformed, forged, expired or revoked, or its user is disabled. ' +
+      '`extensions.reason` says which of MISSING, MALFORMED, EXPIRED (refresh, then retry) or REVOKED (sign in again).',
   },
   FORBIDDEN: {
     channel: 'access',

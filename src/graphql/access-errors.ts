@@ -1,9 +1,49 @@
 import { GraphQLError } from 'graphql';
-import { AuthError, ERRORS, type AccessErrorCode, type ErrorCodeOf, type ErrorEntry } from '../errors.js';
+import type { Viewer } from '../context.js';
+import {
+  AuthError,
+  ERRORS,
+  type AccessErrorCode,
+  type ErrorCodeOf,
+  type ErrorEntry,
+  type UnauthenticatedReason,
+} from '../errors.js';
 
 /** The GraphQL error for an access-control failure: the catalogue's message, the code in `extensions.code`. */
-export function accessError(code: AccessErrorCode): GraphQLError {
-  return new GraphQLError(ERRORS[code].message, { extensions: { code } });
+export function accessError(code: AccessErrorCode, extensions: { reason?: UnauthenticatedReason } = {}): GraphQLError {
+  return new GraphQLError(ERRORS[code].message, { extensions: { code, ...extensions } });
+}
+
+/** What a client is told about a viewer who is not signed in: one of four words, never the check that failed. */
+function reasonOf(viewer: Exclude<Viewer, { kind: 'user' }>): UnauthenticatedReason {
+  if (viewer.kind === 'anonymous') return 'MISSING';
+  switch (viewer.reason) {
+    case 'expired':
+      return 'EXPIRED';
+    case 'bad_scheme':
+    case 'malformed':
+    case 'oversized':
+    case 'bad_signature':
+    case 'bad_claims':
+    case 'unknown_key':
+      return 'MALFORMED';
+    case 'token_revoked':
+    case 'session_revoked':
+    case 'session_expired':
+    case 'user_missing':
+    case 'user_disabled':
+    case 'issued_before_cutoff':
+      return 'REVOKED';
+  }
+}
+
+/**
+ * UNAUTHENTICATED for this viewer, with `extensions.reason` (MISSING, MALFORMED, EXPIRED, REVOKED);
+ * FORBIDDEN when the viewer is signed in after all (a policy refused, not the token).
+ */
+export function unauthenticatedError(viewer: Viewer): GraphQLError {
+  if (viewer.kind === 'user') return accessError('FORBIDDEN');
+  return accessError('UNAUTHENTICATED', { reason: reasonOf(viewer) });
 }
 
 /** The GraphQL error of an expected failure: its code and the extra fields its catalogue entry names. */

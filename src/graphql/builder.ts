@@ -4,7 +4,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
-import { accessError } from './access-errors.js';
+import { unauthenticatedError } from './access-errors.js';
 import RateLimitPlugin from './rate-limit-plugin.js';
 import SettledWritesPlugin from './settled-writes-plugin.js';
 import StorableTextPlugin from './storable-text-plugin.js';
@@ -47,8 +47,8 @@ export const builder = new SchemaBuilder<{
         permission: async (permission) => (await context.access())?.permissions.includes(permission) ?? false,
       };
     },
-    unauthorizedError: (_parent, context) =>
-      accessError(context.peekViewer()?.kind === 'user' ? 'FORBIDDEN' : 'UNAUTHENTICATED'),
+    // authScopes has resolved the viewer before any scope can fail, so peekViewer() is set.
+    unauthorizedError: (_parent, context) => unauthenticatedError(context.peekViewer() ?? { kind: 'anonymous' }),
   },
   // Argument validation answers InputError, as the field's union member where there is one.
   // It runs before authorization ("unsafely", in the errors plugin's words), on purpose: a

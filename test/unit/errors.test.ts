@@ -24,6 +24,7 @@ import {
   errorCodesOf,
   InputError,
   RateLimitedError,
+  UNAUTHENTICATED_REASONS,
   UserNotFoundError,
   type ErrorCode,
   type ErrorEntry,
@@ -164,5 +165,13 @@ describe('codes outside the catalogue', () => {
     const listed = [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
     const extensionsOnly = entries.filter(([, entry]) => entry.channel !== 'result').map(([code]) => code);
     expect(listed.sort()).toEqual(extensionsOnly.sort());
+  });
+
+  it("has the README list exactly the reasons of UNAUTHENTICATED, in the catalogue's order", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('**Why UNAUTHENTICATED.**'));
+    const table = section.slice(0, section.indexOf('\n\n', section.indexOf('\n|')));
+    const listed = [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect(listed).toEqual(Object.keys(UNAUTHENTICATED_REASONS));
   });
 });

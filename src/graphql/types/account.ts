@@ -4,7 +4,7 @@ import {
   InvalidTokenError,
   RateLimitedError,
 } from '../../errors.js';
-import { accessError } from '../access-errors.js';
+import { unauthenticatedError } from '../access-errors.js';
 import { emailKey } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -34,7 +34,7 @@ builder.mutationFields((t) => ({
     rateLimit: { account: ['CHANGE_PASSWORD_ACCOUNT'], ip: ['CHANGE_PASSWORD_IP'] },
     resolve: async (_root, args, ctx) => {
       const viewer = await ctx.viewer();
-      if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
+      if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
       return ctx.services.passwordChange.changePassword({ userId: viewer.claims.sub, ...args, request: ctx.request });
     },
   }),
@@ -47,7 +47,7 @@ builder.mutationFields((t) => ({
     rateLimit: { account: ['REQUEST_EMAIL_VERIFICATION_ACCOUNT'] },
     resolve: async (_root, _args, ctx) => {
       const viewer = await ctx.viewer();
-      if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
+      if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
       await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
       return true;
     },

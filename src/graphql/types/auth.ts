@@ -8,7 +8,7 @@ import {
   InvalidRefreshTokenError,
   RateLimitedError,
 } from '../../errors.js';
-import { accessError } from '../access-errors.js';
+import { unauthenticatedError } from '../access-errors.js';
 import { accountEmail, accountName, signInEmail, signInPassword } from '../arguments.js';
 import { builder } from '../builder.js';
 import { UserRef } from './user.js';
@@ -102,7 +102,7 @@ builder.mutationFields((t) => ({
         everywhere: args.everywhere ?? false,
         request: ctx.request,
       });
-      if (!done) throw accessError('UNAUTHENTICATED');
+      if (!done) throw unauthenticatedError(viewer);
       return true;
     },
   }),

@@ -2,7 +2,7 @@ import type { Permission } from '../../authz/permissions.js';
 import type { Context } from '../../context.js';
 import type { Account } from '../../accounts/accounts.js';
 import type { SessionRow } from '../../db/schema.js';
-import { accessError, describeErrors, withTypedErrors } from '../access-errors.js';
+import { accessError, describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
 import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -13,7 +13,7 @@ const SESSIONS_REVOKE = 'sessions:revoke' satisfies Permission;
 /** The signed-in viewer, for fields whose policy has already required one. */
 async function signedIn(ctx: Context) {
   const viewer = await ctx.viewer();
-  if (viewer.kind !== 'user') throw accessError('UNAUTHENTICATED');
+  if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
   return { userId: viewer.claims.sub, sessionId: viewer.claims.sid, request: ctx.request };
 }
 
