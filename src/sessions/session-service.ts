@@ -24,6 +24,10 @@ export interface AuthTokens {
   refreshToken: string;
   expiresIn: number;
   refreshExpiresIn: number;
+  /** The access token's `exp`, as an instant. */
+  accessTokenExpiresAt: Date;
+  /** When the refresh token stops working (its own lifetime, or the session's end if sooner). */
+  refreshTokenExpiresAt: Date;
   user: Account;
 }
 
@@ -53,6 +57,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       refreshToken: refreshToken.token,
       expiresIn: wholeSecondsLeft(access.expiresAt, now),
       refreshExpiresIn: wholeSecondsLeft(refreshToken.expiresAt, now),
+      accessTokenExpiresAt: access.expiresAt,
+      refreshTokenExpiresAt: refreshToken.expiresAt,
       user: toAccount(user),
     };
   }

@@ -23,6 +23,14 @@ export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implemen
     tokenType: t.string({ resolve: () => 'Bearer' }),
     expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
     refreshExpiresIn: t.exposeInt('refreshExpiresIn', { description: 'Seconds until the refresh token expires.' }),
+    accessTokenExpiresAt: t.expose('accessTokenExpiresAt', {
+      type: 'DateTime',
+      description: "When the access token expires: its `exp` claim (whole seconds). Refresh before, or on EXPIRED.",
+    }),
+    refreshTokenExpiresAt: t.expose('refreshTokenExpiresAt', {
+      type: 'DateTime',
+      description: "When the refresh token expires: REFRESH_TOKEN_TTL after it was issued, or the session's end if sooner.",
+    }),
     user: t.field({
       type: UserRef,
       resolve: (payload, _args, ctx) => {
