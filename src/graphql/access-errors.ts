@@ -15,7 +15,7 @@ export function accessError(code: AccessErrorCode, extensions: { reason?: Unauth
 }
 
 /** What a client is told about a viewer who is not signed in: one of four words, never the check that failed. */
-function reasonOf(viewer: Exclude<Viewer, { kind: 'user' }>): UnauthenticatedReason {
+export function unauthenticatedReason(viewer: Exclude<Viewer, { kind: 'user' }>): UnauthenticatedReason {
   if (viewer.kind === 'anonymous') return 'MISSING';
   switch (viewer.reason) {
     case 'expired':
@@ -43,7 +43,7 @@ function reasonOf(viewer: Exclude<Viewer, { kind: 'user' }>): UnauthenticatedRea
  */
 export function unauthenticatedError(viewer: Viewer): GraphQLError {
   if (viewer.kind === 'user') return accessError('FORBIDDEN');
-  return accessError('UNAUTHENTICATED', { reason: reasonOf(viewer) });
+  return accessError('UNAUTHENTICATED', { reason: unauthenticatedReason(viewer) });
 }
 
 /** The GraphQL error of an expected failure: its code and the extra fields its catalogue entry names. */

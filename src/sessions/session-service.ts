@@ -92,8 +92,8 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /**
      * Revokes the caller's access token and session, the session of a presented refresh token,
-     * or (everywhere) all of the user's sessions and tokens. Returns false when nothing proved
-     * who the caller is; the resolver turns that into UNAUTHENTICATED.
+     * or (everywhere) all of the user's sessions and tokens. Returns false when neither token was
+     * live, so nothing was revoked (the resolver decides what that answers).
      */
     async logout(options: {
       claims: AccessClaims | null;

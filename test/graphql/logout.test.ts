@@ -1,7 +1,9 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokedTokens, sessions, users } from '../../src/db/schema.js';
+import { purgeExpired } from '../../src/purge.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { refreshTokenRow } from '../support/rows.js';
 import { claimsOf, expectUnauthenticated, inspect, mint } from '../support/forge.js';
 import { loginUser, LOGOUT, registerUser, type Session, ME_ID, REFRESH_BRIEF } from '../support/operations.js';
 
@@ -145,49 +147,112 @@ describe('logout', () => {
     await expectRefreshWorks(theirs);
   });
 
-  it('answers UNAUTHENTICATED without any token', async () => {
-    expectUnauthenticated(await logout({}), 'logout', { nullable: false });
+  it('answers UNAUTHENTICATED (MISSING) without any token', async () => {
+    const res = await logout({});
+    expectUnauthenticated(res, 'logout', { nullable: false });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MISSING' });
   });
 
-  it('answers UNAUTHENTICATED with a garbage access token and a garbage refresh token', async () => {
-    expectUnauthenticated(await logout({ token: 'garbage', refreshToken: 'garbage.garbage' }), 'logout', { nullable: false });
+  it('answers UNAUTHENTICATED (MALFORMED) with a garbage access token and a garbage refresh token', async () => {
+    const res = await logout({ token: 'garbage', refreshToken: 'garbage.garbage' });
+    expectUnauthenticated(res, 'logout', { nullable: false });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
   });
 
-  it('answers UNAUTHENTICATED with a forged access token, and revokes nothing', async () => {
+  it('answers UNAUTHENTICATED (MALFORMED) with a forged access token, and revokes nothing', async () => {
     const session = await registerUser(t);
     const forged = await mint({ claims: claimsOf(session.accessToken), secret: new TextEncoder().encode('y'.repeat(40)) });
-    expectUnauthenticated(await logout({ token: forged }), 'logout', { nullable: false });
+    const res = await logout({ token: forged });
+    expectUnauthenticated(res, 'logout', { nullable: false });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
     await expectAccessWorks(session);
   });
 
-  it('answers UNAUTHENTICATED with an expired access token and an expired refresh token', async () => {
+  it('revokes the session of a valid refresh token even beside a garbage access token', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: 'garbage', refreshToken: session.refreshToken }));
+    await expectRefreshRefused(session.refreshToken);
+    await expectAccessRefused(session);
+  });
+});
+
+describe('logout is idempotent: dead tokens answer true', () => {
+  it('answers true with an expired access token and an expired refresh token', async () => {
     const session = await registerUser(t);
     t.clock.advance(t.config.refreshTokenTtl + 1);
-    expectUnauthenticated(await logout({ token: session.accessToken, refreshToken: session.refreshToken }), 'logout', {
-      nullable: false,
-    });
+    await expectLoggedOut(await logout({ token: session.accessToken, refreshToken: session.refreshToken }));
   });
 
-  it('answers UNAUTHENTICATED for an access token that is already logged out', async () => {
+  it('answers true with an expired access token alone', async () => {
     const session = await registerUser(t);
+    t.clock.advance(t.config.accessTokenTtl + 1);
     await expectLoggedOut(await logout({ token: session.accessToken }));
-    expectUnauthenticated(await logout({ token: session.accessToken }), 'logout', { nullable: false });
+    // Nothing proved the session's end, so nothing was revoked: its refresh token goes on.
+    await expectRefreshWorks(session);
   });
 
-  it('answers UNAUTHENTICATED for the refresh token of a session that is already logged out', async () => {
+  it('answers true a second time for an access token already logged out', async () => {
     const session = await registerUser(t);
     await expectLoggedOut(await logout({ token: session.accessToken }));
-    // That refresh token is no longer valid (refresh refuses it), so it proves nothing.
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    await expectAccessRefused(session);
+  });
+
+  it('answers true, again, with both tokens of a session already logged out', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken, refreshToken: session.refreshToken }));
+    await expectLoggedOut(await logout({ token: session.accessToken, refreshToken: session.refreshToken }));
+  });
+
+  it('answers true for the refresh token of a session that is already logged out', async () => {
+    const session = await registerUser(t);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
     await expectRefreshRefused(session.refreshToken);
-    expectUnauthenticated(await logout({ refreshToken: session.refreshToken }), 'logout', { nullable: false });
+    await expectLoggedOut(await logout({ refreshToken: session.refreshToken }));
   });
 
-  it('answers UNAUTHENTICATED for a refresh token with a wrong secret, and revokes nothing', async () => {
+  it('answers true for both tokens of a session ended by a sign-out everywhere from another session', async () => {
+    const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
+    await expectLoggedOut(await logout({ token: other.accessToken, everywhere: true }));
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    await expectLoggedOut(await logout({ refreshToken: session.refreshToken }));
+  });
+
+  it('answers true for a spent, rotated refresh token, and still revokes its live session', async () => {
+    const session = await registerUser(t);
+    const next = await expectRefreshWorks(session);
+    t.clock.advance(t.config.refreshReuseGrace + 1);
+    await expectLoggedOut(await logout({ refreshToken: session.refreshToken }));
+    await expectRefreshRefused(next.refreshToken);
+    await expectAccessRefused(next);
+  });
+
+  it('revokes a live refresh token given beside a dead access token of another session', async () => {
+    const dead = await registerUser(t);
+    const live = await loginUser(t, dead.email);
+    await expectLoggedOut(await logout({ token: dead.accessToken }));
+    await expectLoggedOut(await logout({ token: dead.accessToken, refreshToken: live.refreshToken }));
+    await expectRefreshRefused(live.refreshToken);
+    await expectAccessRefused(live);
+  });
+
+  it('answers true for a refresh token with a wrong secret or an unknown id, and revokes nothing', async () => {
     const session = await registerUser(t);
     const [id, secret] = session.refreshToken.split('.');
     const wrong = `${id}.${secret!.slice(0, -1)}${secret!.endsWith('A') ? 'B' : 'A'}`;
-    expectUnauthenticated(await logout({ refreshToken: wrong }), 'logout', { nullable: false });
+    // The two answer alike: a difference would tell a guesser which ids exist.
+    await expectLoggedOut(await logout({ refreshToken: wrong }));
+    await expectLoggedOut(await logout({ refreshToken: `${'A'.repeat(id!.length)}.${secret}` }));
     await expectRefreshWorks(session);
+  });
+
+  it('answers true for the refresh token of a session already purged after its end', async () => {
+    const session = await registerUser(t);
+    t.clock.advance(t.config.sessionMaxAge + 1);
+    await purgeExpired(t.services);
+    expect(await refreshTokenRow(t, session.refreshToken)).toBeUndefined();
+    await expectLoggedOut(await logout({ refreshToken: session.refreshToken }));
   });
 });
 
@@ -247,20 +312,32 @@ describe('logout everywhere', () => {
     await expectAccessWorks(fresh);
   });
 
-  it('answers UNAUTHENTICATED with only a refresh token, and revokes nothing', async () => {
+  it('answers UNAUTHENTICATED (MISSING) with only a refresh token, and revokes nothing', async () => {
     const session = await registerUser(t);
-    expectUnauthenticated(await logout({ refreshToken: session.refreshToken, everywhere: true }), 'logout', { nullable: false });
+    const res = await logout({ refreshToken: session.refreshToken, everywhere: true });
+    expectUnauthenticated(res, 'logout', { nullable: false });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MISSING' });
     await expectAccessWorks(session);
     await expectRefreshWorks(session);
   });
 
-  it('answers UNAUTHENTICATED with an expired access token and a valid refresh token, and revokes nothing', async () => {
+  it('answers UNAUTHENTICATED (EXPIRED) with an expired access token and a valid refresh token, and revokes nothing', async () => {
     const session = await registerUser(t);
     t.clock.advance(t.config.accessTokenTtl + 1);
-    expectUnauthenticated(await logout({ token: session.accessToken, refreshToken: session.refreshToken, everywhere: true }), 'logout', {
-      nullable: false,
-    });
+    const res = await logout({ token: session.accessToken, refreshToken: session.refreshToken, everywhere: true });
+    expectUnauthenticated(res, 'logout', { nullable: false });
+    // EXPIRED: the client refreshes and retries, which is the only way to end every session.
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'EXPIRED' });
     await expectRefreshWorks(session);
+  });
+
+  it('answers UNAUTHENTICATED (REVOKED) with an access token already logged out: other sessions may live on', async () => {
+    const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    const res = await logout({ token: session.accessToken, everywhere: true });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    await expectAccessWorks(other);
   });
 });
 

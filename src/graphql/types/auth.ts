@@ -8,7 +8,7 @@ import {
   InvalidRefreshTokenError,
   RateLimitedError,
 } from '../../errors.js';
-import { unauthenticatedError } from '../access-errors.js';
+import { unauthenticatedError, unauthenticatedReason } from '../access-errors.js';
 import { accountEmail, accountName, signInEmail, signInPassword } from '../arguments.js';
 import { builder } from '../builder.js';
 import { UserRef } from './user.js';
@@ -96,21 +96,36 @@ builder.mutationFields((t) => ({
   logout: t.boolean({
     description:
       'Revokes the current access token and its session, and the session of `refreshToken` if given. ' +
-      '`everywhere: true` (needs a valid access token) revokes every session of the user. ' +
-      'UNAUTHENTICATED when neither token is valid.',
+      '`everywhere: true` (needs a valid access token) revokes every session of the user. Idempotent: true ' +
+      'also when the tokens given are already expired or revoked (a refresh token the server does not know ' +
+      'counts as dead). UNAUTHENTICATED, revoking nothing, when no token is given (MISSING), when no token ' +
+      'given is live and the access token is not one of ours (MALFORMED), and for `everywhere` without a ' +
+      'valid access token (its reason).',
     args: {
       refreshToken: t.arg.string(),
       everywhere: t.arg.boolean({ defaultValue: false }),
     },
     resolve: async (_root, args, ctx) => {
       const viewer = await ctx.viewer();
-      const done = await ctx.services.auth.logout({
+      // Only a valid access token proves whose sessions "everywhere" are; anything less would
+      // answer true while other sessions live on.
+      if (args.everywhere && viewer.kind !== 'user') throw unauthenticatedError(viewer);
+      const revoked = await ctx.services.auth.logout({
         claims: viewer.kind === 'user' ? viewer.claims : null,
         refreshToken: args.refreshToken,
         everywhere: args.everywhere ?? false,
         request: ctx.request,
       });
-      if (!done) throw unauthenticatedError(viewer);
+      if (revoked) return true;
+      // Nothing was live. Dead tokens (expired, revoked) make a retried or late logout succeed, so
+      // clients never refresh just to sign out. An unknown refresh token counts as dead: it may
+      // have been purged after expiry, and telling "unknown" from "wrong secret" would tell a
+      // guesser which ids exist. No token at all, or an access token that is not ours, is a
+      // client's mistake and stays UNAUTHENTICATED.
+      const nothingGiven = viewer.kind === 'anonymous' && !args.refreshToken;
+      if (viewer.kind !== 'user' && (nothingGiven || unauthenticatedReason(viewer) === 'MALFORMED')) {
+        throw unauthenticatedError(viewer);
+      }
       return true;
     },
   }),
