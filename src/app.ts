@@ -25,7 +25,7 @@ import type { ServerContext } from './request-info.js';
 /** The parts of the configuration the HTTP/GraphQL layer reads. */
 export type AppConfig = Pick<
   Config,
-  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys' | 'metrics'
+  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'corsMaxAge' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys' | 'metrics'
 >;
 
 export interface AppOptions {
@@ -39,14 +39,15 @@ export interface AppOptions {
 /**
  * CORS from CORS_ORIGINS. Bearer tokens, not cookies: credentials are never allowed. A listed
  * origin is echoed back alone; any other gets no CORS headers at all (never "null", which
- * sandboxed pages send). `true` (the development default) allows any origin.
+ * sandboxed pages send). `true` (the development default) allows any origin. A preflight's
+ * answer may be cached for `maxAge` seconds, sparing a browser app one round trip per request.
  */
-function corsPolicy(origins: string[] | true): YogaServerOptions<ServerContext, object>['cors'] {
-  if (origins === true) return { origin: '*', credentials: false };
+function corsPolicy(origins: string[] | true, maxAge: number): YogaServerOptions<ServerContext, object>['cors'] {
+  if (origins === true) return { origin: '*', credentials: false, maxAge };
   const allowed = new Set(origins);
   return (request) => {
     const origin = request.headers.get('origin');
-    return origin && allowed.has(origin) ? { origin: [origin], credentials: false } : false;
+    return origin && allowed.has(origin) ? { origin: [origin], credentials: false, maxAge } : false;
   };
 }
 
@@ -90,7 +91,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
     // NODE_ENV=development is set in the environment. A database outage is not masked: it is
     // SERVICE_UNAVAILABLE (503), so that clients retry.
     maskedErrors: { isDev: false, maskError: maskOutages },
-    cors: corsPolicy(config.corsOrigins),
+    cors: corsPolicy(config.corsOrigins, config.corsMaxAge),
     logging: yogaLogging(logger),
     plugins: [
       // First: its latency clock starts before any other plugin's work.

@@ -83,6 +83,8 @@ const envSchema = z.object({
   INTROSPECTION: z.enum(['true', 'false']).optional(),
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   CORS_ORIGINS: optionalText,
+  // Browsers cap it (Chromium at 7200, Firefox at 86400); 0 sends no header (their 5 s default).
+  CORS_MAX_AGE: wholeNumber(600, 0, 86_400),
   BODY_LIMIT: wholeNumber(102_400, 1),
   AUDIT_RETENTION_DAYS: seconds(90),
   GRAPHQL_MAX_DEPTH: seconds(10),
@@ -258,6 +260,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
       : production
         ? []
         : (true as const),
+    /** Seconds a browser may cache a preflight's answer (Access-Control-Max-Age); 0: not sent. */
+    corsMaxAge: e.CORS_MAX_AGE,
     bodyLimit: e.BODY_LIMIT,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     graphqlLimits: {

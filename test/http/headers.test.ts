@@ -202,6 +202,20 @@ describe('CORS', () => {
     expect([null, 'null']).toContain(evil);
   });
 
+  it('lets a browser cache an allowed preflight for CORS_MAX_AGE seconds (600 by default; 0: no header)', async () => {
+    const listed = await createTestApp({ CORS_ORIGINS: APP_ORIGIN }, database);
+    const longer = await createTestApp({ CORS_ORIGINS: APP_ORIGIN, CORS_MAX_AGE: '7200' }, database);
+    const none = await createTestApp({ CORS_ORIGINS: APP_ORIGIN, CORS_MAX_AGE: '0' }, database);
+    const maxAge = async (app: TestApp, origin = APP_ORIGIN) =>
+      (await rawFetch(app, '/graphql', preflight(origin))).headers.get('access-control-max-age');
+    expect(await maxAge(listed)).toBe('600');
+    expect(await maxAge(t, EVIL_ORIGIN)).toBe('600'); // development: any origin
+    expect(await maxAge(longer)).toBe('7200');
+    expect(await maxAge(none)).toBeNull();
+    // An origin that is not allowed gets no CORS header at all, this one included.
+    expect(await maxAge(listed, EVIL_ORIGIN)).toBeNull();
+  });
+
   it('never allows the opaque origin "null" (sandboxed iframes, file: pages) unless it is listed', async () => {
     const app = await createTestApp({ CORS_ORIGINS: `${APP_ORIGIN}, https://admin.example` }, database);
     const res = await rawFetch(app, '/graphql', preflight('null'));

@@ -129,6 +129,13 @@ describe('configuration', () => {
     expect(grace).toBe(10);
   });
 
+  it('reads CORS_MAX_AGE: 600 by default, 0 allowed (no header), refused past 86400 or when not a whole number', () => {
+    expect(loadConfig({}).corsMaxAge).toBe(600);
+    expect(loadConfig({ CORS_MAX_AGE: '0' }).corsMaxAge).toBe(0);
+    expect(loadConfig({ CORS_MAX_AGE: '7200' }).corsMaxAge).toBe(7200);
+    for (const bad of ['86401', '-1', '1.5', 'ten']) expect(configErrorOf({ CORS_MAX_AGE: bad }).message, bad).toContain('CORS_MAX_AGE');
+  });
+
   it('rejects a negative ACCESS_TOKEN_TTL with a ConfigError naming ACCESS_TOKEN_TTL', () => {
     expect(configErrorOf({ ACCESS_TOKEN_TTL: '-5' }).message).toContain('ACCESS_TOKEN_TTL');
   });
