@@ -54,11 +54,13 @@ program
 program
   .command('print-schema')
   .description('Print the GraphQL schema (SDL, sorted) that is committed as schema.graphql.')
-  .option('--write', 'write it to schema.graphql instead of standard output')
+  .option('--write', "write it to schema.graphql, and Apollo's possibleTypes map to possible-types.json, instead of standard output")
   .action(async (options: { write?: boolean }) => {
-    const { printSchemaSdl } = await import('./graphql/schema.js');
-    if (options.write) writeFileSync('schema.graphql', printSchemaSdl());
-    else process.stdout.write(printSchemaSdl());
+    const { printPossibleTypes, printSchemaSdl } = await import('./graphql/schema.js');
+    if (options.write) {
+      writeFileSync('schema.graphql', printSchemaSdl());
+      writeFileSync('possible-types.json', printPossibleTypes());
+    } else process.stdout.write(printSchemaSdl());
   });
 
 program

@@ -11,9 +11,10 @@ import type {
   GraphQLUnionType,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { printSchemaSdl, schema } from '../src/graphql/schema.js';
+import { printPossibleTypes, printSchemaSdl, schema } from '../src/graphql/schema.js';
 
 const committedSchemaPath = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+const committedPossibleTypesPath = fileURLToPath(new URL('../possible-types.json', import.meta.url));
 
 // The kind of a schema type, read from its Symbol.toStringTag rather than with graphql's
 // isObjectType() & co., whose instanceof checks would tie these assertions to one copy of
@@ -84,6 +85,39 @@ describe('schema.graphql', () => {
     const typeNames = [...readFileSync(committedSchemaPath, 'utf8').matchAll(/^(?:type|interface|union|enum|input|scalar) (\w+)/gm)].map((m) => m[1]!);
     expect(typeNames.length).toBeGreaterThan(10);
     expect(typeNames).toEqual([...typeNames].sort((a, b) => a.localeCompare(b)));
+  });
+});
+
+describe('possible-types.json', () => {
+  const committed = () => readFileSync(committedPossibleTypesPath, 'utf8');
+
+  it('equals the printed map byte for byte', () => {
+    expect(
+      printPossibleTypes() === committed(),
+      'possible-types.json has drifted from the code: run `npm run schema` to regenerate it and commit the result',
+    ).toBe(true);
+  });
+
+  it('maps every union and interface of schema.graphql to exactly its object types', () => {
+    const sdl = readFileSync(committedSchemaPath, 'utf8');
+    const unions = Object.fromEntries(
+      [...sdl.matchAll(/^union (\w+) = (.+)$/gm)].map((m) => [m[1]!, m[2]!.split('|').map((name) => name.trim()).sort()]),
+    );
+    const implementing = (iface: string) =>
+      [...sdl.matchAll(/^type (\w+) implements ([\w &]+) \{/gm)]
+        .filter((m) => m[2]!.split('&').map((name) => name.trim()).includes(iface))
+        .map((m) => m[1]!)
+        .sort();
+    const interfaces = [...sdl.matchAll(/^interface (\w+)/gm)].map((m) => m[1]!);
+    const expected = { ...unions, ...Object.fromEntries(interfaces.map((name) => [name, implementing(name)])) };
+    expect(Object.keys(expected).length).toBeGreaterThan(5);
+    expect(JSON.parse(committed())).toEqual(expected);
+  });
+
+  it('lists login\'s error members under both LoginResult and Error (what Apollo matches `... on Error` with)', () => {
+    const map = JSON.parse(committed()) as Record<string, string[]>;
+    expect(map.LoginResult).toContain('InvalidCredentialsError');
+    expect(map.Error).toContain('InvalidCredentialsError');
   });
 });
 

@@ -1,4 +1,4 @@
-import { lexicographicSortSchema, printSchema } from 'graphql';
+import { isAbstractType, lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './types/scalars.js';
 import './types/errors.js';
@@ -21,4 +21,19 @@ export const schema = builder.toSchema({ sortSchema: true });
 /** The SDL committed as schema.graphql: printed, lexicographically sorted. */
 export function printSchemaSdl(): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}
+
+/**
+ * The JSON committed as possible-types.json: each union and interface with the object types it
+ * may resolve to, sorted. Apollo Client's InMemoryCache needs it (`possibleTypes`) to match
+ * `... on Error` fragments; without it, it silently drops their fields. Takes a schema so that
+ * tests can derive it from the committed SDL too.
+ */
+export function printPossibleTypes(from: GraphQLSchema = schema): string {
+  const abstract = Object.values(from.getTypeMap())
+    .filter(isAbstractType)
+    .filter((type) => !type.name.startsWith('__'))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const map = Object.fromEntries(abstract.map((type) => [type.name, from.getPossibleTypes(type).map((t) => t.name).sort()]));
+  return `${JSON.stringify(map, null, 2)}\n`;
 }
