@@ -1,6 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
 import { createYoga, useReadinessCheck, type YogaLogger, type YogaServerOptions } from 'graphql-yoga';
 import type { Config } from './config.js';
@@ -10,6 +9,7 @@ import { maskOutages } from './graphql/outage-error.js';
 import { schema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
 import { SingleSensitiveFieldRule } from './graphql/single-sensitive-field.js';
+import { useCsrfPrevention } from './plugins/use-csrf-prevention.js';
 import { useJwks } from './plugins/use-jwks.js';
 import { useMetrics } from './plugins/use-metrics.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
@@ -105,9 +105,9 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
       useRequestLimits({ bodyLimit: config.bodyLimit }),
       useSingleAuthorization(),
       useQueryParamCheck(),
-      // A request that is not JSON (form posts, text/plain: what a cross-site page can send
-      // without a preflight) must carry this header, or it is refused.
-      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+      // A POST a cross-site page could send without a preflight (a form, text/plain) is refused
+      // unless it carries Authorization or a CSRF header: CSRF_REQUIRED (403).
+      useCsrfPrevention(),
       EnvelopArmorPlugin({
         maxDepth: { n: limits.maxDepth },
         maxAliases: { n: limits.maxAliases },

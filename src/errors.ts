@@ -268,6 +268,12 @@ export const ERRORS = {
       'The HTTP request is refused: more than one Authorization header, no Content-Length, a body or header too large, ' +
       'a mutation over GET, a batch, no query, parameters that are not JSON (HTTP 4xx).',
   },
+  CSRF_REQUIRED: {
+    channel: 'request',
+    description:
+      'A POST that another site could have sent without a CORS preflight (a form or text/plain body, no ' +
+      'Authorization): send it as application/json, or with an Authorization or x-graphql-yoga-csrf header (HTTP 403).',
+  },
   GRAPHQL_PARSE_FAILED: { channel: 'request', description: 'The operation is not valid GraphQL (from yoga).' },
   GRAPHQL_VALIDATION_FAILED: {
     channel: 'request',

@@ -270,32 +270,43 @@ describe('malformed GET parameters', () => {
 
 describe('CSRF prevention', () => {
   const logoutQuery = 'mutation { logout }';
+  const CSRF_REFUSAL = {
+    errors: [
+      {
+        message:
+          'This request could come from another site: send it as application/json, or with an Authorization or x-graphql-yoga-csrf header.',
+        extensions: { code: 'CSRF_REQUIRED' },
+      },
+    ],
+  };
+  const loginQuery = (email: string) => `mutation { login(input: { email: "${email}", password: "${GOOD_PASSWORD}" }) { __typename } }`;
 
-  it('refuses a form-encoded POST (403) and executes nothing', async () => {
-    const { accessToken } = await registerUser(t);
-    const body = new URLSearchParams({ query: logoutQuery }).toString();
-    const res = await rawFetch(t, '/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${accessToken}` },
-      body,
-    });
+  it('refuses a form-encoded login from another site (login CSRF): 403 CSRF_REQUIRED, no password checked, nothing recorded', async () => {
+    const { email } = await registerUser(t);
+    const ip = uniqueIp();
+    const verify = vi.spyOn(argon2, 'verify');
+    const body = new URLSearchParams({ query: loginQuery(email) }).toString();
+    const res = await rawFetch(t, '/graphql', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }, ip);
     expect(res.status).toBe(403);
-    expect(JSON.parse(res.text)).toEqual({ errors: [{ message: 'Required CSRF header(s) not present' }] });
-    expect(await meWorks(t, accessToken)).toBe(true);
+    expect(JSON.parse(res.text)).toEqual(CSRF_REFUSAL);
+    expect(verify).not.toHaveBeenCalled();
+    expect(await eventsFromIp(t, ip)).toEqual([]);
   });
 
-  it('refuses a text/plain POST of a GraphQL query (403) and executes nothing', async () => {
-    const { accessToken } = await registerUser(t);
-    const res = await rawFetch(t, '/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain', authorization: `Bearer ${accessToken}` },
-      body: JSON.stringify({ query: logoutQuery }),
-    });
+  it.each([
+    ['text/plain', 'text/plain'],
+    ['text/plain with parameters, in capitals', 'TEXT/Plain; charset=utf-8'],
+    ['no content type', undefined],
+    ['a content type no parser knows', 'application/x-unknown'],
+    ['JSON only as a parameter', 'text/plain; type=application/json'],
+  ])('refuses a POST with %s and no Authorization or CSRF header (403 CSRF_REQUIRED)', async (_label, contentType) => {
+    const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {};
+    const res = await rawFetch(t, '/graphql', { method: 'POST', headers, body: JSON.stringify({ query: logoutQuery }) });
     expect(res.status).toBe(403);
-    expect(await meWorks(t, accessToken)).toBe(true);
+    expect(JSON.parse(res.text)).toEqual(CSRF_REFUSAL);
   });
 
-  it('refuses a multipart/form-data POST without the header (403)', async () => {
+  it('refuses a multipart/form-data POST without the header (403 CSRF_REQUIRED)', async () => {
     const form = new FormData();
     form.set('operations', JSON.stringify({ query: '{ __typename }' }));
     form.set('map', '{}');
@@ -306,17 +317,34 @@ describe('CSRF prevention', () => {
       body: await request.arrayBuffer(),
     });
     expect(res.status).toBe(403);
+    expect(JSON.parse(res.text)).toEqual(CSRF_REFUSAL);
   });
 
-  it('accepts a form-encoded POST carrying the x-graphql-yoga-csrf header', async () => {
-    const body = new URLSearchParams({ query: '{ __typename }' }).toString();
+  it.each(['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name'])(
+    'accepts a form-encoded POST carrying the %s header',
+    async (header) => {
+      const body = new URLSearchParams({ query: '{ __typename }' }).toString();
+      const res = await rawFetch(t, '/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', [header]: '1' },
+        body,
+      });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toEqual({ data: { __typename: 'Query' } });
+    },
+  );
+
+  it('accepts a form-encoded POST carrying Authorization (no page can send that without a preflight), and runs it', async () => {
+    const session = await registerUser(t);
+    const body = new URLSearchParams({ query: logoutQuery }).toString();
     const res = await rawFetch(t, '/graphql', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-graphql-yoga-csrf': '1' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${session.accessToken}` },
       body,
     });
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toEqual({ data: { __typename: 'Query' } });
+    expect(JSON.parse(res.text)).toEqual({ data: { logout: true } });
+    expect(await meWorks(t, session.accessToken)).toBe(false);
   });
 
   it('lets a text/plain POST with the header past CSRF prevention (then refused as an unsupported media type, 415)', async () => {
@@ -328,26 +356,49 @@ describe('CSRF prevention', () => {
     expect(res.status).toBe(415);
   });
 
-  it('accepts application/json without any extra header', async () => {
-    const res = await rawFetch(t, '/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: '{ __typename }' }),
-    });
-    expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toEqual({ data: { __typename: 'Query' } });
+  it('lets other JSON content types past CSRF prevention (yoga then answers 415: its parser reads application/json only)', async () => {
+    for (const contentType of ['Application/JSON', 'application/graphql-response+json']) {
+      const res = await rawFetch(t, '/graphql', { method: 'POST', headers: { 'content-type': contentType }, body: '{"query":"{ __typename }"}' });
+      expect(res.status, contentType).toBe(415);
+    }
   });
 
-  it('refuses a mutation over GET: 403 without the CSRF header, 405 (Allow: POST) with it; nothing runs', async () => {
+  it.each(['application/json', 'application/json; charset=utf-8'])(
+    'accepts %s without any extra header',
+    async (contentType) => {
+      const res = await rawFetch(t, '/graphql', {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toEqual({ data: { __typename: 'Query' } });
+    },
+  );
+
+  it("answers a GET query with no extra header, as urql's default fetch sends it, with and without a token", async () => {
+    const session = await registerUser(t);
+    // What urql 5+ sends for a query: GET, the query in the URL, this Accept header and nothing else.
+    const accept = 'application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed';
+    const url = `/graphql?query=${encodeURIComponent('query Me { me { id } }')}&operationName=Me`;
+    const anonymous = await rawFetch(t, url, { method: 'GET', headers: { accept } });
+    expect(anonymous.status).toBe(200);
+    expect(JSON.parse(anonymous.text).errors[0].extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MISSING' });
+    const signedIn = await rawFetch(t, url, { method: 'GET', headers: { accept, authorization: `Bearer ${session.accessToken}` } });
+    expect(signedIn.status).toBe(200);
+    expect(JSON.parse(signedIn.text)).toEqual({ data: { me: { id: session.userId } } });
+  });
+
+  it('refuses a mutation over GET, with or without headers (405, Allow: POST); nothing runs', async () => {
     const { accessToken } = await registerUser(t);
     const url = `/graphql?query=${encodeURIComponent('mutation{logout}')}`;
     const auth = { authorization: `Bearer ${accessToken}` };
-    const plainGet = await rawFetch(t, url, { method: 'GET', headers: auth });
-    expect(plainGet.status).toBe(403);
-    const withHeader = await rawFetch(t, url, { method: 'GET', headers: { ...auth, 'x-graphql-yoga-csrf': '1' } });
-    expect(withHeader.status).toBe(405);
-    expect(withHeader.headers.get('allow')).toBe('POST');
-    expect(JSON.parse(withHeader.text).errors[0].message).toBe('Can only perform a mutation operation from a POST request.');
+    for (const headers of [{}, auth, { ...auth, 'x-graphql-yoga-csrf': '1' }] as Record<string, string>[]) {
+      const res = await rawFetch(t, url, { method: 'GET', headers });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST');
+      expect(JSON.parse(res.text).errors[0].message).toBe('Can only perform a mutation operation from a POST request.');
+    }
     expect(await meWorks(t, accessToken)).toBe(true);
   });
 
@@ -355,11 +406,7 @@ describe('CSRF prevention', () => {
     const { email } = await registerUser(t);
     const ip = uniqueIp();
     const verify = vi.spyOn(argon2, 'verify');
-    const query = `mutation { login(input: { email: "${email}", password: "${GOOD_PASSWORD}" }) { __typename } }`;
-    const res = await rawFetch(t, `/graphql?query=${encodeURIComponent(query)}`, {
-      method: 'GET',
-      headers: { 'x-graphql-yoga-csrf': '1' },
-    }, ip);
+    const res = await rawFetch(t, `/graphql?query=${encodeURIComponent(loginQuery(email))}`, { method: 'GET' }, ip);
     expect(res.status).toBe(405);
     expect(verify).not.toHaveBeenCalled();
     expect(await eventsFromIp(t, ip)).toEqual([]);
