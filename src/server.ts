@@ -1,4 +1,5 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import { bootstrap } from './bootstrap.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -7,6 +8,47 @@ import { createLogger } from './logger.js';
 import { handleProcessFaults } from './process-faults.js';
 import { schedulePurge } from './purge.js';
 import { shutDownOnSignals } from './shutdown.js';
+
+/** The server could not listen on HOST:PORT; the message says why and what to change. */
+class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+/** What to tell an operator whose server cannot listen, by the system's error code. */
+function listenFailure(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = `${host}:${port}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ListenError(`${where} is already in use (EADDRINUSE): stop the process listening there, or set PORT to a free port.`);
+    case 'EACCES':
+      return new ListenError(`not allowed to listen on ${where} (EACCES): ports below 1024 need privileges; set PORT to 1024 or above.`);
+    case 'EADDRNOTAVAIL':
+      return new ListenError(`HOST ${host} is not an address of this machine (EADDRNOTAVAIL): set HOST to one of its addresses, or 0.0.0.0 for all.`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ListenError(`HOST ${host} does not resolve (${err.code}): set HOST to an address or a known name.`);
+    default:
+      return new ListenError(`cannot listen on ${where} (${err.code ?? err.message}).`);
+  }
+}
+
+/** Listens on host:port; a failure (a busy port, an unknown address) rejects, as a ListenError. */
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => reject(listenFailure(err, host, port));
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** The address a browser on this machine opens: a wildcard HOST is reached as localhost. */
+function browsableUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}/graphql`;
+}
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -34,11 +76,22 @@ async function main(): Promise<void> {
   const stopPurge = schedulePurge(runtime.services, config.purgeInterval);
   const server = createServer(app);
 
-  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  let address: AddressInfo;
+  try {
+    address = await listen(server, config.host, config.port);
+  } catch (err) {
+    // Nothing was served: release the database (and PGlite's lock) before saying why.
+    stopPurge();
+    await runtime.close().catch((closeErr: unknown) => logger.error({ err: closeErr }, 'closing the database failed'));
+    throw err;
+  }
   logger.info(
     { database: runtime.database.kind, url: `http://${config.host}:${config.port}/graphql` },
     'authgraph is listening',
   );
+  // For the person who ran `npm start`: one line to read, on stderr so stdout stays JSON only.
+  const url = browsableUrl(config.host, address.port);
+  console.error(`authgraph listening on ${url}${config.graphiql ? ' — GraphiQL in your browser' : ''}`);
 
   shutDownOnSignals(server, {
     logger,
@@ -51,7 +104,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof DataDirLockedError) {
+  if (err instanceof ConfigError || err instanceof DataDirLockedError || err instanceof ListenError) {
     console.error(`authgraph cannot start: ${err.message}`);
   } else {
     console.error('authgraph failed to start:', err);
