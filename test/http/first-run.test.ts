@@ -58,7 +58,8 @@ describe('the start-up line', () => {
         await waitUntilHealthy(server);
         await serverPid(server); // the JSON "listening" line is out
         const human = `authgraph listening on http://127.0.0.1:${port}/graphql — GraphiQL in your browser`;
-        expect(server.stderr().split('\n')).toContain(human);
+        // stderr is another pipe, read on its own schedule: waited for.
+        await vi.waitFor(() => expect(server.stderr().split('\n')).toContain(human), { timeout: 10_000, interval: 50 });
         expect(server.stderr().split('\n').filter((line) => line.startsWith('authgraph listening'))).toHaveLength(1);
         // stdout stays JSON, line by line, for log shippers.
         const stdout = server.stdout().split('\n').filter((line) => line.trim() !== '');
@@ -77,8 +78,13 @@ describe('the start-up line', () => {
       try {
         await waitUntilHealthy(server);
         await serverPid(server);
-        const lines = server.stderr().split('\n').filter((line) => line.startsWith('authgraph listening'));
-        expect(lines).toEqual([`authgraph listening on http://localhost:${port}/graphql`]);
+        await vi.waitFor(
+          () => {
+            const lines = server.stderr().split('\n').filter((line) => line.startsWith('authgraph listening'));
+            expect(lines).toEqual([`authgraph listening on http://localhost:${port}/graphql`]);
+          },
+          { timeout: 10_000, interval: 50 },
+        );
       } finally {
         killGroup(server.child);
       }
