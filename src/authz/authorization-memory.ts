@@ -1,10 +1,10 @@
 import { eq, gt, inArray } from 'drizzle-orm';
-import { ACCOUNT_COLUMNS, type Account } from '../accounts/accounts.js';
+import { findAccountById, type Account } from '../accounts/accounts.js';
 import type { Clock } from '../clock.js';
 import type { ChangeFeed } from '../db/change-feed.js';
 import type { Database } from '../db/client.js';
 import { ExactCache, type Source } from '../db/exact-cache.js';
-import { revokedTokens, rolePermissions, sessions, users } from '../db/schema.js';
+import { revokedTokens, rolePermissions, sessions } from '../db/schema.js';
 import { loadAccessOf, type Access } from './permissions.js';
 
 /** Entries per cache (accounts, access, sessions): the users and sessions active lately. */
@@ -87,11 +87,13 @@ export function createAuthorizationMemory(options: {
   return {
     /** Whether memory is trusted now (the feed is live). */
     live: () => feed.live(),
+    /** Moves whenever trust in memory was lost or regained: a check spanning it must not use memory. */
+    generation: () => feed.generation(),
 
     account: (id: string, onSource?: (source: Source) => void) =>
       accounts.get(
         id,
-        async () => (await db.select(ACCOUNT_COLUMNS).from(users).where(eq(users.id, id)))[0] ?? null,
+        () => findAccountById(db, id),
         onSource,
       ),
 

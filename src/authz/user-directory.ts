@@ -1,9 +1,9 @@
-import { and, asc, count, eq, gt, ilike, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
-import { ACCOUNT_COLUMNS, findAccountById, type Account } from '../accounts/accounts.js';
+import { and, asc, count, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { ACCOUNT_COLUMNS, type Account } from '../accounts/accounts.js';
 import { normalizeEmail } from '../accounts/email.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import { rolePermissions, roles, sessions, users } from '../db/schema.js';
+import { roles, sessions, users } from '../db/schema.js';
 import { assertPageSize, fetchPage, keysetAfter, keysetOrder, type Page } from '../db/cursor.js';
 import type { AuthorizationMemory } from './authorization-memory.js';
 

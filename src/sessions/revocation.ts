@@ -80,14 +80,15 @@ export function createRevocationList(
   }
 
   async function fromMemory(claims: AccessClaims, now: Date): Promise<Facts | null> {
+    const at = memory.generation();
     const tokenRevoked = memory.tokenRevoked(claims.jti, now);
     let source: Source = 'memory';
     const note = (from: Source) => {
       if (from === 'database') source = 'database';
     };
     const [user, session] = await Promise.all([memory.account(claims.sub, note), memory.session(claims.sid, note)]);
-    // The feed went down meanwhile: the jti set may have missed a revocation.
-    if (!memory.live()) return null;
+    // The feed went down (and perhaps came back) meanwhile: the jti read may predate a missed revocation.
+    if (!memory.live() || memory.generation() !== at) return null;
     onCheck?.(source);
     return { user, session, tokenRevoked };
   }

@@ -7,12 +7,10 @@
  * server running as orphans. The exit code of `npx` is the server's, passed up through tsx and npm.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, vi } from 'vitest';
 import { PROJECT_ROOT } from './cli.js';
 export { freePort } from './free-port.js';
-import { freePort } from './free-port.js';
 
 const STARTUP_TIMEOUT_MS = 40_000;
 
