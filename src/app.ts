@@ -15,6 +15,7 @@ import { useMetrics } from './plugins/use-metrics.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
 import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
+import { useRefreshCookie } from './plugins/use-refresh-cookie.js';
 import { useRequestDeadline } from './plugins/use-request-deadline.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
 import { useSecurityHeaders } from './plugins/use-security-headers.js';
@@ -25,7 +26,7 @@ import type { ServerContext } from './request-info.js';
 /** The parts of the configuration the HTTP/GraphQL layer reads. */
 export type AppConfig = Pick<
   Config,
-  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'corsMaxAge' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys' | 'metrics'
+  'production' | 'introspection' | 'graphiql' | 'corsOrigins' | 'corsMaxAge' | 'refreshTokenTransport' | 'bodyLimit' | 'publicUrl' | 'graphqlLimits' | 'keys' | 'metrics'
 >;
 
 export interface AppOptions {
@@ -37,17 +38,19 @@ export interface AppOptions {
 }
 
 /**
- * CORS from CORS_ORIGINS. Bearer tokens, not cookies: credentials are never allowed. A listed
- * origin is echoed back alone; any other gets no CORS headers at all (never "null", which
- * sandboxed pages send). `true` (the development default) allows any origin. A preflight's
- * answer may be cached for `maxAge` seconds, sparing a browser app one round trip per request.
+ * CORS from CORS_ORIGINS. A listed origin is echoed back alone; any other gets no CORS headers
+ * at all (never "null", which sandboxed pages send). `true` (the development default) allows any
+ * origin, never with credentials. `credentials` (a refresh cookie is in use) lets listed origins
+ * send and read it (Access-Control-Allow-Credentials: true); with bearer tokens alone no origin
+ * gets it. A preflight's answer may be cached for `maxAge` seconds, sparing a browser app one
+ * round trip per request.
  */
-function corsPolicy(origins: string[] | true, maxAge: number): YogaServerOptions<ServerContext, object>['cors'] {
+function corsPolicy(origins: string[] | true, maxAge: number, credentials: boolean): YogaServerOptions<ServerContext, object>['cors'] {
   if (origins === true) return { origin: '*', credentials: false, maxAge };
   const allowed = new Set(origins);
   return (request) => {
     const origin = request.headers.get('origin');
-    return origin && allowed.has(origin) ? { origin: [origin], credentials: false, maxAge } : false;
+    return origin && allowed.has(origin) ? { origin: [origin], credentials, maxAge } : false;
   };
 }
 
@@ -91,7 +94,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
     // NODE_ENV=development is set in the environment. A database outage is not masked: it is
     // SERVICE_UNAVAILABLE (503), so that clients retry.
     maskedErrors: { isDev: false, maskError: maskOutages },
-    cors: corsPolicy(config.corsOrigins, config.corsMaxAge),
+    cors: corsPolicy(config.corsOrigins, config.corsMaxAge, config.refreshTokenTransport !== 'body'),
     logging: yogaLogging(logger),
     plugins: [
       // First: its latency clock starts before any other plugin's work.
@@ -108,6 +111,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
       // A POST a cross-site page could send without a preflight (a form, text/plain) is refused
       // unless it carries Authorization or a CSRF header: CSRF_REQUIRED (403).
       useCsrfPrevention(),
+      useRefreshCookie(services.refreshCookies),
       EnvelopArmorPlugin({
         maxDepth: { n: limits.maxDepth },
         maxAliases: { n: limits.maxAliases },

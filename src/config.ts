@@ -64,6 +64,7 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL: seconds(604_800),
   SESSION_MAX_AGE: seconds(2_592_000),
   REFRESH_REUSE_GRACE: wholeNumber(10, 0),
+  REFRESH_TOKEN_TRANSPORT: z.enum(['body', 'cookie', 'both']).default('body'),
   PURGE_INTERVAL: seconds(3600),
   TRUST_PROXY: flag,
   // Account lifecycle (email flows)
@@ -233,6 +234,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     refreshTokenTtl: e.REFRESH_TOKEN_TTL,
     sessionMaxAge: e.SESSION_MAX_AGE,
     refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+    /** Where refresh tokens travel: the AuthPayload body, an HttpOnly cookie, or both. */
+    refreshTokenTransport: e.REFRESH_TOKEN_TRANSPORT,
     purgeInterval: e.PURGE_INTERVAL,
     trustProxy: e.TRUST_PROXY,
     /** Base URL of the public site, for links in mails; https turns on HSTS. */

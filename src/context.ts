@@ -3,6 +3,7 @@ import type { YogaInitialContext } from 'graphql-yoga';
 import type { AccessClaims, AccessTokenFailure } from './tokens/access-tokens.js';
 import type { RevocationReason } from './sessions/revocation.js';
 import type { Access } from './authz/permissions.js';
+import type { RefreshCookieJar } from './sessions/refresh-cookie.js';
 import type { AppServices } from './services.js';
 import { readRequestInfo, type RequestInfo, type ServerContext } from './request-info.js';
 
@@ -18,6 +19,8 @@ export type ResolverServices = Omit<AppServices, 'db'>;
 export interface Context {
   services: ResolverServices;
   request: RequestInfo;
+  /** The request's refresh cookie (REFRESH_TOKEN_TRANSPORT cookie or both): read, set, cleared. */
+  refreshCookie: RefreshCookieJar;
   /** Resolves the bearer token once per request; never throws for a bad token. */
   viewer(): Promise<Viewer>;
   /** The viewer if `viewer()` has resolved already (scope-auth's error callback is synchronous). */
@@ -72,6 +75,7 @@ export function createContextFactory(services: ResolverServices) {
     const context: Context = {
       services,
       request: readRequestInfo(initial.request, initial, services.trustProxy),
+      refreshCookie: services.refreshCookies.jarFor(initial.request),
       peekViewer: () => resolved,
       signedInDuringRequest: new Set(),
       viewer() {

@@ -15,6 +15,7 @@ import { createMetrics } from './metrics.js';
 import { createAccessTokenCodec } from './tokens/access-tokens.js';
 import { createRevocationList } from './sessions/revocation.js';
 import { createAuthService } from './sessions/session-service.js';
+import { createRefreshCookies, refreshCookieSettings } from './sessions/refresh-cookie.js';
 import { createRegistration } from './accounts/registration.js';
 import { createSignIn } from './credentials/sign-in.js';
 import { createRoleAdmin } from './authz/role-admin.js';
@@ -159,5 +160,7 @@ export function createServices(options: {
     /** This app's Prometheus metrics (served by GET /metrics when METRICS=true). */
     metrics,
     trustProxy: config.trustProxy,
+    /** Where refresh tokens travel (REFRESH_TOKEN_TRANSPORT), and each request's refresh cookie. */
+    refreshCookies: createRefreshCookies(refreshCookieSettings(config)),
   };
 }

@@ -183,7 +183,8 @@ describe('the fixed GraphQL contract', () => {
   it('has the contract AuthPayload fields', () => {
     expect(fieldTypes('AuthPayload')).toMatchObject({
       accessToken: 'String!',
-      refreshToken: 'String!',
+      // Null in cookie mode (REFRESH_TOKEN_TRANSPORT=cookie): the token is only in the cookie.
+      refreshToken: 'String',
       tokenType: 'String!',
       expiresIn: 'Int!',
       refreshExpiresIn: 'Int!',

@@ -136,6 +136,15 @@ describe('configuration', () => {
     for (const bad of ['86401', '-1', '1.5', 'ten']) expect(configErrorOf({ CORS_MAX_AGE: bad }).message, bad).toContain('CORS_MAX_AGE');
   });
 
+  it('reads REFRESH_TOKEN_TRANSPORT: body by default, cookie and both, and refuses anything else naming it', () => {
+    expect(loadConfig({}).refreshTokenTransport).toBe('body');
+    expect(loadConfig({ REFRESH_TOKEN_TRANSPORT: 'cookie' }).refreshTokenTransport).toBe('cookie');
+    expect(loadConfig({ REFRESH_TOKEN_TRANSPORT: 'both' }).refreshTokenTransport).toBe('both');
+    for (const value of ['Cookie', 'header', 'true']) {
+      expect(configErrorOf({ REFRESH_TOKEN_TRANSPORT: value }).message).toMatch(/REFRESH_TOKEN_TRANSPORT/);
+    }
+  });
+
   it('rejects a negative ACCESS_TOKEN_TTL with a ConfigError naming ACCESS_TOKEN_TTL', () => {
     expect(configErrorOf({ ACCESS_TOKEN_TTL: '-5' }).message).toContain('ACCESS_TOKEN_TTL');
   });

@@ -17,7 +17,7 @@ const LAYERS: [name: string, matches: RegExp][] = [
   ],
   [
     'flows',
-    /^accounts\/(registration|account-recovery)\.ts$|^credentials\/(sign-in|password-change)\.ts$|^sessions\/(session-service|session-admin)\.ts$|^authz\/(role-admin|user-directory)\.ts$|^abuse\/guard\.ts$/,
+    /^accounts\/(registration|account-recovery)\.ts$|^credentials\/(sign-in|password-change)\.ts$|^sessions\/(session-service|session-admin|refresh-cookie)\.ts$|^authz\/(role-admin|user-directory)\.ts$|^abuse\/guard\.ts$/,
   ],
   ['wiring', /^(services|context|purge)\.ts$/],
   ['surface', /^(graphql|plugins)\/|^app\.ts$/],

@@ -35,7 +35,9 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const viewer = await ctx.viewer();
       if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
-      return ctx.services.passwordChange.changePassword({ userId: viewer.claims.sub, ...args, request: ctx.request });
+      return ctx.refreshCookie.deliver(
+        await ctx.services.passwordChange.changePassword({ userId: viewer.claims.sub, ...args, request: ctx.request }),
+      );
     },
   }),
   requestEmailVerification: t.boolean({
@@ -91,7 +93,7 @@ builder.mutationFields((t) => ({
       newPassword: t.arg.string({ required: true, description: NEW_PASSWORD }),
     },
     rateLimit: { ip: ['RESET_PASSWORD_IP'] },
-    resolve: (_root, { token, newPassword }, ctx) =>
-      ctx.services.accountRecovery.resetPassword(token, newPassword, ctx.request),
+    resolve: async (_root, { token, newPassword }, ctx) =>
+      ctx.refreshCookie.deliver(await ctx.services.accountRecovery.resetPassword(token, newPassword, ctx.request)),
   }),
 }));

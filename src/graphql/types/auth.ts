@@ -17,8 +17,12 @@ export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implemen
   description: 'Tokens for a session. Send the access token as `Authorization: Bearer <accessToken>`.',
   fields: (t) => ({
     accessToken: t.exposeString('accessToken', { description: 'A short-lived JWT (typ at+jwt).' }),
-    refreshToken: t.exposeString('refreshToken', {
-      description: 'Opaque and single-use: `refresh` spends it and returns its successor.',
+    refreshToken: t.string({
+      nullable: true,
+      description:
+        'Opaque and single-use: `refresh` spends it and returns its successor. Null when REFRESH_TOKEN_TRANSPORT ' +
+        'is `cookie`: the token is then only in the HttpOnly refresh cookie.',
+      resolve: (payload, _args, ctx) => (ctx.refreshCookie.inBody ? payload.refreshToken : null),
     }),
     tokenType: t.string({ resolve: () => 'Bearer' }),
     expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
@@ -63,7 +67,7 @@ builder.mutationFields((t) => ({
     errors: { types: [InputError, EmailTakenError, RateLimitedError], union: { name: 'RegisterResult' } },
     args: { input: t.arg({ type: RegisterInput, required: true }) },
     rateLimit: { ip: ['REGISTER_IP'] },
-    resolve: (_root, { input }, ctx) => ctx.services.registration.register(input, ctx.request),
+    resolve: async (_root, { input }, ctx) => ctx.refreshCookie.deliver(await ctx.services.registration.register(input, ctx.request)),
   }),
   login: t.field({
     type: AuthPayload,
@@ -78,20 +82,19 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: LoginInput, required: true }) },
     // Per email, the sign-in itself counts failures (the lockout: RATE_LIMIT_LOGIN_ACCOUNT).
     rateLimit: { ip: ['LOGIN_IP'] },
-    resolve: (_root, { input }, ctx) => ctx.services.signIn.login(input, ctx.request),
+    resolve: async (_root, { input }, ctx) => ctx.refreshCookie.deliver(await ctx.services.signIn.login(input, ctx.request)),
   }),
   refresh: t.field({
     type: AuthPayload,
     description:
       'Spends a refresh token and returns new tokens for the same session. A retry within the ' +
-      'grace period gets the same successor; any later reuse revokes the session.',
+      'grace period gets the same successor; any later reuse revokes the session. Without `refreshToken`, ' +
+      'the refresh cookie is spent (REFRESH_TOKEN_TRANSPORT cookie or both); the argument wins over the cookie.',
     errors: { types: [InvalidRefreshTokenError, RateLimitedError], union: { name: 'RefreshResult' } },
     args: { refreshToken: t.arg.string() },
     rateLimit: { ip: ['REFRESH_IP'] },
-    resolve: async (_root, { refreshToken }, ctx) => {
-      if (!refreshToken) throw new InvalidRefreshTokenError('missing');
-      return ctx.services.auth.refresh(refreshToken, ctx.request);
-    },
+    resolve: (_root, { refreshToken }, ctx) =>
+      ctx.refreshCookie.refresh(refreshToken, (token) => ctx.services.auth.refresh(token, ctx.request)),
   }),
   logout: t.boolean({
     description:
@@ -100,7 +103,8 @@ builder.mutationFields((t) => ({
       'also when the tokens given are already expired or revoked (a refresh token the server does not know ' +
       'counts as dead). UNAUTHENTICATED, revoking nothing, when no token is given (MISSING), when no token ' +
       'given is live and the access token is not one of ours (MALFORMED), and for `everywhere` without a ' +
-      'valid access token (its reason).',
+      'valid access token (its reason). Without `refreshToken`, the refresh cookie counts as given ' +
+      '(REFRESH_TOKEN_TRANSPORT cookie or both), and every logout clears it.',
     args: {
       refreshToken: t.arg.string(),
       everywhere: t.arg.boolean({ defaultValue: false }),
@@ -110,19 +114,22 @@ builder.mutationFields((t) => ({
       // Only a valid access token proves whose sessions "everywhere" are; anything less would
       // answer true while other sessions live on.
       if (args.everywhere && viewer.kind !== 'user') throw unauthenticatedError(viewer);
+      const refreshToken = ctx.refreshCookie.tokenFrom(args.refreshToken);
       const revoked = await ctx.services.auth.logout({
         claims: viewer.kind === 'user' ? viewer.claims : null,
-        refreshToken: args.refreshToken,
+        refreshToken,
         everywhere: args.everywhere ?? false,
         request: ctx.request,
       });
+      // The cookie goes with its session: revoked just now, or dead already.
+      ctx.refreshCookie.clear();
       if (revoked) return true;
       // Nothing was live. Dead tokens (expired, revoked) make a retried or late logout succeed, so
       // clients never refresh just to sign out. An unknown refresh token counts as dead: it may
       // have been purged after expiry, and telling "unknown" from "wrong secret" would tell a
       // guesser which ids exist. No token at all, or an access token that is not ours, is a
       // client's mistake and stays UNAUTHENTICATED.
-      const nothingGiven = viewer.kind === 'anonymous' && !args.refreshToken;
+      const nothingGiven = viewer.kind === 'anonymous' && !refreshToken;
       if (viewer.kind !== 'user' && (nothingGiven || unauthenticatedReason(viewer) === 'MALFORMED')) {
         throw unauthenticatedError(viewer);
       }
