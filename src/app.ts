@@ -5,6 +5,7 @@ import { createYoga, useReadinessCheck, type YogaLogger, type YogaServerOptions 
 import type { Config } from './config.js';
 import { createContextFactory } from './context.js';
 import type { AppServices } from './services.js';
+import { GRAPHIQL_OPTIONS } from './graphql/graphiql-example.js';
 import { maskOutages } from './graphql/outage-error.js';
 import { schema } from './graphql/schema.js';
 import type { Logger } from './logger.js';
@@ -83,7 +84,8 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
     context: createContextFactory(services),
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/health',
-    graphiql: config.graphiql,
+    // Opens on an example document (register, login, me) and shows where the token goes.
+    graphiql: config.graphiql && GRAPHIQL_OPTIONS,
     // Served from the package itself, not from a CDN: works offline and under a strict CSP.
     renderGraphiQL,
     landingPage: false,
