@@ -7,6 +7,8 @@ export const GRAPHIQL_EXAMPLE_HEADERS = JSON.stringify({ Authorization: 'Bearer 
  * The document GraphiQL opens with: sign up, sign in, ask who you are. Each union result selects
  * `__typename` and `... on Error { code message }`, as clients should, so a refusal shows its code
  * instead of an empty object. test/unit/graphiql-example.test.ts validates it against the schema.
+ * No shared fragment: GraphiQL sends the chosen operation with every fragment of the document,
+ * and the server refuses a fragment that operation does not use (Me would fail).
  */
 export const GRAPHIQL_EXAMPLE_DOCUMENT = `# Welcome to authgraph.
 #
@@ -33,7 +35,12 @@ mutation Register {
     }
   ) {
     __typename
-    ...SignedIn
+    ... on AuthPayload {
+      accessToken
+      refreshToken
+      accessTokenExpiresAt
+      user { id email roles }
+    }
     ... on InputError { field code message }
     ... on Error { code message }
   }
@@ -47,17 +54,14 @@ mutation Login {
     }
   ) {
     __typename
-    ...SignedIn
+    ... on AuthPayload {
+      accessToken
+      refreshToken
+      accessTokenExpiresAt
+      user { id email roles }
+    }
     ... on Error { code message }
   }
-}
-
-# What a client keeps from a sign-in.
-fragment SignedIn on AuthPayload {
-  accessToken
-  refreshToken
-  accessTokenExpiresAt
-  user { id email roles }
 }
 
 # Needs the Authorization header; without a valid token:

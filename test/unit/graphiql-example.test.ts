@@ -12,6 +12,14 @@ describe('the GraphiQL example document', () => {
     expect(validate(schema, document, [...specifiedRules, SingleSensitiveFieldRule]).map((e) => e.message)).toEqual([]);
   });
 
+  it('validates operation by operation, as GraphiQL sends them (each with every fragment)', () => {
+    const fragments = document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
+    for (const operation of operations) {
+      const sent = { ...document, definitions: [operation, ...fragments] };
+      expect(validate(schema, sent, [...specifiedRules, SingleSensitiveFieldRule]).map((e) => e.message), operation.name?.value).toEqual([]);
+    }
+  });
+
   it('holds the operations Register, Login and Me', () => {
     expect(operations.map((o) => o.name?.value)).toEqual(['Register', 'Login', 'Me']);
   });
