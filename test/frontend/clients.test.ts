@@ -1,0 +1,146 @@
+/**
+ * urql and Apollo Client, set up exactly as examples/clients (and the README) show, against the
+ * app on a real HTTP port: access tokens expire by moving the app's clock, never by waiting.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Tokens } from '../../examples/clients/auth-session.js';
+import { sessionIdOf, REVOKE_SESSION } from '../support/account.js';
+import { CLIENT_SETUPS, SHORT_ACCESS_TTL, startFrontendServer, type ClientSetup, type FrontendServer } from '../support/frontend.js';
+import { GOOD_PASSWORD, loginUser, registerUser, type Session } from '../support/operations.js';
+
+/**
+ * How the refresh token travels. Body mode only for now; cookie mode (REFRESH_TOKEN_TRANSPORT)
+ * adds an entry here, with its own server settings.
+ */
+const TRANSPORTS = [{ name: 'body', env: {} }];
+
+describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
+  let server: FrontendServer;
+  beforeAll(async () => {
+    server = await startFrontendServer(transport.env);
+  });
+  afterAll(() => server?.close());
+
+  describe.each(CLIENT_SETUPS)('$name', (setup: ClientSetup) => {
+    /** A client as the app makes it, with a spy for onSignedOut. */
+    function makeClient(tokens: Tokens | null = null) {
+      const onSignedOut = vi.fn();
+      return { client: setup.create({ url: server.url, tokens, onSignedOut }), onSignedOut };
+    }
+
+    /** A fresh user signed in through a new client; also the user's own session (for revoking). */
+    async function signedInClient() {
+      const user = await registerUser(server.t);
+      const made = makeClient();
+      await made.client.signIn(user.email, GOOD_PASSWORD);
+      return { ...made, user };
+    }
+
+    const expire = () => server.t.clock.advance(SHORT_ACCESS_TTL + 1);
+
+    /** Counts the refresh mutations clients send from now on. */
+    function watchRefreshes() {
+      const before = server.refreshAttempts();
+      return () => server.refreshAttempts() - before;
+    }
+
+    it('queries with the access token, sending queries by its default method without a CSRF refusal', async () => {
+      const { client, user, onSignedOut } = await signedInClient();
+      const before = server.requests.length;
+      expect(await client.me()).toEqual({ me: { __typename: 'User', id: user.userId, email: user.email } });
+      const sent = server.requests.slice(before);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.method).toBe(setup.queryMethod);
+      expect(onSignedOut).not.toHaveBeenCalled();
+    });
+
+    it('refreshes once when the access token has expired, and the caller sees no error', async () => {
+      const { client, user, onSignedOut } = await signedInClient();
+      expect((await client.me()).me).toMatchObject({ id: user.userId });
+      const token = client.session.accessToken();
+      const sent = watchRefreshes();
+      expire();
+      expect(await client.me('name')).toEqual({ me: { __typename: 'User', id: user.userId, name: null } });
+      expect(await server.refreshCount(user.userId)).toBe(1);
+      expect(sent()).toBe(1);
+      expect(client.session.accessToken()).not.toBe(token);
+      // The new token goes on working without another refresh.
+      expect((await client.me('roles')).me).toMatchObject({ id: user.userId });
+      expect(await server.refreshCount(user.userId)).toBe(1);
+      expect(onSignedOut).not.toHaveBeenCalled();
+    });
+
+    it('refreshes once for five queries sent at once after expiry', async () => {
+      const { client, user, onSignedOut } = await signedInClient();
+      const sent = watchRefreshes();
+      expire();
+      const fields = ['email', 'name', 'roles', 'createdAt', 'emailVerified'];
+      const outcomes = await Promise.all(fields.map((field) => client.me(field)));
+      for (const outcome of outcomes) {
+        expect(outcome.error).toBeUndefined();
+        expect(outcome.me).toMatchObject({ id: user.userId });
+      }
+      expect(await server.refreshCount(user.userId)).toBe(1);
+      expect(sent()).toBe(1);
+      expect(onSignedOut).not.toHaveBeenCalled();
+    });
+
+    it('lets two clients holding the same refresh token refresh together, and both go on', async () => {
+      const user = await registerUser(server.t);
+      const shared = await loginUser(server.t, user.email);
+      const first = makeClient({ accessToken: shared.accessToken, refreshToken: shared.refreshToken });
+      const second = makeClient({ accessToken: shared.accessToken, refreshToken: shared.refreshToken });
+      expire();
+      const [a, b] = await Promise.all([first.client.me(), second.client.me()]);
+      expect(a).toEqual({ me: { __typename: 'User', id: user.userId, email: user.email } });
+      expect(b).toEqual(a);
+      // One rotation, and one retry within the grace window answered with the same successor.
+      expect(await server.refreshCount(user.userId)).toBe(2);
+      for (const { client, onSignedOut } of [first, second]) {
+        expect((await client.me('name')).me).toMatchObject({ id: user.userId });
+        expect(onSignedOut).not.toHaveBeenCalled();
+      }
+    });
+
+    it('reports signed out on a revoked session, without trying a refresh', async () => {
+      const { client, user, onSignedOut } = await signedInClient();
+      const other: Session = await loginUser(server.t, user.email);
+      const revoked = await server.t.gql(REVOKE_SESSION, { id: sessionIdOf(client.session.accessToken()!) }, { token: other.accessToken });
+      expect(revoked.data).toEqual({ revokeSession: true });
+      const sent = watchRefreshes();
+      const outcome = await client.me();
+      expect(outcome.error?.reason).toBe('REVOKED');
+      expect(onSignedOut).toHaveBeenCalledTimes(1);
+      expect(client.session.accessToken()).toBeNull();
+      expect(sent()).toBe(0);
+    });
+
+    it('reports signed out when the refresh token is refused after expiry (session revoked meanwhile)', async () => {
+      const { client, user, onSignedOut } = await signedInClient();
+      const other = await loginUser(server.t, user.email);
+      await server.t.gql(REVOKE_SESSION, { id: sessionIdOf(client.session.accessToken()!) }, { token: other.accessToken });
+      const sent = watchRefreshes();
+      expire();
+      const outcome = await client.me();
+      // The retried query goes without a token: the caller is told it is signed out.
+      expect(outcome.error?.reason).toBe('MISSING');
+      expect(onSignedOut).toHaveBeenCalledTimes(1);
+      expect(client.session.accessToken()).toBeNull();
+      // One refresh was tried, refused, and not tried again.
+      expect(sent()).toBe(1);
+      expect(await server.refreshCount(user.userId)).toBe(0);
+    });
+
+    it('puts no token in any URL', async () => {
+      const { client } = await signedInClient();
+      const tokens = [client.session.accessToken()!];
+      expire();
+      await client.me();
+      tokens.push(client.session.accessToken()!);
+      for (const request of server.requests) {
+        for (const token of tokens) expect(request.url).not.toContain(token);
+        expect(request.url).not.toMatch(/refreshToken|accessToken/);
+      }
+    });
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * The frontend clients of examples/clients driven as an app would drive them, against the app on
+ * a real HTTP port: each client set-up behind one small interface, so the same behaviour tests
+ * run over urql and Apollo (and, later, over each refresh-token transport).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CombinedGraphQLErrors, gql } from '@apollo/client';
+import { unauthenticatedReason, type AuthSession, type AuthSessionOptions } from '../../examples/clients/auth-session.js';
+import { createApolloClient } from '../../examples/clients/apollo-client.js';
+import { createUrqlClient } from '../../examples/clients/urql-client.js';
+import { eventsOfUser } from './abuse.js';
+import { createTestApp, type TestApp } from './app.js';
+import { listen, type Listening } from './listen.js';
+
+/** A short access-token lifetime: tests move the app's clock past it. */
+export const SHORT_ACCESS_TTL = 60;
+
+/** A request as it reached the server: method and URL only (bodies are left to yoga). */
+export interface SeenRequest {
+  method: string;
+  url: string;
+}
+
+export interface FrontendServer {
+  t: TestApp;
+  /** The GraphQL endpoint on the real port. */
+  url: string;
+  /** Every request the server received, oldest first. */
+  requests: SeenRequest[];
+  /** How many refreshes (rotations and grace-window retries) the server has recorded for a user. */
+  refreshCount(userId: string): Promise<number>;
+  /** How many refresh mutations clients of this process have sent so far, answered or refused. */
+  refreshAttempts(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Counts the refresh mutations sent to `url` through the global fetch, which every client here
+ * uses: the server records only the refreshes it grants. Returns the count and the undo.
+ */
+function countRefreshRequests(url: string): { count(): number; restore(): void } {
+  const original = globalThis.fetch;
+  let count = 0;
+  globalThis.fetch = (input, init) => {
+    const target = input instanceof Request ? input.url : String(input);
+    if (target.startsWith(url) && typeof init?.body === 'string' && /\brefresh\s*\(/.test(init.body)) count++;
+    return original(input, init);
+  };
+  return { count: () => count, restore: () => void (globalThis.fetch = original) };
+}
+
+/** The app, with a short access-token lifetime, on a free port of 127.0.0.1. */
+export async function startFrontendServer(env: Record<string, string> = {}): Promise<FrontendServer> {
+  const t = await createTestApp({ ACCESS_TOKEN_TTL: String(SHORT_ACCESS_TTL), ...env });
+  const requests: SeenRequest[] = [];
+  let listening: Listening;
+  try {
+    listening = await listen((req: IncomingMessage, res: ServerResponse) => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '' });
+      void t.app(req, res);
+    });
+  } catch (err) {
+    await t.close();
+    throw err;
+  }
+  const url = `${listening.url}/graphql`;
+  const refreshes = countRefreshRequests(url);
+  return {
+    t,
+    url,
+    requests,
+    refreshAttempts: () => refreshes.count(),
+    async refreshCount(userId) {
+      return (await eventsOfUser(t, userId)).filter((e) => e.type === 'refresh').length;
+    },
+    async close() {
+      refreshes.restore();
+      await listening.close();
+      await t.close();
+    },
+  };
+}
+
+/** What the caller of a query sees: the data, or the error (with its UNAUTHENTICATED reason, if any). */
+export interface QueryOutcome {
+  me?: Record<string, unknown> | null;
+  error?: { reason: string | null; message: string };
+}
+
+/** One client set-up of examples/clients, as the tests drive it. */
+export interface FrontendClient {
+  session: AuthSession;
+  /** Signs in through the client (the login mutation) and hands the tokens to its session. */
+  signIn(email: string, password: string): Promise<void>;
+  /** Asks for `me { id <field> }` from the network, not the cache. */
+  me(field?: string): Promise<QueryOutcome>;
+}
+
+export interface ClientSetup {
+  name: string;
+  /** The HTTP method its queries go out with, by default. */
+  queryMethod: 'GET' | 'POST';
+  create(options: AuthSessionOptions): FrontendClient;
+}
+
+const LOGIN = `mutation Login($input: LoginInput!) {
+  login(input: $input) { __typename ... on AuthPayload { accessToken refreshToken } ... on Error { code message } }
+}`;
+/** A distinct document per field, so that no client merges concurrent queries into one request. */
+const meQuery = (field: string) => `query Me_${field} { me { id ${field} } }`;
+
+interface LoginData {
+  login: { __typename: string; accessToken?: string; refreshToken?: string; code?: string };
+}
+
+function tokensOf(data: LoginData | null | undefined) {
+  const login = data?.login;
+  if (login?.__typename !== 'AuthPayload') throw new Error(`login failed: ${JSON.stringify(login)}`);
+  return { accessToken: login.accessToken!, refreshToken: login.refreshToken! };
+}
+
+const outcomeOf = (errors: readonly { message: string; extensions?: Record<string, unknown> }[]): QueryOutcome => ({
+  error: { reason: unauthenticatedReason(errors), message: errors.map((e) => e.message).join('; ') },
+});
+
+export const URQL: ClientSetup = {
+  name: 'urql',
+  queryMethod: 'GET',
+  create(options) {
+    const { client, session } = createUrqlClient(options);
+    return {
+      session,
+      async signIn(email, password) {
+        const result = await client.mutation<LoginData>(LOGIN, { input: { email, password } }).toPromise();
+        if (result.error) throw result.error;
+        session.signIn(tokensOf(result.data));
+      },
+      async me(field = 'email') {
+        const result = await client.query(meQuery(field), {}, { requestPolicy: 'network-only' }).toPromise();
+        if (result.error) return outcomeOf(result.error.graphQLErrors);
+        return { me: result.data.me };
+      },
+    };
+  },
+};
+
+export const APOLLO: ClientSetup = {
+  name: 'Apollo Client',
+  queryMethod: 'POST',
+  create(options) {
+    const { client, session } = createApolloClient(options);
+    return {
+      session,
+      async signIn(email, password) {
+        const result = await client.mutate<LoginData>({ mutation: gql(LOGIN), variables: { input: { email, password } } });
+        session.signIn(tokensOf(result.data));
+      },
+      async me(field = 'email') {
+        try {
+          const result = await client.query<{ me: Record<string, unknown> | null }>({ query: gql(meQuery(field)), fetchPolicy: 'network-only' });
+          if (result.error) throw result.error;
+          return { me: result.data?.me };
+        } catch (error) {
+          if (CombinedGraphQLErrors.is(error)) return outcomeOf(error.errors);
+          throw error;
+        }
+      },
+    };
+  },
+};
+
+export const CLIENT_SETUPS = [URQL, APOLLO];
