@@ -22,10 +22,11 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
   afterAll(() => server?.close());
 
   describe.each(CLIENT_SETUPS)('$name', (setup: ClientSetup) => {
-    /** A client as the app makes it, with a spy for onSignedOut. */
+    /** A client as the app makes it, with spies for onSignedOut and onTokens. */
     function makeClient(tokens: Tokens | null = null) {
       const onSignedOut = vi.fn();
-      return { client: setup.create({ url: server.url, tokens, onSignedOut }), onSignedOut };
+      const onTokens = vi.fn<(tokens: Tokens) => void>();
+      return { client: setup.create({ url: server.url, tokens, onSignedOut, onTokens }), onSignedOut, onTokens };
     }
 
     /** A fresh user signed in through a new client; also the user's own session (for revoking). */
@@ -55,7 +56,7 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
     });
 
     it('refreshes once when the access token has expired, and the caller sees no error', async () => {
-      const { client, user, onSignedOut } = await signedInClient();
+      const { client, user, onSignedOut, onTokens } = await signedInClient();
       expect((await client.me()).me).toMatchObject({ id: user.userId });
       const token = client.session.accessToken();
       const sent = watchRefreshes();
@@ -64,6 +65,9 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
       expect(await server.refreshCount(user.userId)).toBe(1);
       expect(sent()).toBe(1);
       expect(client.session.accessToken()).not.toBe(token);
+      // The new pair is handed to the app to keep (after the one of the sign-in).
+      expect(onTokens).toHaveBeenCalledTimes(2);
+      expect(onTokens.mock.lastCall![0].accessToken).toBe(client.session.accessToken());
       // The new token goes on working without another refresh.
       expect((await client.me('roles')).me).toMatchObject({ id: user.userId });
       expect(await server.refreshCount(user.userId)).toBe(1);
@@ -82,6 +86,23 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
       }
       expect(await server.refreshCount(user.userId)).toBe(1);
       expect(sent()).toBe(1);
+      expect(onSignedOut).not.toHaveBeenCalled();
+    });
+
+    it('retries without another refresh a request that failed with a token already replaced', async () => {
+      const { client, user, onSignedOut } = await signedInClient();
+      const sent = watchRefreshes();
+      expire();
+      const held = server.holdNextRequest();
+      const late = client.me('email');
+      await held.arrived;
+      // Sent after it but answered first: this one refreshes.
+      expect((await client.me('name')).me).toMatchObject({ id: user.userId });
+      held.release();
+      // The held one now meets its expired token, after the refresh.
+      expect(await late).toEqual({ me: { __typename: 'User', id: user.userId, email: user.email } });
+      expect(sent()).toBe(1);
+      expect(await server.refreshCount(user.userId)).toBe(1);
       expect(onSignedOut).not.toHaveBeenCalled();
     });
 
@@ -129,6 +150,15 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
       // One refresh was tried, refused, and not tried again.
       expect(sent()).toBe(1);
       expect(await server.refreshCount(user.userId)).toBe(0);
+    });
+
+    it('reports signed out on a malformed access token, without trying a refresh', async () => {
+      const user = await registerUser(server.t);
+      const { client, onSignedOut } = makeClient({ accessToken: 'not-a-token', refreshToken: user.refreshToken });
+      const sent = watchRefreshes();
+      expect((await client.me()).error?.reason).toBe('MALFORMED');
+      expect(onSignedOut).toHaveBeenCalledTimes(1);
+      expect(sent()).toBe(0);
     });
 
     it('puts no token in any URL', async () => {

@@ -31,6 +31,11 @@ export interface FrontendServer {
   refreshCount(userId: string): Promise<number>;
   /** How many refresh mutations clients of this process have sent so far, answered or refused. */
   refreshAttempts(): number;
+  /**
+   * Holds the next request that arrives, unread, until `release()`: a request sent before
+   * others but answered after them. `arrived` settles once it is held.
+   */
+  holdNextRequest(): { arrived: Promise<void>; release(): void };
   close(): Promise<void>;
 }
 
@@ -53,10 +58,17 @@ function countRefreshRequests(url: string): { count(): number; restore(): void }
 export async function startFrontendServer(env: Record<string, string> = {}): Promise<FrontendServer> {
   const t = await createTestApp({ ACCESS_TOKEN_TTL: String(SHORT_ACCESS_TTL), ...env });
   const requests: SeenRequest[] = [];
+  let hold: { arrive(): void; released: Promise<void> } | null = null;
   let listening: Listening;
   try {
-    listening = await listen((req: IncomingMessage, res: ServerResponse) => {
+    listening = await listen(async (req: IncomingMessage, res: ServerResponse) => {
       requests.push({ method: req.method ?? '', url: req.url ?? '' });
+      const held = hold;
+      hold = null;
+      if (held) {
+        held.arrive();
+        await held.released;
+      }
       void t.app(req, res);
     });
   } catch (err) {
@@ -70,6 +82,13 @@ export async function startFrontendServer(env: Record<string, string> = {}): Pro
     url,
     requests,
     refreshAttempts: () => refreshes.count(),
+    holdNextRequest() {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((resolve) => (arrive = resolve));
+      hold = { arrive, released: new Promise<void>((resolve) => (release = resolve)) };
+      return { arrived, release };
+    },
     async refreshCount(userId) {
       return (await eventsOfUser(t, userId)).filter((e) => e.type === 'refresh').length;
     },
