@@ -27,13 +27,10 @@ export function createApolloClient(options: ApolloClientOptions): { client: Apol
   });
   const authErrors = new ErrorLink(({ error, operation, forward }) => {
     if (!CombinedGraphQLErrors.is(error)) return;
-    const { accessToken, refreshed } = operation.getContext();
+    const { accessToken } = operation.getContext();
     const reason = unauthenticatedReason(error.errors);
-    if (reason === 'EXPIRED' && !refreshed) {
-      operation.setContext({ refreshed: true });
-      // Retried through `auth`, which sets the new token.
-      return from(session.refresh(accessToken)).pipe(switchMap(() => forward(operation)));
-    }
+    // Retried once (ErrorLink does not handle the retry's errors), through `auth`, which sets the new token.
+    if (reason === 'EXPIRED') return from(session.refresh(accessToken)).pipe(switchMap(() => forward(operation)));
     if (reason === 'REVOKED' || reason === 'MALFORMED') session.signOut(accessToken);
   });
   const client = new ApolloClient({
