@@ -119,6 +119,14 @@ export class RoleNotHeldError extends AuthError {
   }
 }
 
+/** Refused because the session holds as many viewerEvents streams as it may. */
+export class TooManyStreamsError extends AuthError {
+  readonly code = 'TOO_MANY_STREAMS';
+  constructor(limit: number) {
+    super(`This session already has ${limit} open event streams: close one first.`);
+  }
+}
+
 /**
  * Why an UNAUTHENTICATED error refused the request, in its `extensions.reason`: enough for a
  * client to tell "refresh now" (EXPIRED, the only one a refresh can cure) from "sign in again",
@@ -250,6 +258,11 @@ export const ERRORS = {
   },
   ROLE_NOT_HELD: { channel: 'field', class: RoleNotHeldError, description: 'Only holders of a role may grant or revoke it.' },
   LAST_ADMIN: { channel: 'field', class: LastAdminError, description: 'The change would leave no active administrator.' },
+  TOO_MANY_STREAMS: {
+    channel: 'field',
+    class: TooManyStreamsError,
+    description: 'The session already holds the most viewerEvents streams it may (5): close one first.',
+  },
   UNAUTHENTICATED: {
     channel: 'access',
     message: 'A valid access token is required.',

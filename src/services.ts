@@ -27,6 +27,7 @@ import type { Config } from './config.js';
 import type { DatabaseHandle } from './db/client.js';
 import { createChangeFeed } from './db/change-feed.js';
 import { createAuthorizationMemory } from './authz/authorization-memory.js';
+import { createViewerEvents } from './sessions/viewer-events.js';
 import type { Logger } from './logger.js';
 
 /** Long-lived pieces the per-request context is built from. */
@@ -54,6 +55,7 @@ export function createServices(options: {
   // Started by whoever opens the app (start()), once every subscriber is in place.
   const changes = createChangeFeed({ database, db, logger });
   const memory = createAuthorizationMemory({ db, clock, feed: changes });
+  const viewerEvents = createViewerEvents({ feed: changes, clock });
   metrics.watchListener('changes', () => changes.live());
   const revocations = createRevocationList(db, memory, (source) => metrics.countRevocationCheck(source));
   const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays, metrics });
@@ -157,6 +159,8 @@ export function createServices(options: {
     changes,
     /** What this instance holds in memory for requests (accounts, access, sessions, revoked jtis). */
     memory,
+    /** The open viewerEvents streams of this instance, fed by `changes`. */
+    viewerEvents,
     /** This app's Prometheus metrics (served by GET /metrics when METRICS=true). */
     metrics,
     trustProxy: config.trustProxy,

@@ -66,6 +66,9 @@ export function createAuthorizationMemory(options: {
           // A user's access folds in their roles' permissions.
           access.clear();
           return;
+        case 'viewer_event':
+          // For the viewerEvents streams; the same change's u: and s: payloads invalidate.
+          return;
       }
     },
     clear() {

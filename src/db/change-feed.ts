@@ -6,14 +6,39 @@ import type { Database, DatabaseHandle, Listener } from './client.js';
 /** The channel migration 0008's triggers announce changes on. */
 export const CHANGE_CHANNEL = 'authgraph_changes';
 
-/** What a notification says changed; the receiver forgets what it held about it. */
+/** What happened to an account, as migration 0009's triggers classify it (one per cause). */
+export const VIEWER_EVENT_TYPES = [
+  'SESSION_REVOKED',
+  'SIGNED_OUT_EVERYWHERE',
+  'PASSWORD_CHANGED',
+  'ROLES_CHANGED',
+  'ACCOUNT_DISABLED',
+] as const;
+export type ViewerEventType = (typeof VIEWER_EVENT_TYPES)[number];
+
+/**
+ * What a notification says changed: the receiver forgets what it held about it; or (viewer_event)
+ * what happened to an account, for the viewerEvents streams of its user.
+ */
 export type Change =
   | { kind: 'user'; id: string }
   | { kind: 'session'; id: string }
   | { kind: 'revoked_token'; jti: string; expiresAt: Date }
-  | { kind: 'role'; name: string };
+  | { kind: 'role'; name: string }
+  | { kind: 'viewer_event'; userId: string; type: ViewerEventType; sessionId: string | null };
 
 const SYNC_PREFIX = 'sync:';
+
+const isViewerEventType = (value: string | undefined): value is ViewerEventType =>
+  (VIEWER_EVENT_TYPES as readonly (string | undefined)[]).includes(value);
+
+/** `<user id>:<TYPE>`, or `<user id>:SESSION_REVOKED:<session id>`. */
+function parseViewerEvent(rest: string): Change | null {
+  const [userId, type, sessionId, ...more] = rest.split(':');
+  if (!userId || !isViewerEventType(type) || more.length > 0) return null;
+  if ((type === 'SESSION_REVOKED') !== Boolean(sessionId)) return null;
+  return { kind: 'viewer_event', userId, type, sessionId: sessionId ?? null };
+}
 
 /** Reads a trigger's payload; null for anything else on the channel. */
 export function parseChange(payload: string): Change | null {
@@ -23,6 +48,7 @@ export function parseChange(payload: string): Change | null {
   if (kind === 'u:') return { kind: 'user', id: rest };
   if (kind === 's:') return { kind: 'session', id: rest };
   if (kind === 'r:') return { kind: 'role', name: rest };
+  if (kind === 'e:') return parseViewerEvent(rest);
   if (kind === 't:') {
     const colon = rest.indexOf(':');
     const seconds = Number(rest.slice(0, colon));

@@ -37,6 +37,8 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, StorableTextPlugin, RateLimitPlugin, SettledWritesPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // A subscription is authorized once, when it starts (its events are the viewer's own).
+    authorizeOnSubscribe: true,
     authScopes: async (context) => {
       const viewer = await context.viewer();
       const viewerId = viewer.kind === 'user' ? viewer.claims.sub : null;

@@ -11,9 +11,11 @@ import './types/audit-event.js';
 import './types/auth.js';
 import './types/session.js';
 import './types/account.js';
+import './types/viewer-event.js';
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});
 
 /** The executable schema. */
 export const schema = builder.toSchema({ sortSchema: true });

@@ -13,7 +13,7 @@ const LAYERS: [name: string, matches: RegExp][] = [
   ['foundations', /^(crypto|db)\/|^(time|clock|errors|ids|request-info|logger|config|safe-error|background-tasks|metrics)\.ts$/],
   [
     'stores',
-    /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy)\.ts$|^sessions\/(sessions|revocation)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\//,
+    /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy)\.ts$|^sessions\/(sessions|revocation|viewer-events)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\//,
   ],
   [
     'flows',

@@ -1,0 +1,57 @@
+import { VIEWER_EVENT_TYPES } from '../../db/change-feed.js';
+import type { ViewerEvent } from '../../sessions/viewer-events.js';
+import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
+import { builder } from '../builder.js';
+import { serviceUnavailableError } from '../outage-error.js';
+import { guarded } from '../policy.js';
+
+const ViewerEventTypeEnum = builder.enumType('ViewerEventType', {
+  description: 'What happened to the signed-in account.',
+  values: {
+    SESSION_REVOKED: { description: 'One session was revoked (signed out, revoked from another device or by an admin, a replayed refresh token).' },
+    SIGNED_OUT_EVERYWHERE: { description: 'Every session was revoked at once (log out everywhere, or an admin revoking all of them).' },
+    PASSWORD_CHANGED: { description: 'The password was changed or reset: every session was revoked.' },
+    ROLES_CHANGED: { description: 'A role was granted or revoked: permissions changed; sessions still work.' },
+    ACCOUNT_DISABLED: { description: 'The account was disabled (or deleted): every session was revoked.' },
+  } satisfies Record<(typeof VIEWER_EVENT_TYPES)[number], { description: string }>,
+});
+
+const ViewerEventRef = builder.objectRef<ViewerEvent>('ViewerEvent').implement({
+  description: 'An event of the signed-in account, pushed by the viewerEvents subscription.',
+  fields: (t) => ({
+    type: t.expose('type', { type: ViewerEventTypeEnum }),
+    at: t.expose('at', { type: 'DateTime', description: 'When this server received the event.' }),
+    sessionId: t.exposeID('sessionId', { nullable: true, description: 'The revoked session (SESSION_REVOKED only).' }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  viewerEvents: t.field({
+    type: ViewerEventRef,
+    ...guarded(
+      { authenticated: true },
+      'Events of your own account, from whichever server made the change, over Server-Sent Events. The stream ' +
+        'ends after an event that ends the session it was opened with (SESSION_REVOKED of that session, ' +
+        'SIGNED_OUT_EVERYWHERE, PASSWORD_CHANGED, ACCOUNT_DISABLED). It also ends, with no event, when the server ' +
+        'may have missed a change (its database listener was lost) or shuts down: subscribe again, and query ' +
+        `what you need to know. SERVICE_UNAVAILABLE while the server cannot follow changes.\n\n${describeErrors(['TOO_MANY_STREAMS'])}`,
+    ),
+    subscribe: async (_root, _args, ctx) => {
+      const viewer = await ctx.viewer();
+      if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
+      const { services } = ctx;
+      if (!services.changes.live()) throw serviceUnavailableError();
+      const { sub: userId, sid: sessionId } = viewer.claims;
+      const events = await withTypedErrors(async () => services.viewerEvents.open({ userId, sessionId }));
+      // Checked again now that the stream listens: a revocation between the request's check and
+      // the stream's start would otherwise go unannounced, the stream open for a dead session.
+      const revoked = await services.revocations.isRevoked(viewer.claims, services.clock.now());
+      if (revoked) {
+        await events.return?.();
+        throw unauthenticatedError({ kind: 'refused', reason: revoked });
+      }
+      return events;
+    },
+    resolve: ([event]) => event,
+  }),
+}));

@@ -1,0 +1,273 @@
+/**
+ * Issue 13: the viewerEvents subscription over Server-Sent Events, on one instance, read by
+ * graphql-sse's client over a real port. Each event type comes from the mutation that causes it,
+ * once, whatever else that mutation changed; a stream ends after an event that ends its session
+ * and stays open otherwise; nobody else's changes reach it; it refuses whoever is not signed in;
+ * a client that disconnects leaves nothing behind.
+ */
+import { randomUUID } from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CHANGE_CHANNEL } from '../../src/db/change-feed.js';
+import { users } from '../../src/db/schema.js';
+import { MAX_STREAMS_PER_SESSION } from '../../src/sessions/viewer-events.js';
+import { CHANGE_PASSWORD, NEW_PASSWORD, REVOKE_OTHER_SESSIONS, REVOKE_SESSION, REVOKE_USER_SESSIONS, sessionIdOf } from '../support/account.js';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { GRANT_ROLE, registerAdmin, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
+import { onPostgres } from '../support/database.js';
+import { listen, type Listening } from '../support/listen.js';
+import { GOOD_PASSWORD, loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
+import {
+  ARRIVES,
+  expectEnded,
+  nextEvent,
+  openViewerEvents,
+  subscribeViewerEvents,
+  type ViewerEventStream,
+} from '../support/viewer-events.js';
+
+let t: TestApp;
+let server: Listening;
+let admin: Session;
+beforeAll(async () => {
+  t = await createTestApp();
+  server = await listen(t.app);
+  admin = await registerAdmin(t);
+});
+afterAll(async () => {
+  await server?.close();
+  await t?.close();
+});
+
+const open = (session: Session) => openViewerEvents(t, server.url, session.accessToken);
+
+/** Runs a mutation and checks it did not fail. */
+async function mutate(query: string, variables: Record<string, unknown>, session: Session) {
+  const res = await t.gql(query, variables, { token: session.accessToken });
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res;
+}
+
+/** Every stream this test opened is gone from the server. */
+async function expectNoStreams() {
+  await vi.waitFor(() => expect(t.services.viewerEvents.openStreams()).toBe(0), ARRIVES);
+}
+
+describe('viewerEvents', () => {
+  it('delivers SESSION_REVOKED for another of the viewer’s sessions and stays open, then ends with its own', async () => {
+    const user = await registerUser(t);
+    const other = await loginUser(t, user.email);
+    const stream = await open(user);
+    await mutate(REVOKE_SESSION, { id: sessionIdOf(other.accessToken) }, user);
+    expect(await nextEvent(stream)).toEqual({
+      type: 'SESSION_REVOKED',
+      at: t.clock.now().toISOString(),
+      sessionId: sessionIdOf(other.accessToken),
+    });
+    await mutate(LOGOUT, {}, user);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'SESSION_REVOKED', sessionId: sessionIdOf(user.accessToken) });
+    await expectEnded(stream);
+    await expectNoStreams();
+  });
+
+  it('announces revoking the other sessions as one SESSION_REVOKED each, and keeps the current stream open', async () => {
+    const user = await registerUser(t);
+    const others = [await loginUser(t, user.email), await loginUser(t, user.email)];
+    const stream = await open(user);
+    await mutate(REVOKE_OTHER_SESSIONS, {}, user);
+    const revoked = [(await nextEvent(stream)).sessionId, (await nextEvent(stream)).sessionId];
+    expect(revoked.sort()).toEqual(others.map((s) => sessionIdOf(s.accessToken)).sort());
+    // Still open: the next change reaches it.
+    await mutate(GRANT_ROLE, { userId: user.userId, role: 'admin' }, admin);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED', sessionId: null });
+    await stream.close();
+    await expectNoStreams();
+  });
+
+  it('announces logout everywhere as SIGNED_OUT_EVERYWHERE alone (not each session) and ends every stream', async () => {
+    const user = await registerUser(t);
+    const other = await loginUser(t, user.email);
+    const mine = await open(user);
+    const theirs = await open(other);
+    await mutate(LOGOUT, { everywhere: true }, user);
+    for (const stream of [mine, theirs]) {
+      expect(await nextEvent(stream)).toEqual({ type: 'SIGNED_OUT_EVERYWHERE', at: t.clock.now().toISOString(), sessionId: null });
+      await expectEnded(stream);
+    }
+    await expectNoStreams();
+  });
+
+  it('announces an admin revoking all of a user’s sessions as SIGNED_OUT_EVERYWHERE', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    await mutate(REVOKE_USER_SESSIONS, { userId: user.userId }, admin);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'SIGNED_OUT_EVERYWHERE' });
+    await expectEnded(stream);
+  });
+
+  it('announces a password change as PASSWORD_CHANGED alone, and ends the stream (every session is revoked)', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    const res = await mutate(CHANGE_PASSWORD, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, user);
+    expect(res.data?.changePassword.__typename).toBe('AuthPayload');
+    expect(await nextEvent(stream)).toEqual({ type: 'PASSWORD_CHANGED', at: t.clock.now().toISOString(), sessionId: null });
+    await expectEnded(stream);
+  });
+
+  it('announces a role granted and revoked by an admin as ROLES_CHANGED, and stays open', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    await mutate(GRANT_ROLE, { userId: user.userId, role: 'admin' }, admin);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED', sessionId: null });
+    await mutate(REVOKE_ROLE, { userId: user.userId, role: 'admin' }, admin);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED', sessionId: null });
+    await stream.close();
+    await expectNoStreams();
+  });
+
+  it('announces disabling by an admin as ACCOUNT_DISABLED alone (not the sign-out it implies), and ends the stream', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    await mutate(SET_USER_ACTIVE, { userId: user.userId, active: false }, admin);
+    expect(await nextEvent(stream)).toEqual({ type: 'ACCOUNT_DISABLED', at: t.clock.now().toISOString(), sessionId: null });
+    await expectEnded(stream);
+  });
+
+  it('announces what an operator does in SQL, as a trigger sees it', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    await t.database.db.update(users).set({ active: false }).where(eq(users.id, user.userId));
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ACCOUNT_DISABLED' });
+    await expectEnded(stream);
+  });
+
+  it('announces nothing of a change that was rolled back', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    await t.database.db
+      .transaction(async (tx) => {
+        await tx.update(users).set({ active: false }).where(eq(users.id, user.userId));
+        throw new Error('rolled back');
+      })
+      .catch(() => {});
+    await mutate(GRANT_ROLE, { userId: user.userId, role: 'admin' }, admin);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED' });
+    await stream.close();
+  });
+
+  it("never delivers another user's events", async () => {
+    const viewer = await registerUser(t);
+    const viewerElsewhere = await loginUser(t, viewer.email);
+    const stranger = await registerUser(t);
+    const strangerElsewhere = await loginUser(t, stranger.email);
+    const stream = await open(viewer);
+    await mutate(GRANT_ROLE, { userId: stranger.userId, role: 'admin' }, admin);
+    await mutate(REVOKE_SESSION, { id: sessionIdOf(strangerElsewhere.accessToken) }, stranger);
+    await mutate(LOGOUT, { everywhere: true }, stranger);
+    await mutate(SET_USER_ACTIVE, { userId: stranger.userId, active: false }, admin);
+    // The viewer's own change is the first thing its stream sees.
+    await mutate(REVOKE_SESSION, { id: sessionIdOf(viewerElsewhere.accessToken) }, viewer);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'SESSION_REVOKED', sessionId: sessionIdOf(viewerElsewhere.accessToken) });
+    await stream.close();
+  });
+
+  it('refuses a client that is not signed in: UNAUTHENTICATED with its reason, and opens no stream', async () => {
+    const user = await registerUser(t);
+    await mutate(LOGOUT, {}, user);
+    for (const [token, reason] of [
+      [undefined, 'MISSING'],
+      ['not-a-token', 'MALFORMED'],
+      [user.accessToken, 'REVOKED'],
+    ] as const) {
+      const stream = subscribeViewerEvents(server.url, token);
+      const first = await stream.next();
+      expect(first.done).toBe(false);
+      expect(first.value.data ?? null).toBeNull();
+      expect(first.value.errors).toMatchObject([{ extensions: { code: 'UNAUTHENTICATED', reason } }]);
+      await expectEnded(stream);
+    }
+    expect(t.services.viewerEvents.openStreams()).toBe(0);
+  });
+
+  it('forgets a stream when its client disconnects', async () => {
+    const user = await registerUser(t);
+    const streams = [await open(user), await open(user)];
+    expect(t.services.viewerEvents.openStreams()).toBe(2);
+    await streams[0]!.close();
+    await vi.waitFor(() => expect(t.services.viewerEvents.openStreams()).toBe(1), ARRIVES);
+    await streams[1]!.close();
+    await expectNoStreams();
+  });
+
+  it(`bounds the streams of one session to ${MAX_STREAMS_PER_SESSION}: one more is TOO_MANY_STREAMS`, async () => {
+    const user = await registerUser(t);
+    const streams: ViewerEventStream[] = [];
+    for (let i = 0; i < MAX_STREAMS_PER_SESSION; i += 1) streams.push(await open(user));
+    const refused = subscribeViewerEvents(server.url, user.accessToken);
+    const first = await refused.next();
+    expect(first.value.errors).toMatchObject([{ extensions: { code: 'TOO_MANY_STREAMS' } }]);
+    await expectEnded(refused);
+    // Another session of the same user has streams of its own.
+    const elsewhere = await loginUser(t, user.email);
+    streams.push(await open(elsewhere));
+    for (const stream of streams) await stream.close();
+    await expectNoStreams();
+  });
+
+  it.skipIf(!onPostgres)('ends every stream, with no event, when the change listener is lost', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    const pid = t.services.changes.listenerPid();
+    expect(pid).not.toBeNull();
+    await t.database.db.execute(sql`select pg_terminate_backend(${pid})`);
+    await expectEnded(stream);
+    await expectNoStreams();
+    await vi.waitFor(() => expect(t.services.changes.live()).toBe(true), { timeout: 30_000, interval: 50 });
+  });
+});
+
+/**
+ * The payloads every instance hears: the streams above end at the first event of a cause that
+ * revokes every session, so only the channel shows that nothing else was announced with it
+ * (no SESSION_REVOKED per session, no SIGNED_OUT_EVERYWHERE beside ACCOUNT_DISABLED), whatever
+ * order the service ran its statements in.
+ */
+describe('viewer event notifications', () => {
+  /** The e: payloads about `userId` committed while `work` ran. */
+  async function announced(userId: string, work: () => Promise<unknown>): Promise<string[]> {
+    const heard: string[] = [];
+    const listener = await t.database.listen(CHANGE_CHANNEL, { onMessage: (payload) => heard.push(payload) });
+    try {
+      await work();
+      // A marker sent after the work arrives after everything it committed (commit order).
+      const marker = `test:${randomUUID()}`;
+      await t.database.db.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${marker})`);
+      await vi.waitFor(() => expect(heard).toContain(marker), ARRIVES);
+      return heard.filter((payload) => payload.startsWith(`e:${userId}:`));
+    } finally {
+      await listener.stop();
+    }
+  }
+
+  it('announces each cause once, as its strongest event', async () => {
+    const cases: [string, (user: Session) => Promise<unknown>][] = [
+      ['SIGNED_OUT_EVERYWHERE', (user) => mutate(LOGOUT, { everywhere: true }, user)],
+      ['SIGNED_OUT_EVERYWHERE', (user) => mutate(REVOKE_USER_SESSIONS, { userId: user.userId }, admin)],
+      ['PASSWORD_CHANGED', (user) => mutate(CHANGE_PASSWORD, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, user)],
+      ['ACCOUNT_DISABLED', (user) => mutate(SET_USER_ACTIVE, { userId: user.userId, active: false }, admin)],
+    ];
+    for (const [type, cause] of cases) {
+      const user = await registerUser(t);
+      await loginUser(t, user.email);
+      expect(await announced(user.userId, () => cause(user)), type).toEqual([`e:${user.userId}:${type}`]);
+    }
+  });
+
+  it('announces a session revoked alone with its id, and a re-enabled account not at all', async () => {
+    const user = await registerUser(t);
+    const sid = sessionIdOf(user.accessToken);
+    expect(await announced(user.userId, () => mutate(LOGOUT, {}, user))).toEqual([`e:${user.userId}:SESSION_REVOKED:${sid}`]);
+    await mutate(SET_USER_ACTIVE, { userId: user.userId, active: false }, admin);
+    expect(await announced(user.userId, () => mutate(SET_USER_ACTIVE, { userId: user.userId, active: true }, admin))).toEqual([]);
+  });
+});
