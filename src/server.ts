@@ -96,6 +96,8 @@ async function main(): Promise<void> {
   shutDownOnSignals(server, {
     logger,
     timeoutMs: config.shutdownTimeout * 1000,
+    // A viewerEvents stream never finishes by itself: it ends, and its client subscribes elsewhere.
+    onDrain: () => runtime.services.viewerEvents.endAll(),
     release: async () => {
       stopPurge();
       await runtime.close();

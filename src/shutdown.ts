@@ -8,6 +8,8 @@ export interface ShutdownOptions {
   logger: Logger;
   /** How long requests in flight get to finish. */
   timeoutMs: number;
+  /** Called once draining starts: ends the responses that would never finish on their own (event streams). */
+  onDrain?: () => void;
   /** Runs once every connection is closed: stop background work, close the database. */
   release: () => Promise<void>;
 }
@@ -22,7 +24,7 @@ export interface ShutdownOptions {
  * npm. So later signals are ignored rather than skipping the release: an interrupted release
  * is what leaves a stale lock and a PGlite that must recover.
  */
-export function shutDownOnSignals(server: Server, { logger, timeoutMs, release }: ShutdownOptions): void {
+export function shutDownOnSignals(server: Server, { logger, timeoutMs, release, onDrain }: ShutdownOptions): void {
   let draining = false;
   let cutting = false;
   let inFlight = 0;
@@ -58,6 +60,7 @@ export function shutDownOnSignals(server: Server, { logger, timeoutMs, release }
     draining = true;
     logger.info({ signal, timeoutMs }, 'shutting down');
     const force = setTimeout(() => cut('shutdown timeout'), timeoutMs);
+    onDrain?.();
     server.close(() => {
       clearTimeout(force);
       const bound = setTimeout(() => {

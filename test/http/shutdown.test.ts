@@ -23,6 +23,7 @@ import {
   type Started,
 } from '../support/server-process.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { VIEWER_EVENTS } from '../support/viewer-events.js';
 
 const TEST_TIMEOUT = 120_000;
 /** Far longer than a drain of a few logins takes, even on a slow machine. */
@@ -134,6 +135,29 @@ describe('SIGTERM with requests in flight', () => {
         expect(answer.status, JSON.stringify(answer)).toBe(200);
         expect(answer.body?.data?.login?.__typename, JSON.stringify(answer)).toBe('AuthPayload');
       }
+      const exit = await within(server.exited, EXIT_BOUND_MS);
+      expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('SIGTERM with a viewerEvents stream open', () => {
+  it(
+    'ends the stream (complete) and exits 0 without waiting for SHUTDOWN_TIMEOUT',
+    async () => {
+      const server = await startServer({ SHUTDOWN_TIMEOUT: '60' });
+      const { accessToken } = await registerUser(server);
+      // yoga answers once the subscription has started: the stream is open when the headers arrive.
+      const response = await fetch(`${server.base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${accessToken}` },
+        body: JSON.stringify({ query: VIEWER_EVENTS }),
+      });
+      expect(response.status).toBe(200);
+      const body = response.text();
+      process.kill(await serverPid(server), 'SIGTERM');
+      expect((await within(body, EXIT_BOUND_MS)) ?? 'the stream is still open').toMatch(/event: complete/);
       const exit = await within(server.exited, EXIT_BOUND_MS);
       expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
     },
