@@ -189,6 +189,30 @@ describe('viewerEvents', () => {
     expect(t.services.viewerEvents.openStreams()).toBe(0);
   });
 
+  it('is served over GET with Accept: text/event-stream as well (the query in the URL, the token in the header)', async () => {
+    const user = await registerUser(t);
+    const abort = new AbortController();
+    const url = `${server.url}/graphql?query=${encodeURIComponent('subscription { viewerEvents { type } }')}`;
+    const response = await fetch(url, {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${user.accessToken}` },
+      signal: abort.signal,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    await vi.waitFor(() => expect(t.services.viewerEvents.openStreams()).toBe(1), ARRIVES);
+    await mutate(GRANT_ROLE, { userId: user.userId, role: 'admin' }, admin);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!/event: next\ndata: .*\n\n/.test(text)) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += chunk.value;
+    }
+    expect(text).toContain('data: {"data":{"viewerEvents":{"type":"ROLES_CHANGED"}}}');
+    abort.abort();
+    await expectNoStreams();
+  });
+
   it('forgets a stream when its client disconnects', async () => {
     const user = await registerUser(t);
     const streams = [await open(user), await open(user)];
