@@ -8,7 +8,8 @@ import { print } from 'graphql';
 import { LoginDocument, type LoginMutation } from './gql/graphql';
 
 export type SignIn =
-  | { kind: 'signed-in'; accessToken: string; refreshToken: string; accessTokenExpiresAt: string; email: string }
+  // refreshToken is null when the server keeps it in an HttpOnly cookie (REFRESH_TOKEN_TRANSPORT=cookie).
+  | { kind: 'signed-in'; accessToken: string; refreshToken: string | null; accessTokenExpiresAt: string; email: string }
   | { kind: 'retry-later'; seconds: number }
   | { kind: 'refused'; code: string; message: string; field?: string };
 
