@@ -21,6 +21,7 @@ import { useRequestDeadline } from './plugins/use-request-deadline.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
 import { useSecurityHeaders } from './plugins/use-security-headers.js';
 import { useSingleAuthorization } from './plugins/use-single-authorization.js';
+import { useStacklessSerialization } from './plugins/use-stackless-serialization.js';
 import { useValidationRules } from './plugins/use-validation-rules.js';
 import type { ServerContext } from './request-info.js';
 
@@ -91,6 +92,10 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
     landingPage: false,
     // One operation per request: batching would let one request carry many sign-in attempts.
     batching: false,
+    // useRequestLimits bounds every body by its Content-Length (and refuses a POST without one);
+    // node's HTTP parser hands on no byte past that length. Yoga's own limit would pipe every
+    // body through a counting stream: a tenth of an authenticated request's CPU, for nothing.
+    maxRequestBodySize: false,
     // Unexpected errors reach the client as "Unexpected error."; the details go to the log only.
     // isDev off: yoga would otherwise attach the original error and its stack whenever
     // NODE_ENV=development is set in the environment. A database outage is not masked: it is
@@ -125,6 +130,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
       // armor hides suggestions in validation errors only; this also covers variable coercion.
       useNoSuggestions({ enabled: config.production }),
       useNoOriginalError(),
+      useStacklessSerialization(),
       useValidationRules(rules),
       useSecurityHeaders({ hsts: config.publicUrl?.startsWith('https:') ?? false }),
       useReadinessCheck({

@@ -1,5 +1,6 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, responsePathAsArray, type GraphQLResolveInfo } from 'graphql';
 import type { Viewer } from '../context.js';
+import { withoutStackTraces } from './stack-traces.js';
 import {
   AuthError,
   ERRORS,
@@ -10,8 +11,22 @@ import {
 } from '../errors.js';
 
 /** The GraphQL error for an access-control failure: the catalogue's message, the code in `extensions.code`. */
-export function accessError(code: AccessErrorCode, extensions: { reason?: UnauthenticatedReason } = {}): GraphQLError {
-  return new GraphQLError(ERRORS[code].message, { extensions: { code, ...extensions } });
+export function accessError(
+  code: AccessErrorCode,
+  extensions: { reason?: UnauthenticatedReason } = {},
+  at?: GraphQLResolveInfo,
+): GraphQLError {
+  return answerError(ERRORS[code].message, { code, ...extensions }, at);
+}
+
+/**
+ * An expected refusal as a GraphQL error: an answer, not a fault, so without a stack trace.
+ * Given the field it fails (`at`), it carries its own location and path, and graphql-js then
+ * uses it as it is rather than wrapping it in a located copy.
+ */
+function answerError(message: string, extensions: Record<string, unknown>, at?: GraphQLResolveInfo): GraphQLError {
+  const location = at ? { nodes: at.fieldNodes, path: responsePathAsArray(at.path) } : {};
+  return withoutStackTraces(() => new GraphQLError(message, { ...location, extensions }));
 }
 
 /** What a client is told about a viewer who is not signed in: one of four words, never the check that failed. */
@@ -41,9 +56,9 @@ export function unauthenticatedReason(viewer: Exclude<Viewer, { kind: 'user' }>)
  * UNAUTHENTICATED for this viewer, with `extensions.reason` (MISSING, MALFORMED, EXPIRED, REVOKED);
  * FORBIDDEN when the viewer is signed in after all (a policy refused, not the token).
  */
-export function unauthenticatedError(viewer: Viewer): GraphQLError {
-  if (viewer.kind === 'user') return accessError('FORBIDDEN');
-  return accessError('UNAUTHENTICATED', { reason: unauthenticatedReason(viewer) });
+export function unauthenticatedError(viewer: Viewer, at?: GraphQLResolveInfo): GraphQLError {
+  if (viewer.kind === 'user') return accessError('FORBIDDEN', {}, at);
+  return accessError('UNAUTHENTICATED', { reason: unauthenticatedReason(viewer) }, at);
 }
 
 /** The GraphQL error of an expected failure: its code and the extra fields its catalogue entry names. */
@@ -51,7 +66,7 @@ function typedError(error: AuthError): GraphQLError {
   const entry: ErrorEntry = ERRORS[error.code];
   const fields = entry.channel === 'result' ? Object.keys(entry.fields ?? {}) : [];
   const extra = Object.fromEntries(fields.map((field) => [field, Reflect.get(error, field) as unknown]));
-  return new GraphQLError(error.message, { extensions: { code: error.code, ...extra } });
+  return answerError(error.message, { code: error.code, ...extra });
 }
 
 /**

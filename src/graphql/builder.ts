@@ -50,7 +50,7 @@ export const builder = new SchemaBuilder<{
       };
     },
     // authScopes has resolved the viewer before any scope can fail, so peekViewer() is set.
-    unauthorizedError: (_parent, context) => unauthenticatedError(context.peekViewer() ?? { kind: 'anonymous' }),
+    unauthorizedError: (_parent, context, info) => unauthenticatedError(context.peekViewer() ?? { kind: 'anonymous' }, info),
   },
   // Argument validation answers InputError, as the field's union member where there is one.
   // It runs before authorization ("unsafely", in the errors plugin's words), on purpose: a

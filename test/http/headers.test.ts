@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { rawFetch, type RawResponse } from '../support/abuse.js';
@@ -278,6 +279,17 @@ function send(
   });
 }
 
+/** Writes `raw` to a new socket on the real port and returns everything read until the server closes it. */
+function rawExchange(raw: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: server.port }, () => socket.end(raw));
+    const parts: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => parts.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(parts).toString('utf8')));
+  });
+}
+
 describe('over a real HTTP port', () => {
   it('refuses a chunked POST without Content-Length with 411', async () => {
     const body = JSON.stringify({ query: '{ __typename }' });
@@ -288,6 +300,27 @@ describe('over a real HTTP port', () => {
     expect(res.status).toBe(411);
     expect(JSON.parse(res.body).errors[0].message).toBe('A Content-Length header is required.');
     expect(res.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('reads no byte past Content-Length: what follows is the next request on the socket, not more body', async () => {
+    // The body bound is Content-Length (checked against BODY_LIMIT before parsing): node's
+    // parser ends the body there, so a longer body can't slip past the limit.
+    const body = '{"query":"{ __typename }"}';
+    const head = (length: number) =>
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    const answers = await rawExchange(head(body.length) + body + head(200_000) + 'x'.repeat(200_000));
+    expect(answers).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answers).toContain('{"data":{"__typename":"Query"}}');
+    expect(answers).toContain('HTTP/1.1 413 ');
+  });
+
+  it('refuses a request with both Content-Length and Transfer-Encoding (smuggling) before the app sees it', async () => {
+    const answers = await rawExchange(
+      'POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n' +
+        '1a\r\n{"query":"{ __typename }"}\r\n0\r\n\r\n',
+    );
+    expect(answers).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(answers).not.toContain('__typename');
   });
 
   it('refuses a body over BODY_LIMIT with 413', async () => {

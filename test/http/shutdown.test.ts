@@ -117,8 +117,9 @@ describe('SIGTERM with requests in flight', () => {
   it(
     'finishes every login in flight with its AuthPayload, refuses new connections, and exits 0',
     async () => {
-      // One hash at a time: the ten logins take a while to get through.
-      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1' });
+      // One hash at a time: the ten logins take a while to get through. The queue waits as long
+      // as they need (the default 2 s would refuse the last ones as "busy" on a slow machine).
+      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000' });
       const { email } = await registerUser(server);
       const held = await Promise.all(
         Array.from({ length: 10 }, () => holdRequest(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
