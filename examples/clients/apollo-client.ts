@@ -9,7 +9,7 @@ import { SetContextLink } from '@apollo/client/link/context';
 import { ErrorLink } from '@apollo/client/link/error';
 import { from, switchMap } from 'rxjs';
 import possibleTypes from '../../possible-types.json' with { type: 'json' };
-import { createAuthSession, unauthenticatedReason, type AuthSession, type AuthSessionOptions } from './auth-session.js';
+import { createAuthSession, credentialsOf, unauthenticatedReason, type AuthSession, type AuthSessionOptions } from './auth-session.js';
 
 export interface ApolloClientOptions extends AuthSessionOptions {
   /** Defaults to an InMemoryCache with authgraph's possibleTypes. */
@@ -34,7 +34,7 @@ export function createApolloClient(options: ApolloClientOptions): { client: Apol
     if (reason === 'REVOKED' || reason === 'MALFORMED') session.signOut(accessToken);
   });
   const client = new ApolloClient({
-    link: ApolloLink.from([authErrors, auth, new HttpLink({ uri: options.url })]),
+    link: ApolloLink.from([authErrors, auth, new HttpLink({ uri: options.url, credentials: credentialsOf(options) })]),
     cache: options.cache ?? new InMemoryCache({ possibleTypes }),
   });
   return { client, session };

@@ -1,13 +1,14 @@
 /**
  * The signed-in state a frontend keeps for authgraph, shared by the urql and Apollo set-ups:
- * the tokens (body mode: the app holds the refresh token), one refresh at a time, and the
- * moment the session is over. Framework-free; each client only tells it what the server said.
+ * the tokens (in cookie mode the browser holds the refresh token as an HttpOnly cookie), one
+ * refresh at a time, and the moment the session is over. Framework-free; each client only tells it what the server said.
  */
 
 /** What login, register and refresh hand out. */
 export interface Tokens {
   accessToken: string;
-  refreshToken: string;
+  /** Null in cookie mode: the refresh token is a cookie no script can read. */
+  refreshToken: string | null;
 }
 
 export interface AuthSessionOptions {
@@ -19,7 +20,17 @@ export interface AuthSessionOptions {
   onTokens?: (tokens: Tokens) => void;
   /** Called when the session is over: revoked, or its refresh token refused. Show the sign-in page. */
   onSignedOut: () => void;
+  /** The server's REFRESH_TOKEN_TRANSPORT: `cookie` sends requests with credentials. Defaults to `body`. */
+  transport?: 'body' | 'cookie';
 }
+
+/**
+ * The fetch credentials mode: `include` in cookie mode, so that the browser keeps the cookie that
+ * login sets and sends it with refresh and logout (the server allows credentials to the origins
+ * of CORS_ORIGINS); the fetch default otherwise, since a body-mode server allows none.
+ */
+export const credentialsOf = (options: AuthSessionOptions): RequestCredentials =>
+  options.transport === 'cookie' ? 'include' : 'same-origin';
 
 /** Why the server refused the access token (`extensions.reason` of UNAUTHENTICATED). */
 export type UnauthenticatedReason = 'MISSING' | 'MALFORMED' | 'EXPIRED' | 'REVOKED';
@@ -70,16 +81,18 @@ export function createAuthSession(options: AuthSessionOptions): AuthSession {
     options.onSignedOut();
   }
 
-  async function rotate(refreshToken: string): Promise<void> {
-    // A JSON POST: the server's CSRF rule lets it through without any extra header.
+  async function rotate(refreshToken: string | null): Promise<void> {
+    // A JSON POST: the server's CSRF rule lets it through without any extra header. Without a
+    // refreshToken (cookie mode) the server reads the cookie.
     const response = await fetch(options.url, {
       method: 'POST',
+      credentials: credentialsOf(options),
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: REFRESH, variables: { refreshToken } }),
+      body: JSON.stringify({ query: REFRESH, variables: refreshToken ? { refreshToken } : {} }),
     });
     const result = (await response.json()) as { data?: { refresh?: Record<string, string> } | null };
     const payload = result.data?.refresh;
-    if (payload?.__typename === 'AuthPayload') keep({ accessToken: payload.accessToken!, refreshToken: payload.refreshToken! });
+    if (payload?.__typename === 'AuthPayload') keep({ accessToken: payload.accessToken!, refreshToken: payload.refreshToken ?? null });
     // Revoked, expired or replayed: only a new sign-in helps.
     else if (payload?.__typename === 'InvalidRefreshTokenError') end();
     // Anything else (rate limited, server unavailable): keep the tokens; the retried request reports it.

@@ -6,7 +6,7 @@
  */
 import { cacheExchange, Client, fetchExchange, makeOperation, mapExchange, type Operation } from '@urql/core';
 import { authExchange } from '@urql/exchange-auth';
-import { createAuthSession, unauthenticatedReason, type AuthSession, type AuthSessionOptions } from './auth-session.js';
+import { createAuthSession, credentialsOf, unauthenticatedReason, type AuthSession, type AuthSessionOptions } from './auth-session.js';
 
 /** The access token an operation was sent with (kept in its context by withBearer). */
 const sentToken = (operation: Operation): string | null => operation.context.accessToken ?? null;
@@ -28,6 +28,7 @@ export function createUrqlClient(options: AuthSessionOptions): { client: Client;
   let expiredToken: string | null = null;
   const client = new Client({
     url: options.url,
+    fetchOptions: { credentials: credentialsOf(options) },
     exchanges: [
       cacheExchange,
       // Sees the final result, after authExchange's refresh and retry.

@@ -3,16 +3,19 @@
  * app on a real HTTP port: access tokens expire by moving the app's clock, never by waiting.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Tokens } from '../../examples/clients/auth-session.js';
+import type { AuthSessionOptions, Tokens } from '../../examples/clients/auth-session.js';
 import { sessionIdOf, REVOKE_SESSION } from '../support/account.js';
 import { CLIENT_SETUPS, SHORT_ACCESS_TTL, startFrontendServer, type ClientSetup, type FrontendServer } from '../support/frontend.js';
 import { GOOD_PASSWORD, loginUser, registerUser, type Session } from '../support/operations.js';
 
 /**
- * How the refresh token travels. Body mode only for now; cookie mode (REFRESH_TOKEN_TRANSPORT)
- * adds an entry here, with its own server settings.
+ * How the refresh token travels (REFRESH_TOKEN_TRANSPORT), and the client option that goes with
+ * it. In cookie mode the clients run in one browser, whose cookie jar every client shares.
  */
-const TRANSPORTS = [{ name: 'body', env: {} }];
+const TRANSPORTS: { name: string; env: Record<string, string>; transport: AuthSessionOptions['transport'] }[] = [
+  { name: 'body', env: {}, transport: 'body' },
+  { name: 'cookie', env: { REFRESH_TOKEN_TRANSPORT: 'cookie' }, transport: 'cookie' },
+];
 
 describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
   let server: FrontendServer;
@@ -26,7 +29,8 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
     function makeClient(tokens: Tokens | null = null) {
       const onSignedOut = vi.fn();
       const onTokens = vi.fn<(tokens: Tokens) => void>();
-      return { client: setup.create({ url: server.url, tokens, onSignedOut, onTokens }), onSignedOut, onTokens };
+      const options = { url: server.url, tokens, onSignedOut, onTokens, transport: transport.transport };
+      return { client: setup.create(options), onSignedOut, onTokens };
     }
 
     /** A fresh user signed in through a new client; also the user's own session (for revoking). */
@@ -107,10 +111,10 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
     });
 
     it('lets two clients holding the same refresh token refresh together, and both go on', async () => {
-      const user = await registerUser(server.t);
-      const shared = await loginUser(server.t, user.email);
-      const first = makeClient({ accessToken: shared.accessToken, refreshToken: shared.refreshToken });
-      const second = makeClient({ accessToken: shared.accessToken, refreshToken: shared.refreshToken });
+      // Two tabs restored from one copy of the tokens (in cookie mode: sharing the browser's cookie).
+      const first = await signedInClient();
+      const { user } = first;
+      const second = makeClient(first.onTokens.mock.lastCall![0]);
       expire();
       const [a, b] = await Promise.all([first.client.me(), second.client.me()]);
       expect(a).toEqual({ me: { __typename: 'User', id: user.userId, email: user.email } });
@@ -159,6 +163,21 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
       expect((await client.me()).error?.reason).toBe('MALFORMED');
       expect(onSignedOut).toHaveBeenCalledTimes(1);
       expect(sent()).toBe(0);
+    });
+
+    it(`keeps the refresh token in the ${transport.name} through sign-in and refresh`, async () => {
+      const { client, user, onTokens } = await signedInClient();
+      const refreshCookie = async () => (await server.cookies.getCookies(server.url)).find((c) => c.key === 'authgraph_refresh')?.value ?? null;
+      const cookies = [await refreshCookie()];
+      expire();
+      expect((await client.me()).me).toMatchObject({ id: user.userId });
+      cookies.push(await refreshCookie());
+      const kept = onTokens.mock.calls.map(([tokens]) => tokens.refreshToken);
+      // Where it lives, a new token after the refresh; the other place holds none.
+      const [holder, other] = transport.name === 'cookie' ? [cookies, kept] : [kept, cookies];
+      expect(holder).toEqual([expect.any(String), expect.any(String)]);
+      expect(holder[1]).not.toBe(holder[0]);
+      expect(other).toEqual([null, null]);
     });
 
     it('puts no token in any URL', async () => {

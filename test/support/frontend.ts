@@ -1,10 +1,11 @@
 /**
  * The frontend clients of examples/clients driven as an app would drive them, against the app on
  * a real HTTP port: each client set-up behind one small interface, so the same behaviour tests
- * run over urql and Apollo (and, later, over each refresh-token transport).
+ * run over urql and Apollo, and over each refresh-token transport.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CombinedGraphQLErrors, gql } from '@apollo/client';
+import { CookieJar } from 'tough-cookie';
 import { unauthenticatedReason, type AuthSession, type AuthSessionOptions } from '../../examples/clients/auth-session.js';
 import { createApolloClient } from '../../examples/clients/apollo-client.js';
 import { createUrqlClient } from '../../examples/clients/urql-client.js';
@@ -27,6 +28,8 @@ export interface FrontendServer {
   url: string;
   /** Every request the server received, oldest first. */
   requests: SeenRequest[];
+  /** The cookies of the one browser every client here runs in (its tabs share them). */
+  cookies: CookieJar;
   /** How many refreshes (rotations and grace-window retries) the server has recorded for a user. */
   refreshCount(userId: string): Promise<number>;
   /** How many refresh mutations clients of this process have sent so far, answered or refused. */
@@ -54,6 +57,27 @@ function countRefreshRequests(url: string): { count(): number; restore(): void }
   return { count: () => count, restore: () => void (globalThis.fetch = original) };
 }
 
+/**
+ * Gives the global fetch a browser's cookie jar, as for an app on another origin than the API:
+ * requests sent with `credentials: 'include'` carry the jar's cookies and store the response's
+ * Set-Cookie; any other request neither sends nor keeps a cookie. Returns the jar and the undo.
+ */
+function browserCookies(): { jar: CookieJar; restore(): void } {
+  const original = globalThis.fetch;
+  const jar = new CookieJar();
+  globalThis.fetch = async (input, init) => {
+    if (init?.credentials !== 'include') return original(input, init);
+    const target = input instanceof Request ? input.url : String(input);
+    const headers = new Headers(init.headers);
+    const cookie = await jar.getCookieString(target);
+    if (cookie) headers.set('cookie', cookie);
+    const response = await original(input, { ...init, headers });
+    for (const setCookie of response.headers.getSetCookie()) await jar.setCookie(setCookie, target);
+    return response;
+  };
+  return { jar, restore: () => void (globalThis.fetch = original) };
+}
+
 /** The app, with a short access-token lifetime, on a free port of 127.0.0.1. */
 export async function startFrontendServer(env: Record<string, string> = {}): Promise<FrontendServer> {
   const t = await createTestApp({ ACCESS_TOKEN_TTL: String(SHORT_ACCESS_TTL), ...env });
@@ -77,10 +101,12 @@ export async function startFrontendServer(env: Record<string, string> = {}): Pro
   }
   const url = `${listening.url}/graphql`;
   const refreshes = countRefreshRequests(url);
+  const cookies = browserCookies();
   return {
     t,
     url,
     requests,
+    cookies: cookies.jar,
     refreshAttempts: () => refreshes.count(),
     holdNextRequest() {
       let arrive!: () => void;
@@ -93,6 +119,7 @@ export async function startFrontendServer(env: Record<string, string> = {}): Pro
       return (await eventsOfUser(t, userId)).filter((e) => e.type === 'refresh').length;
     },
     async close() {
+      cookies.restore();
       refreshes.restore();
       await listening.close();
       await t.close();
@@ -129,13 +156,13 @@ const LOGIN = `mutation Login($input: LoginInput!) {
 const meQuery = (field: string) => `query Me_${field} { me { id ${field} } }`;
 
 interface LoginData {
-  login: { __typename: string; accessToken?: string; refreshToken?: string; code?: string };
+  login: { __typename: string; accessToken?: string; refreshToken?: string | null; code?: string };
 }
 
 function tokensOf(data: LoginData | null | undefined) {
   const login = data?.login;
   if (login?.__typename !== 'AuthPayload') throw new Error(`login failed: ${JSON.stringify(login)}`);
-  return { accessToken: login.accessToken!, refreshToken: login.refreshToken! };
+  return { accessToken: login.accessToken!, refreshToken: login.refreshToken ?? null };
 }
 
 const outcomeOf = (errors: readonly { message: string; extensions?: Record<string, unknown> }[]): QueryOutcome => ({
