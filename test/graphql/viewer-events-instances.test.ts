@@ -1,8 +1,8 @@
 /**
  * Issue 13: viewerEvents across instances. Two app instances on one database (on PostgreSQL each
  * with its own pool and LISTEN connection; on PGlite sharing the one handle): a session revoked
- * on B reaches a subscriber on A, whose stream then ends. The wait is generous: it asserts that
- * the event arrives, not how fast (the bench measures propagation).
+ * on B reaches a subscriber on A within a second of B's answer (the issue's bound, far above the
+ * few milliseconds the bench measures), and A's stream then ends.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REVOKE_SESSION, sessionIdOf } from '../support/account.js';
@@ -44,8 +44,11 @@ describe('viewerEvents across instances', () => {
     const stream = await openViewerEvents(a, serverA.url, user.accessToken);
     const sessionId = sessionIdOf(user.accessToken);
     const res = await b.gql(REVOKE_SESSION, { id: sessionId }, { token: device.accessToken });
+    const answered = performance.now();
     expect(res.data?.revokeSession).toBe(true);
     expect(await nextEvent(stream)).toMatchObject({ type: 'SESSION_REVOKED', sessionId });
+    // The issue's bound: within a second of B's answer (the bench measures it at a few ms at p99).
+    expect(performance.now() - answered).toBeLessThan(1000);
     await expectEnded(stream);
     await vi.waitFor(() => expect(a.services.viewerEvents.openStreams()).toBe(0), ARRIVES);
   });

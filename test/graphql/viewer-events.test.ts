@@ -189,6 +189,28 @@ describe('viewerEvents', () => {
     expect(t.services.viewerEvents.openStreams()).toBe(0);
   });
 
+  it('leaves no stream behind when the check made after it starts listening fails', async () => {
+    const user = await registerUser(t);
+    const revocations = t.services.revocations;
+    const isRevoked = revocations.isRevoked.bind(revocations);
+    // Fails only once a stream is registered: the re-check, not the request's authentication.
+    const spy = vi.spyOn(revocations, 'isRevoked').mockImplementation(async (...args) => {
+      if (t.services.viewerEvents.openStreams() > 0) throw Object.assign(new Error('connection closed'), { code: 'CONNECTION_CLOSED' });
+      return isRevoked(...args);
+    });
+    try {
+      // The database went away mid-check: SERVICE_UNAVAILABLE (503), which graphql-sse's client reports as such.
+      const refused = await subscribeViewerEvents(server.url, user.accessToken).next().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(String(refused)).toContain('503');
+    } finally {
+      spy.mockRestore();
+    }
+    await expectNoStreams();
+  });
+
   it('is served over GET with Accept: text/event-stream as well (the query in the URL, the token in the header)', async () => {
     const user = await registerUser(t);
     const abort = new AbortController();

@@ -290,6 +290,7 @@ describe('a dead session clears the cookie', () => {
     const { cookie, payload } = await signUp(cookieMode);
     const revoke = await send(cookieMode, REVOKE_SESSION, { id: sessionIdOf(payload.accessToken) }, { bearer: payload.accessToken });
     expect(revoke.body.data.revokeSession).toBe(true);
+    expectCleared(revoke); // its own session: the answer clears the cookie at once
     const res = await refreshWithCookie(cookieMode, cookie!);
     expect(res.body.data.refresh.__typename).toBe('InvalidRefreshTokenError');
     expectCleared(res);

@@ -67,6 +67,8 @@ builder.mutationFields((t) => ({
       const mayRevokeAny = (await ctx.access())?.permissions.includes(SESSIONS_REVOKE) ?? false;
       const result = await ctx.services.sessionAdmin.revokeSession({ ...viewer, mayRevokeAny }, id ?? null);
       if (result.kind === 'forbidden') throw accessError('FORBIDDEN');
+      // Revoking the session this request is signed in with: its refresh cookie goes with it.
+      if (id === viewer.sessionId) ctx.refreshCookie.clear();
       return result.revoked;
     },
   }),

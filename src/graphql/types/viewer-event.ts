@@ -45,7 +45,13 @@ builder.subscriptionFields((t) => ({
       const events = await withTypedErrors(async () => services.viewerEvents.open({ userId, sessionId }));
       // Checked again now that the stream listens: a revocation between the request's check and
       // the stream's start would otherwise go unannounced, the stream open for a dead session.
-      const revoked = await services.revocations.isRevoked(viewer.claims, services.clock.now());
+      let revoked: Awaited<ReturnType<typeof services.revocations.isRevoked>>;
+      try {
+        revoked = await services.revocations.isRevoked(viewer.claims, services.clock.now());
+      } catch (err) {
+        await events.return?.(); // a failed check must not leave the stream registered
+        throw err;
+      }
       if (revoked) {
         await events.return?.();
         throw unauthenticatedError({ kind: 'refused', reason: revoked });
