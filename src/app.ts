@@ -23,6 +23,7 @@ import { useSecurityHeaders } from './plugins/use-security-headers.js';
 import { useSingleAuthorization } from './plugins/use-single-authorization.js';
 import { useStacklessSerialization } from './plugins/use-stackless-serialization.js';
 import { useValidationRules } from './plugins/use-validation-rules.js';
+import { useVaryOrigin } from './plugins/use-vary-origin.js';
 import type { ServerContext } from './request-info.js';
 
 /** The parts of the configuration the HTTP/GraphQL layer reads. */
@@ -133,6 +134,7 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
       useStacklessSerialization(),
       useValidationRules(rules),
       useSecurityHeaders({ hsts: config.publicUrl?.startsWith('https:') ?? false }),
+      useVaryOrigin(),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {

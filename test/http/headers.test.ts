@@ -194,6 +194,19 @@ describe('CORS', () => {
     }
   });
 
+  it('with CORS_ORIGINS, every answer varies by Origin (listed or not, preflight, request, the public key set)', async () => {
+    const app = await createTestApp({ CORS_ORIGINS: APP_ORIGIN }, database);
+    for (const res of [
+      await rawFetch(app, '/graphql', preflight(APP_ORIGIN)),
+      await rawFetch(app, '/graphql', json({ query: '{ __typename }' }, { origin: APP_ORIGIN })),
+      await rawFetch(app, '/graphql', json({ query: '{ __typename }' }, { origin: EVIL_ORIGIN })),
+      await rawFetch(app, '/.well-known/jwks.json', { headers: { origin: APP_ORIGIN } }),
+    ]) {
+      const vary = (res.headers.get('vary') ?? '').split(',').map((name) => name.trim().toLowerCase());
+      expect(vary).toContain('origin');
+    }
+  });
+
   it('with several CORS_ORIGINS, allows each listed one and no other', async () => {
     const other = 'https://admin.example';
     const app = await createTestApp({ CORS_ORIGINS: `${APP_ORIGIN}, ${other}` }, database);
