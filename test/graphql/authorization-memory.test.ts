@@ -2,13 +2,15 @@
  * The memory an instance answers requests from: kept exact by the change feed, bounded, and
  * untouched by a change that was rolled back.
  */
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthorizationMemory } from '../../src/authz/authorization-memory.js';
 import { createChangeFeed } from '../../src/db/change-feed.js';
+import { ExactCache } from '../../src/db/exact-cache.js';
 import { users } from '../../src/db/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { onPostgres } from '../support/database.js';
 import { ME_ID, registerUser } from '../support/operations.js';
 
 let t: TestApp;
@@ -84,5 +86,105 @@ describe('the memory of an instance', () => {
     // The sweep runs as checks happen.
     expect(t.services.memory.tokenRevoked('any', t.clock.now())).toBe(false);
     expect(t.services.memory.sizes().revokedTokens).toBe(0);
+  });
+});
+
+/**
+ * A read of the database that is still running when a change to what it read commits, and whose
+ * notification arrives before the read returns, may hold the state from before the change. It is
+ * answered (the request began before the change) but never kept. On PostgreSQL the change comes
+ * from another pooled connection and its notification through the LISTEN connection.
+ */
+describe('a read that a change overtook', () => {
+  async function gatedReads() {
+    const feed = createChangeFeed({ database: t.database, db: t.database.db, logger: createLogger('silent') });
+    const cache = new ExactCache<{ name: string | null }>(feed, 10);
+    feed.subscribe({
+      apply: (change) => {
+        if (change.kind === 'user') cache.invalidate(change.id);
+      },
+      clear: () => cache.clear(),
+    });
+    await feed.start();
+    let reads = 0;
+    /** Reads the user's name now, and returns it once `release` is called. */
+    const read = (id: string) => {
+      let release!: () => void;
+      let readDone!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const done = new Promise<void>((resolve) => (readDone = resolve));
+      const answer = cache.get(id, async () => {
+        reads += 1;
+        const [row] = await t.database.db.select({ name: users.name }).from(users).where(eq(users.id, id));
+        readDone();
+        await gate;
+        return row ?? null;
+      });
+      return { answer, done, release };
+    };
+    return { feed, read, reads: () => reads };
+  }
+
+  it('answers what it read but keeps none of it, so the next read sees the change', async () => {
+    const { userId } = await registerUser(t);
+    await t.database.db.update(users).set({ name: 'before' }).where(eq(users.id, userId));
+    const { feed, read, reads } = await gatedReads();
+    try {
+      await feed.sync();
+      const first = read(userId);
+      await first.done;
+      await t.database.db.update(users).set({ name: 'after' }).where(eq(users.id, userId));
+      await feed.sync();
+      first.release();
+      expect(await first.answer).toEqual({ name: 'before' });
+
+      const second = read(userId);
+      second.release();
+      expect(await second.answer).toEqual({ name: 'after' });
+      expect(reads()).toBe(2);
+    } finally {
+      await feed.close();
+    }
+  });
+
+  it('keeps a read that no change overtook', async () => {
+    const { userId } = await registerUser(t);
+    const { feed, read, reads } = await gatedReads();
+    try {
+      await feed.sync();
+      const first = read(userId);
+      await first.done;
+      await feed.sync();
+      first.release();
+      await first.answer;
+      const second = read(userId);
+      second.release();
+      await second.answer;
+      expect(reads()).toBe(1);
+    } finally {
+      await feed.close();
+    }
+  });
+
+  it.runIf(onPostgres)('keeps no read that the loss of the listener overtook, even once it is back', async () => {
+    const { userId } = await registerUser(t);
+    const { feed, read, reads } = await gatedReads();
+    try {
+      await feed.sync();
+      const first = read(userId);
+      await first.done;
+      await t.database.db.execute(sql`select pg_terminate_backend(${feed.listenerPid()})`);
+      // Resolves once the listener is back and memory trusted again.
+      await feed.sync();
+      expect(feed.live()).toBe(true);
+      first.release();
+      await first.answer;
+      const second = read(userId);
+      second.release();
+      await second.answer;
+      expect(reads()).toBe(2);
+    } finally {
+      await feed.close();
+    }
   });
 });
