@@ -5,7 +5,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthorizationMemory } from '../../src/authz/authorization-memory.js';
-import { createChangeFeed } from '../../src/db/change-feed.js';
+import { createChangeFeed, type ChangeFeed } from '../../src/db/change-feed.js';
 import { ExactCache } from '../../src/db/exact-cache.js';
 import { users } from '../../src/db/schema.js';
 import { createLogger } from '../../src/logger.js';
@@ -96,7 +96,14 @@ describe('the memory of an instance', () => {
  * from another pooled connection and its notification through the LISTEN connection.
  */
 describe('a read that a change overtook', () => {
-  async function gatedReads() {
+  /**
+   * Reads a user's name through a fresh cache, holding the first read after its query returned
+   * while `meanwhile` runs; then reads again. How many reads reached the database tells whether
+   * the first was kept.
+   */
+  async function readAcross(meanwhile: (feed: ChangeFeed, userId: string) => Promise<void>) {
+    const { userId } = await registerUser(t);
+    await t.database.db.update(users).set({ name: 'before' }).where(eq(users.id, userId));
     const feed = createChangeFeed({ database: t.database, db: t.database.db, logger: createLogger('silent') });
     const cache = new ExactCache<{ name: string | null }>(feed, 10);
     feed.subscribe({
@@ -106,85 +113,53 @@ describe('a read that a change overtook', () => {
       clear: () => cache.clear(),
     });
     await feed.start();
-    let reads = 0;
-    /** Reads the user's name now, and returns it once `release` is called. */
-    const read = (id: string) => {
+    try {
+      let reads = 0;
       let release!: () => void;
-      let readDone!: () => void;
+      let queried!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      const done = new Promise<void>((resolve) => (readDone = resolve));
-      const answer = cache.get(id, async () => {
+      const done = new Promise<void>((resolve) => (queried = resolve));
+      const load = async () => {
         reads += 1;
-        const [row] = await t.database.db.select({ name: users.name }).from(users).where(eq(users.id, id));
-        readDone();
+        const [row] = await t.database.db.select({ name: users.name }).from(users).where(eq(users.id, userId));
+        queried();
         await gate;
         return row ?? null;
-      });
-      return { answer, done, release };
-    };
-    return { feed, read, reads: () => reads };
+      };
+      await feed.sync();
+      const held = cache.get(userId, load);
+      await done;
+      await meanwhile(feed, userId);
+      await feed.sync();
+      expect(feed.live()).toBe(true);
+      release();
+      const first = await held;
+      const second = await cache.get(userId, load);
+      return { first, second, reads };
+    } finally {
+      await feed.close();
+    }
   }
 
   it('answers what it read but keeps none of it, so the next read sees the change', async () => {
-    const { userId } = await registerUser(t);
-    await t.database.db.update(users).set({ name: 'before' }).where(eq(users.id, userId));
-    const { feed, read, reads } = await gatedReads();
-    try {
-      await feed.sync();
-      const first = read(userId);
-      await first.done;
+    const { first, second, reads } = await readAcross(async (_feed, userId) => {
       await t.database.db.update(users).set({ name: 'after' }).where(eq(users.id, userId));
-      await feed.sync();
-      first.release();
-      expect(await first.answer).toEqual({ name: 'before' });
-
-      const second = read(userId);
-      second.release();
-      expect(await second.answer).toEqual({ name: 'after' });
-      expect(reads()).toBe(2);
-    } finally {
-      await feed.close();
-    }
+    });
+    expect(first).toEqual({ name: 'before' });
+    expect(second).toEqual({ name: 'after' });
+    expect(reads).toBe(2);
   });
 
   it('keeps a read that no change overtook', async () => {
-    const { userId } = await registerUser(t);
-    const { feed, read, reads } = await gatedReads();
-    try {
-      await feed.sync();
-      const first = read(userId);
-      await first.done;
-      await feed.sync();
-      first.release();
-      await first.answer;
-      const second = read(userId);
-      second.release();
-      await second.answer;
-      expect(reads()).toBe(1);
-    } finally {
-      await feed.close();
-    }
+    const { reads } = await readAcross(async () => {});
+    expect(reads).toBe(1);
   });
 
   it.runIf(onPostgres)('keeps no read that the loss of the listener overtook, even once it is back', async () => {
-    const { userId } = await registerUser(t);
-    const { feed, read, reads } = await gatedReads();
-    try {
-      await feed.sync();
-      const first = read(userId);
-      await first.done;
+    // sync() in readAcross resolves once the listener is back and memory trusted again.
+    const { reads } = await readAcross(async (feed) => {
       await t.database.db.execute(sql`select pg_terminate_backend(${feed.listenerPid()})`);
-      // Resolves once the listener is back and memory trusted again.
-      await feed.sync();
-      expect(feed.live()).toBe(true);
-      first.release();
-      await first.answer;
-      const second = read(userId);
-      second.release();
-      await second.answer;
-      expect(reads()).toBe(2);
-    } finally {
-      await feed.close();
-    }
+    });
+    expect(reads).toBe(2);
   });
 });
