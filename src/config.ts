@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { parseSocialConfig, type SocialConfig } from './social/social-config.js';
 
 /** Signing algorithms authgraph accepts for access tokens. */
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'EdDSA'] as const;
@@ -93,6 +94,11 @@ const envSchema = z.object({
   GRAPHQL_MAX_TOKENS: seconds(1000),
   GRAPHQL_MAX_DIRECTIVES: seconds(20),
   GRAPHQL_MAX_COST: seconds(5000),
+  // Social sign-in: SOCIAL_<ID>_CLIENT_ID, _CLIENT_SECRET, _ISSUER, _SCOPES, _NAME per listed
+  // provider (and SOCIAL_GITHUB_WEB_URL, _API_URL) are read by social/social-config.ts.
+  SOCIAL_PROVIDERS: optionalText,
+  SOCIAL_REDIRECT_URIS: optionalText,
+  SOCIAL_STATE_TTL: seconds(600),
   // Metrics (GET /metrics)
   METRICS: flag,
   METRICS_TOKEN: optionalText,
@@ -121,6 +127,7 @@ export const RATE_LIMIT_DEFAULTS = {
   CHANGE_PASSWORD_IP: { count: 20, seconds: 3600 },
   REQUEST_EMAIL_VERIFICATION_ACCOUNT: { count: 3, seconds: 3600 },
   VERIFY_EMAIL_IP: { count: 20, seconds: 3600 },
+  SOCIAL_SIGN_IN_IP: { count: 20, seconds: 60 },
 } as const satisfies Record<string, RateLimit>;
 export type RateLimitName = keyof typeof RATE_LIMIT_DEFAULTS;
 
@@ -190,16 +197,20 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     ...rateLimits.problems,
   ];
   if (parsed.success) problems.push(...metricsProblems(parsed.data));
-  if (!parsed.success || problems.length > 0) {
+  const social = parsed.success
+    ? parseSocialConfig(env, { production: parsed.data.NODE_ENV === 'production', stateTtl: parsed.data.SOCIAL_STATE_TTL })
+    : null;
+  if (social) problems.push(...social.problems);
+  if (!parsed.success || !social || problems.length > 0) {
     throw new ConfigError(`Invalid environment:\n  ${problems.join('\n  ')}`);
   }
-  return toConfig(parsed.data, rateLimits.limits);
+  return toConfig(parsed.data, rateLimits.limits, social.social);
 }
 
 /** The validated configuration, read once at start-up (its type is inferred from this shape). */
 export type Config = ReturnType<typeof toConfig>;
 
-function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, RateLimit>) {
+function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, RateLimit>, social: SocialConfig) {
   const production = e.NODE_ENV === 'production';
   return {
     production,
@@ -274,6 +285,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
       maxCost: e.GRAPHQL_MAX_COST,
     },
+    /** Social sign-in: the providers (SOCIAL_PROVIDERS), the allowed redirect URIs, the state's lifetime. */
+    social,
     /** GET /metrics: served only when enabled, to requests bearing the token (required then). */
     metrics: { enabled: e.METRICS, token: e.METRICS ? e.METRICS_TOKEN : undefined },
   };

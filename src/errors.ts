@@ -80,6 +80,37 @@ export class RateLimitedError extends AuthError {
   }
 }
 
+/**
+ * Social sign-in failed: the provider is unknown to it or unreachable, or the state, code, ID
+ * token or user data did not check out. The reason goes to `cause` (logged), never to the
+ * client: a prober learns nothing about which check failed.
+ */
+export class SocialSignInError extends AuthError {
+  readonly code = 'SOCIAL_SIGN_IN_FAILED';
+  constructor(cause?: string) {
+    super('Sign-in with this provider did not succeed. Start again.', { cause });
+  }
+}
+
+/**
+ * A provider's identity names the email of an existing account it is not linked to. It is
+ * never linked automatically: sign in to that account first, then link the identity.
+ */
+export class AccountExistsError extends AuthError {
+  readonly code = 'ACCOUNT_EXISTS';
+  constructor() {
+    super('An account with this email already exists. Sign in to it, then link this provider from your account.');
+  }
+}
+
+/** Refused because the account would keep no way to sign in (no password, no other identity). */
+export class LastSignInMethodError extends AuthError {
+  readonly code = 'LAST_SIGN_IN_METHOD';
+  constructor() {
+    super('This is your only way to sign in: set a password (password reset) or link another provider first.');
+  }
+}
+
 /** The user an administrative operation names does not exist. */
 export class UserNotFoundError extends AuthError {
   readonly code = 'NOT_FOUND';
@@ -249,6 +280,21 @@ export const ERRORS = {
     description: 'Too many attempts, or the server is too busy to check a password now; try again after `retryAfter` seconds.',
     fields: { retryAfter: { type: 'Int', description: 'Seconds to wait before trying again.' } },
   },
+  SOCIAL_SIGN_IN_FAILED: {
+    channel: 'result',
+    class: SocialSignInError,
+    type: 'SocialSignInError',
+    description:
+      'Social sign-in failed: the provider is unreachable, or the state is unknown, spent, expired or of another provider, ' +
+      'or the code, ID token or user data did not check out. Start again.',
+  },
+  ACCOUNT_EXISTS: {
+    channel: 'result',
+    class: AccountExistsError,
+    type: 'AccountExistsError',
+    description:
+      "The provider's email belongs to an account this identity is not linked to: sign in to it, then link the identity.",
+  },
   NOT_FOUND: { channel: 'field', class: UserNotFoundError, description: 'No user has this id.' },
   UNKNOWN_ROLE: { channel: 'field', class: UnknownRoleError, description: 'No role has this name.' },
   SELF_CHANGE: {
@@ -262,6 +308,11 @@ export const ERRORS = {
     channel: 'field',
     class: TooManyStreamsError,
     description: 'The session already holds the most viewerEvents streams it may (5): close one first.',
+  },
+  LAST_SIGN_IN_METHOD: {
+    channel: 'field',
+    class: LastSignInMethodError,
+    description: 'Unlinking this identity would leave the account no way to sign in (no password, no other identity).',
   },
   UNAUTHENTICATED: {
     channel: 'access',

@@ -1,12 +1,15 @@
 import { purgeOneTimeTokens } from './accounts/one-time-tokens.js';
 import { purgeExpiredSessions } from './sessions/sessions.js';
 import type { AppServices } from './services.js';
+import { purgeSocialStates } from './social/social-states.js';
 
 export interface PurgeCounts {
   revokedTokens: number;
   sessions: number;
   /** Emailed tokens spent or expired. */
   oneTimeTokens: number;
+  /** Social sign-ins started and never completed. */
+  socialStates: number;
   rateLimits: number;
   lockouts: number;
   auditEvents: number;
@@ -14,7 +17,7 @@ export interface PurgeCounts {
 
 /**
  * Deletes what has expired: revocation entries, refresh tokens and sessions, spent or expired
- * emailed tokens, ended rate-limit windows, stale lockouts, and audit events past their
+ * emailed tokens, social sign-ins never completed, ended rate-limit windows, stale lockouts, and audit events past their
  * retention. Keeps every table bounded.
  */
 export async function purgeExpired(services: AppServices): Promise<PurgeCounts> {
@@ -23,6 +26,7 @@ export async function purgeExpired(services: AppServices): Promise<PurgeCounts> 
     revokedTokens: await services.revocations.purgeExpired(now),
     sessions: await purgeExpiredSessions(services.db, now),
     oneTimeTokens: await purgeOneTimeTokens(services.db, now),
+    socialStates: await purgeSocialStates(services.db, now),
     rateLimits: await services.rateLimiter.purgeEnded(),
     lockouts: await services.lockout.purgeStale(),
     auditEvents: await services.audit.purgeExpired(),

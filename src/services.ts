@@ -29,6 +29,8 @@ import { createChangeFeed } from './db/change-feed.js';
 import { createAuthorizationMemory } from './authz/authorization-memory.js';
 import { createViewerEvents } from './sessions/viewer-events.js';
 import type { Logger } from './logger.js';
+import { createProviderClients } from './social/provider-clients.js';
+import { createSocialSignIn } from './social/social-sign-in.js';
 
 /** Long-lived pieces the per-request context is built from. */
 export type AppServices = ReturnType<typeof createServices>;
@@ -128,6 +130,16 @@ export function createServices(options: {
     emailVerificationTtl: config.emailVerificationTtl,
     passwordResetTtl: config.passwordResetTtl,
   });
+  const socialSignIn = createSocialSignIn({
+    db,
+    clock,
+    audit,
+    logger,
+    auth,
+    sessionPolicy,
+    config: config.social,
+    clients: createProviderClients(config.social.providers, logger),
+  });
   const roleAdmin = createRoleAdmin({ db, clock, audit });
   const directory = createUserDirectory({ db, clock, memory });
   const auditQuery = createAuditQuery(db);
@@ -143,6 +155,8 @@ export function createServices(options: {
     auth,
     registration,
     signIn,
+    /** Sign-in through OpenID Connect providers and GitHub, and the identities linked to accounts. */
+    socialSignIn,
     accessTokens,
     revocations,
     roleAdmin,

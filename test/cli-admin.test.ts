@@ -69,7 +69,7 @@ describe('CLI on PGlite (DATA_DIR)', () => {
         const [row] = await db.select().from(users).where(eq(users.email, 'a@x.io'));
         expect(row).toMatchObject({ name: 'A', active: true });
         // The trailing line break ended the password; it is not part of it.
-        expect(await argon2.verify(row!.passwordHash, GOOD_PASSWORD)).toBe(true);
+        expect(await argon2.verify(row!.passwordHash!, GOOD_PASSWORD)).toBe(true);
         expect(await rolesOfEmail(db, 'a@x.io')).toEqual(['user']);
       });
     },

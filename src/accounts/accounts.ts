@@ -70,7 +70,7 @@ function isUniqueViolation(err: unknown, constraint: string): boolean {
  */
 export async function insertUser(
   tx: Tx,
-  values: { email: string; passwordHash: string; name: string | null; now: Date },
+  values: { email: string; passwordHash: string | null; name: string | null; now: Date; emailVerified?: boolean },
 ): Promise<UserRow> {
   let row: UserRow | undefined;
   try {
@@ -78,7 +78,13 @@ export async function insertUser(
     [row] = await tx.transaction((sp) =>
       sp
         .insert(users)
-        .values({ email: values.email, passwordHash: values.passwordHash, name: values.name, createdAt: values.now })
+        .values({
+          email: values.email,
+          passwordHash: values.passwordHash,
+          name: values.name,
+          emailVerified: values.emailVerified ?? false,
+          createdAt: values.now,
+        })
         .returning(),
     );
   } catch (err) {

@@ -28,6 +28,8 @@ export const AUTH_EVENT_TYPES = [
   'user_disabled',
   'user_enabled',
   'session_revoked',
+  'identity_linked',
+  'identity_unlinked',
   'rate_limited',
   'signing_key_created',
   'signing_key_activated',

@@ -28,8 +28,12 @@ export interface PasswordCheck {
 export interface Passwords {
   /** Hashes a password with argon2id at the current parameters. */
   hash(password: string): Promise<string>;
-  /** Verifies a password against a stored hash; the password is compared exactly as given. */
-  verify(hash: string, password: string): Promise<PasswordCheck>;
+  /**
+   * Verifies a password against a stored hash; the password is compared exactly as given. An
+   * account without a password (null: made through social sign-in) matches nothing, after the
+   * same work as a real check, so it answers like a wrong password.
+   */
+  verify(hash: string | null, password: string): Promise<PasswordCheck>;
   /**
    * Spends the same work as a real verification, so an unknown email answers in the same time
    * as a wrong password.
@@ -43,7 +47,11 @@ export interface Passwords {
 export function createPasswords(gate: PasswordWorkGate): Passwords {
   let dummyHash: Promise<string> | undefined;
 
-  const verify = async (hash: string, password: string): Promise<PasswordCheck> => {
+  const verify = async (hash: string | null, password: string): Promise<PasswordCheck> => {
+    if (hash === null) {
+      await verifyAgainstDummy(password);
+      return { ok: false, needsRehash: false };
+    }
     let ok: boolean;
     try {
       ok = await gate.run(() => argon2.verify(hash, password));

@@ -21,7 +21,8 @@ const createdAt = () =>
 export const users = pgTable('users', {
   id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
   email: text('email').notNull().unique('users_email_unique'),
-  passwordHash: text('password_hash').notNull(),
+  /** argon2id; null for an account made through social sign-in until a password reset sets one. */
+  passwordHash: text('password_hash'),
   name: text('name'),
   emailVerified: boolean('email_verified').notNull().default(false),
   active: boolean('active').notNull().default(true),
@@ -235,3 +236,46 @@ export const signingKeys = pgTable(
   ],
 );
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
+
+/**
+ * A provider account linked to a user (social sign-in): `subject` is the provider's stable id
+ * for it (an ID token's `sub`, GitHub's numeric user id), unique per provider. `email` is what
+ * the provider said at linking, for the user to recognise the identity; it decides nothing.
+ */
+export const identities = pgTable(
+  'identities',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    provider: text('provider').notNull(),
+    subject: text('subject').notNull(),
+    email: text('email'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('identities_provider_subject_unique').on(t.provider, t.subject), index('identities_user_id_idx').on(t.userId)],
+);
+export type IdentityRow = typeof identities.$inferSelect;
+
+/**
+ * A social sign-in or link in progress, from its start to the provider's redirect back. Keyed
+ * by SHA-256 of the `state` handed to the frontend, which is never stored; the PKCE verifier
+ * and nonce stay here (they are worth nothing without the provider's code). Consumed by a
+ * DELETE … RETURNING, so of two completions with one state exactly one gets the row.
+ */
+export const socialSignInStates = pgTable(
+  'social_sign_in_states',
+  {
+    stateHash: text('state_hash').primaryKey(),
+    provider: text('provider').notNull(),
+    codeVerifier: text('code_verifier').notNull(),
+    nonce: text('nonce').notNull(),
+    redirectUri: text('redirect_uri').notNull(),
+    /** The signed-in user a link was started by; null for a sign-in. */
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('social_sign_in_states_expires_at_idx').on(t.expiresAt)],
+);

@@ -123,7 +123,7 @@ describe('a sign-in racing a change to the account', () => {
     expect(changed.__typename).toBe('AuthPayload');
 
     expect((await login.finish()).__typename).toBe('InvalidCredentialsError');
-    expect(await argon2.verify((await userRow(t, user.userId)).passwordHash, NEW_PASSWORD)).toBe(true);
+    expect(await argon2.verify((await userRow(t, user.userId)).passwordHash!, NEW_PASSWORD)).toBe(true);
   });
 
   it('cannot open a session in an account disabled meanwhile, not even one that comes alive when it is enabled again', async () => {
@@ -220,6 +220,6 @@ describe.runIf(onPostgres)('sign-ins racing account changes on PostgreSQL', () =
     expect(lateSessions).toEqual([]);
     expect(await loginAnswer(t, user.email, GOOD_PASSWORD)).toBe('InvalidCredentialsError');
     expect(await loginAnswer(t, user.email, NEW_PASSWORD)).toBe('AuthPayload');
-    expect(await argon2.verify((await userRow(t, user.userId)).passwordHash, NEW_PASSWORD)).toBe(true);
+    expect(await argon2.verify((await userRow(t, user.userId)).passwordHash!, NEW_PASSWORD)).toBe(true);
   }, 120_000);
 });

@@ -153,7 +153,7 @@ describe('login', () => {
     expect((await userRow(t, userId)).passwordHash).toBe(weak);
 
     expect((await login(email, GOOD_PASSWORD)).__typename).toBe('AuthPayload');
-    const rehashed = (await userRow(t, userId)).passwordHash;
+    const rehashed = (await userRow(t, userId)).passwordHash!;
     expect(argon2Params(rehashed)).toEqual(CURRENT_PARAMS);
     expect(await argon2.verify(rehashed, GOOD_PASSWORD)).toBe(true);
     expect((await login(email, GOOD_PASSWORD)).__typename).toBe('AuthPayload');
@@ -165,14 +165,14 @@ describe('login', () => {
     expect(other.startsWith('$argon2i$')).toBe(true);
     await t.database.db.update(users).set({ passwordHash: other }).where(eq(users.id, userId));
     expect((await login(email, GOOD_PASSWORD)).__typename).toBe('AuthPayload');
-    const rehashed = (await userRow(t, userId)).passwordHash;
+    const rehashed = (await userRow(t, userId)).passwordHash!;
     expect(rehashed.startsWith('$argon2id$')).toBe(true);
     expect(argon2Params(rehashed)).toEqual(CURRENT_PARAMS);
   });
 
   it('keeps a hash made with the current parameters unchanged on login', async () => {
     const { email, userId } = await registerUser(t);
-    const stored = (await userRow(t, userId)).passwordHash;
+    const stored = (await userRow(t, userId)).passwordHash!;
     expect(argon2Params(stored)).toEqual(CURRENT_PARAMS);
     expect((await login(email, GOOD_PASSWORD)).__typename).toBe('AuthPayload');
     expect((await userRow(t, userId)).passwordHash).toBe(stored);

@@ -16,6 +16,7 @@ const UNLIMITED: Record<string, string> = {
   grantRole: 'needs roles:grant',
   revokeRole: 'needs roles:grant',
   setUserActive: 'needs users:write',
+  unlinkIdentity: 'needs a signed-in user; only removes one of their own identities',
 };
 
 const CREDENTIAL = /password|token|secret|code/i;

@@ -1,0 +1,153 @@
+import type { Account } from '../../accounts/accounts.js';
+import type { Context } from '../../context.js';
+import type { IdentityRow } from '../../db/schema.js';
+import {
+  AccountDisabledError,
+  AccountExistsError,
+  InputError,
+  RateLimitedError,
+  SocialSignInError,
+} from '../../errors.js';
+import type { SocialSignInStart } from '../../social/social-sign-in.js';
+import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
+import { rowId } from '../arguments.js';
+import { builder } from '../builder.js';
+import { guarded } from '../policy.js';
+import { AuthPayload } from './auth.js';
+import { UserRef } from './user.js';
+
+const SocialProviderRef = builder.objectRef<{ id: string; name: string }>('SocialProvider').implement({
+  description: 'A provider users can sign in with (SOCIAL_PROVIDERS).',
+  fields: (t) => ({
+    id: t.exposeString('id', { description: 'What startSocialSignIn and completeSocialSignIn take as `provider`.' }),
+    name: t.exposeString('name', { description: 'A name to show on the button (SOCIAL_<ID>_NAME).' }),
+  }),
+});
+
+const SocialSignInStartRef = builder.objectRef<SocialSignInStart>('SocialSignInStart').implement({
+  description:
+    'Send the user to `authorizationUrl`. The provider sends them back to the redirect URI with `code`, `state` ' +
+    'and often `iss`: pass all of them to completeSocialSignIn (or completeIdentityLink). The state is single-use ' +
+    'and expires after SOCIAL_STATE_TTL seconds.',
+  fields: (t) => ({
+    authorizationUrl: t.exposeString('authorizationUrl'),
+    state: t.exposeString('state', { description: 'Also in authorizationUrl; the redirect back carries it.' }),
+  }),
+});
+
+export const IdentityRef = builder.objectRef<IdentityRow>('Identity').implement({
+  description: 'A provider account linked to a user: signing in with it signs in as that user.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    provider: t.exposeString('provider'),
+    subject: t.exposeString('subject', { description: "The provider's stable id of its user." }),
+    email: t.exposeString('email', { nullable: true, description: 'The email the provider gave when it was linked.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.objectField(UserRef, 'identities', (t) =>
+  t.field({
+    type: [IdentityRef],
+    ...guarded({ self: (user: Account) => user.id, permission: 'users:read' }, 'Linked sign-in providers, oldest first.'),
+    resolve: (user, _args, ctx) => ctx.services.socialSignIn.identitiesOf(user.id),
+  }),
+);
+
+/** The signed-in viewer's id, for fields whose policy has already required one. */
+async function viewerId(ctx: Context): Promise<string> {
+  const viewer = await ctx.viewer();
+  if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
+  return viewer.claims.sub;
+}
+
+const START_ERRORS = [InputError, SocialSignInError, RateLimitedError];
+
+builder.queryFields((t) => ({
+  socialProviders: t.field({
+    type: [SocialProviderRef],
+    description: 'The providers users can sign in with, in SOCIAL_PROVIDERS order.',
+    resolve: (_root, _args, ctx) => ctx.services.socialSignIn.providers(),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  startSocialSignIn: t.field({
+    type: SocialSignInStartRef,
+    description:
+      'Starts signing in with a provider: where to send the user (authorization code with PKCE, state and nonce). ' +
+      '`redirectUri` must be one of SOCIAL_REDIRECT_URIS exactly (InputError on redirectUri otherwise); an unknown ' +
+      'provider is InputError on provider; a provider that cannot be reached is SocialSignInError.',
+    errors: { types: START_ERRORS, union: { name: 'StartSocialSignInResult' } },
+    args: { provider: t.arg.string({ required: true }), redirectUri: t.arg.string({ required: true }) },
+    rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
+    resolve: (_root, args, ctx) => ctx.services.socialSignIn.startSignIn(args.provider, args.redirectUri),
+  }),
+  completeSocialSignIn: t.field({
+    type: AuthPayload,
+    description:
+      "Completes a sign-in with what the provider's redirect carried (`iss` when it had one: it must be the " +
+      "provider's issuer). A linked identity signs its user in; a new identity whose email no account has creates " +
+      'one. One whose email an account already has is AccountExistsError: it is never linked on its own, sign in ' +
+      'and use startIdentityLink. A wrong, spent, expired or other-provider state, a bad code or ID token is ' +
+      'SocialSignInError and creates nothing.',
+    errors: {
+      types: [AccountExistsError, AccountDisabledError, SocialSignInError, InputError, RateLimitedError],
+      union: { name: 'CompleteSocialSignInResult' },
+    },
+    args: {
+      provider: t.arg.string({ required: true }),
+      code: t.arg.string({ required: true }),
+      state: t.arg.string({ required: true }),
+      iss: t.arg.string(),
+    },
+    rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
+    resolve: async (_root, args, ctx) =>
+      ctx.refreshCookie.deliver(await ctx.services.socialSignIn.completeSignIn(args, ctx.request)),
+  }),
+  startIdentityLink: t.field({
+    type: SocialSignInStartRef,
+    // The members of StartSocialSignInResult, under this field's own <Field>Result name (one union per field).
+    errors: { types: START_ERRORS, union: { name: 'StartIdentityLinkResult' } },
+    args: { provider: t.arg.string({ required: true }), redirectUri: t.arg.string({ required: true }) },
+    rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
+    ...guarded(
+      { authenticated: true },
+      'Starts linking a provider to your account, as startSocialSignIn does; complete it with completeIdentityLink.',
+    ),
+    resolve: async (_root, args, ctx) => ctx.services.socialSignIn.startLink(args.provider, args.redirectUri, await viewerId(ctx)),
+  }),
+  completeIdentityLink: t.field({
+    type: IdentityRef,
+    errors: {
+      types: [SocialSignInError, AccountExistsError, InputError, RateLimitedError],
+      union: { name: 'CompleteIdentityLinkResult' },
+    },
+    args: {
+      provider: t.arg.string({ required: true }),
+      code: t.arg.string({ required: true }),
+      state: t.arg.string({ required: true }),
+      iss: t.arg.string(),
+    },
+    rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
+    ...guarded(
+      { authenticated: true },
+      'Links the identity the provider sent you back with to your account (the state must be of a link you ' +
+        'started). Already linked to you: answered as it is. Linked to another account: AccountExistsError.',
+    ),
+    resolve: async (_root, args, ctx) =>
+      ctx.services.socialSignIn.completeLink(args, await viewerId(ctx), ctx.request),
+  }),
+  unlinkIdentity: t.boolean({
+    args: { id: t.arg.id({ required: true }).validate(rowId) },
+    ...guarded(
+      { authenticated: true },
+      'Unlinks one of your identities. True when it was unlinked; false when you have none with this id. ' +
+        `Refused when it is your last way to sign in.\n\n${describeErrors(['LAST_SIGN_IN_METHOD'])}`,
+    ),
+    resolve: async (_root, { id }, ctx) => {
+      const userId = await viewerId(ctx);
+      return withTypedErrors(() => ctx.services.socialSignIn.unlink(userId, id ?? null, ctx.request));
+    },
+  }),
+}));

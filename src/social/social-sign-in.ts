@@ -1,0 +1,242 @@
+import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Database, Tx } from '../db/client.js';
+import type { IdentityRow } from '../db/schema.js';
+import { AccountDisabledError, AccountExistsError, EmailTakenError, InputError, LastSignInMethodError, SocialSignInError } from '../errors.js';
+import { findUserByEmail, insertUser, lockUser, recordSignIn } from '../accounts/accounts.js';
+import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '../accounts/email.js';
+import type { Logger } from '../logger.js';
+import type { RequestInfo } from '../request-info.js';
+import type { AuthService, AuthTokens } from '../sessions/session-service.js';
+import { startSession, type SessionPolicy } from '../sessions/sessions.js';
+import { countIdentities, deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
+import type { ProviderClients, ProviderProfile } from './provider-clients.js';
+import type { SocialConfig, SocialProviderConfig } from './social-config.js';
+import { consumeSocialState, saveSocialState, type PendingSocialSignIn } from './social-states.js';
+
+export interface SocialSignInDeps {
+  db: Database;
+  clock: Clock;
+  audit: AuditLog;
+  logger: Logger;
+  auth: Pick<AuthService, 'issueTokens'>;
+  sessionPolicy: SessionPolicy;
+  config: SocialConfig;
+  clients: ProviderClients;
+}
+
+/** What the frontend sends the user to, and the state it gets back with the code. */
+export interface SocialSignInStart {
+  authorizationUrl: string;
+  state: string;
+}
+
+/** The provider's redirect as the frontend passes it on. */
+export interface ProviderResponse {
+  provider: string;
+  code: string;
+  state: string;
+  iss?: string | null | undefined;
+}
+
+/** A PostgreSQL unique violation (drizzle puts the driver's error on `cause`). */
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { cause?: { code?: string } }).cause?.code === '23505';
+}
+
+/** The provider's email as an account key, or null when it is none we could store. */
+function accountEmailOf(profile: ProviderProfile): string | null {
+  if (!profile.email) return null;
+  const email = normalizeEmail(profile.email);
+  return isAccountEmail(email) ? email : null;
+}
+
+/** The provider's display name, trimmed to what accounts hold; empty is none. */
+function accountNameOf(profile: ProviderProfile): string | null {
+  const name = [...normalizeName(profile.name ?? '')].slice(0, MAX_NAME_LENGTH).join('');
+  return name === '' ? null : name;
+}
+
+type SignInOutcome =
+  | { kind: 'signed_in'; tokens: Parameters<AuthService['issueTokens']>; created: boolean }
+  | { kind: 'disabled'; userId: string }
+  | { kind: 'exists'; userId: string };
+
+/**
+ * Sign-in through a provider (OpenID Connect or GitHub), and linking providers to accounts.
+ * The rule that matters: an identity is linked to an account only by a user signed in to that
+ * account (startIdentityLink/completeIdentityLink), never because the provider's email matches
+ * one, verified or not: a provider that lies about an address, or lets anyone claim one, would
+ * otherwise hand over the account.
+ */
+export function createSocialSignIn(deps: SocialSignInDeps) {
+  const { db, clock, audit, logger, auth, sessionPolicy, config, clients } = deps;
+
+  function providerOf(id: string): SocialProviderConfig {
+    const provider = config.providers.find((p) => p.id === id);
+    if (!provider) throw new InputError('provider', 'There is no sign-in provider with this id.');
+    return provider;
+  }
+
+  async function start(providerId: string, redirectUri: string, userId: string | null): Promise<SocialSignInStart> {
+    const provider = providerOf(providerId);
+    // Exact match: no prefix, no normalization (a trailing slash or a query is another URI).
+    if (!config.redirectUris.includes(redirectUri)) {
+      throw new InputError('redirectUri', 'This redirect URI is not allowed (SOCIAL_REDIRECT_URIS).');
+    }
+    const checks = { redirectUri, state: randomState(), nonce: randomNonce(), codeVerifier: randomPKCECodeVerifier() };
+    const authorizationUrl = await clients.authorizationUrl(provider, checks);
+    const { state, ...kept } = checks;
+    await saveSocialState(db, state, { ...kept, provider: provider.id, userId }, { now: clock.now(), ttlSeconds: config.stateTtl });
+    return { authorizationUrl, state };
+  }
+
+  /**
+   * Spends the state (whatever follows) and checks it was started for this provider and this
+   * purpose (a sign-in, or a link by `linkingUser`), then asks the provider who the user is.
+   */
+  async function complete(response: ProviderResponse, linkingUser: string | null): Promise<{ provider: SocialProviderConfig; profile: ProviderProfile }> {
+    const provider = providerOf(response.provider);
+    const pending: PendingSocialSignIn | null = response.state ? await consumeSocialState(db, response.state, clock.now()) : null;
+    if (!pending) throw new SocialSignInError('state unknown, spent or expired');
+    if (pending.provider !== provider.id) throw new SocialSignInError('state of another provider');
+    if (pending.userId !== linkingUser) throw new SocialSignInError('state of another purpose or user');
+    const profile = await clients.profile(
+      provider,
+      { code: response.code, state: response.state, iss: response.iss ?? null },
+      { redirectUri: pending.redirectUri, state: response.state, nonce: pending.nonce, codeVerifier: pending.codeVerifier },
+    );
+    return { provider, profile };
+  }
+
+  /** Opens a session for the identity's user, or creates the account; retried once after a race on the unique indexes. */
+  async function signInOrCreate(provider: SocialProviderConfig, profile: ProviderProfile, request: RequestInfo): Promise<SignInOutcome> {
+    const now = clock.now();
+    const attempt = () =>
+      db.transaction(async (tx): Promise<SignInOutcome> => {
+        const identity = await findIdentity(tx, provider.id, profile.subject);
+        if (identity) {
+          const user = await lockUser(tx, identity.userId);
+          if (!user?.active) return { kind: 'disabled', userId: identity.userId };
+          const signedIn = await recordSignIn(tx, user.id, { now });
+          const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+          const detail = { sessionId: started.session.id, method: 'social', provider: provider.id };
+          await audit.record({ type: 'login_success', userId: user.id, request, detail }, tx);
+          return { kind: 'signed_in', tokens: [signedIn, started.session.id, started.refreshToken, now], created: false };
+        }
+        const email = accountEmailOf(profile);
+        if (!email) throw new SocialSignInError('the provider gave no usable email');
+        const existing = await findUserByEmail(tx, email);
+        if (existing) return { kind: 'exists', userId: existing.id };
+        const created = await insertUser(tx, {
+          email,
+          passwordHash: null,
+          name: accountNameOf(profile),
+          emailVerified: profile.emailVerified,
+          now,
+        });
+        await insertIdentity(tx, { userId: created.id, provider: provider.id, subject: profile.subject, email, now });
+        const user = await recordSignIn(tx, created.id, { now });
+        const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+        const detail = { sessionId: started.session.id, method: 'social', provider: provider.id };
+        await audit.record({ type: 'register', userId: user.id, request, detail }, tx);
+        return { kind: 'signed_in', tokens: [user, started.session.id, started.refreshToken, now], created: true };
+      });
+    try {
+      return await attempt();
+    } catch (err) {
+      // A concurrent sign-in of the same identity or address committed first: look again.
+      if (err instanceof EmailTakenError || isUniqueViolation(err)) return attempt();
+      throw err;
+    }
+  }
+
+  return {
+    /** Starts a sign-in: the provider's authorization URL and the state the frontend gets back. */
+    startSignIn: (providerId: string, redirectUri: string) => start(providerId, redirectUri, null),
+
+    /** Starts linking a provider to the signed-in user's account. */
+    startLink: (providerId: string, redirectUri: string, userId: string) => start(providerId, redirectUri, userId),
+
+    /**
+     * Completes a sign-in: a linked identity signs its user in; a new identity whose email no
+     * account has creates one (email verified only if the provider asserts it); one whose email
+     * an account has is AccountExistsError, linking nothing.
+     */
+    async completeSignIn(response: ProviderResponse, request: RequestInfo): Promise<AuthTokens> {
+      const failure = (reason: string, userId: string | null = null) =>
+        audit.record({ type: 'login_failure', userId, request, detail: { reason, method: 'social', provider: response.provider } });
+      let outcome: SignInOutcome;
+      try {
+        const { provider, profile } = await complete(response, null);
+        outcome = await signInOrCreate(provider, profile, request);
+      } catch (err) {
+        if (err instanceof SocialSignInError) {
+          logger.info({ provider: response.provider, reason: err.cause }, 'social sign-in failed');
+          await failure('social_sign_in_failed');
+        }
+        throw err;
+      }
+      switch (outcome.kind) {
+        case 'disabled':
+          await failure('account_disabled', outcome.userId);
+          throw new AccountDisabledError();
+        case 'exists':
+          await failure('account_exists', outcome.userId);
+          throw new AccountExistsError();
+        case 'signed_in':
+          return auth.issueTokens(...outcome.tokens);
+      }
+    },
+
+    /** Completes a link started by `userId`: the identity joins the account, unless another account has it. */
+    async completeLink(response: ProviderResponse, userId: string, request: RequestInfo): Promise<IdentityRow> {
+      const { provider, profile } = await complete(response, userId);
+      const now = clock.now();
+      const link = () =>
+        db.transaction(async (tx: Tx) => {
+          const existing = await findIdentity(tx, provider.id, profile.subject);
+          if (existing) return existing;
+          const identity = await insertIdentity(tx, {
+            userId,
+            provider: provider.id,
+            subject: profile.subject,
+            email: accountEmailOf(profile),
+            now,
+          });
+          await audit.record({ type: 'identity_linked', userId, request, detail: { provider: provider.id, identityId: identity.id } }, tx);
+          return identity;
+        });
+      const identity = await link().catch((err: unknown) => (isUniqueViolation(err) ? link() : Promise.reject(err)));
+      if (identity.userId !== userId) throw new AccountExistsError();
+      return identity;
+    },
+
+    /**
+     * Unlinks one of the user's identities, unless it is the account's last way to sign in (no
+     * password, no other identity). False when the user has no identity with this id.
+     */
+    async unlink(userId: string, identityId: string | null, request: RequestInfo): Promise<boolean> {
+      if (!identityId) return false;
+      return db.transaction(async (tx) => {
+        // The lock orders concurrent unlinks of one user: the second sees the first's result.
+        const user = await lockUser(tx, userId);
+        if (!user) return false;
+        const removed = await deleteIdentity(tx, userId, identityId);
+        if (!removed) return false;
+        if (user.passwordHash === null && (await countIdentities(tx, userId)) === 0) throw new LastSignInMethodError();
+        await audit.record({ type: 'identity_unlinked', userId, request, detail: { provider: removed.provider, identityId } }, tx);
+        return true;
+      });
+    },
+
+    /** The user's linked identities. */
+    identitiesOf: (userId: string) => listIdentities(db, userId),
+
+    /** The configured providers, as the frontend lists them. */
+    providers: () => config.providers.map(({ id, name }) => ({ id, name })),
+  };
+}
+
+export type SocialSignIn = ReturnType<typeof createSocialSignIn>;
