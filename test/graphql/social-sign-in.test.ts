@@ -58,7 +58,11 @@ let t: TestApp;
 
 function socialEnv(issuer: string, gh: TestGitHub): Record<string, string> {
   return {
-    SOCIAL_PROVIDERS: 'corp,github',
+    // mirror: a second entry for the same IdP and client (say, other scopes); a state of one is no state of the other.
+    SOCIAL_PROVIDERS: 'corp,github,mirror',
+    SOCIAL_MIRROR_CLIENT_ID: CLIENT.id,
+    SOCIAL_MIRROR_CLIENT_SECRET: CLIENT.secret,
+    SOCIAL_MIRROR_ISSUER: issuer,
     SOCIAL_REDIRECT_URIS: REDIRECT_URI,
     SOCIAL_STATE_TTL: String(STATE_TTL),
     SOCIAL_CORP_CLIENT_ID: CLIENT.id,
@@ -132,6 +136,7 @@ describe('social sign-in through an OpenID Provider', () => {
     expect(res.data?.socialProviders).toEqual([
       { id: 'corp', name: 'Corp SSO' },
       { id: 'github', name: 'GitHub' },
+      { id: 'mirror', name: 'mirror' },
     ]);
   });
 
@@ -199,6 +204,33 @@ describe('social sign-in through an OpenID Provider', () => {
     const first = await signIn(user);
     await database.db.update(users).set({ active: false }).where(eq(users.id, first.user.id));
     expect(await signIn(user)).toEqual({ __typename: 'AccountDisabledError', code: 'ACCOUNT_DISABLED' });
+  });
+});
+
+describe('refresh cookie', () => {
+  it('is set by completeSocialSignIn in cookie mode (REFRESH_TOKEN_TRANSPORT=cookie), with no refresh token in the body', async () => {
+    const cookieApp = await createTestApp({ ...socialEnv(idp.issuer, github), REFRESH_TOKEN_TRANSPORT: 'cookie' }, database);
+    try {
+      const started = await start(cookieApp);
+      const back = await atProvider(started.authorizationUrl, oidcUser());
+      const response = await cookieApp.app.fetch(
+        'http://authgraph.test/graphql',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            query: 'mutation C($code: String!, $state: String!) { completeSocialSignIn(provider: "corp", code: $code, state: $state) { __typename ... on AuthPayload { refreshToken } } }',
+            variables: { code: back.get('code'), state: back.get('state') },
+          }),
+        },
+        { req: { socket: { remoteAddress: '127.0.0.1' } } },
+      );
+      const body = await response.json();
+      expect(body.data.completeSocialSignIn).toEqual({ __typename: 'AuthPayload', refreshToken: null });
+      expect(response.headers.getSetCookie().join('\n')).toMatch(/^authgraph_refresh=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+;.*HttpOnly/im);
+    } finally {
+      await cookieApp.close();
+    }
   });
 });
 
@@ -370,6 +402,11 @@ describe('attacks', () => {
     const { back, email } = await answered('github');
     expect(await complete(t, { provider: 'corp', code: back.get('code'), state: back.get('state') })).toEqual(failed);
     expect(await countUsers(t, email)).toBe(0);
+    // The same IdP and client under another provider id: only the state tells them apart.
+    const mirrored = await answered('corp');
+    const variables = { provider: 'mirror', code: mirrored.back.get('code'), state: mirrored.back.get('state'), iss: mirrored.back.get('iss') };
+    expect(await complete(t, variables)).toEqual(failed);
+    expect(await countUsers(t, mirrored.email)).toBe(0);
   });
 
   it('refuses a code the provider issued to another client', async () => {
