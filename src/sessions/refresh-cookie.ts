@@ -27,17 +27,19 @@ function isLoopbackHost(hostname: string): boolean {
 /**
  * The cookie's name and Secure flag. Production always gets `__Host-` and Secure. Outside
  * production, when the public URL (PUBLIC_URL, else http://HOST:PORT) is plain http on a
- * loopback host, the cookie drops both: a Secure (so any `__Host-`) cookie set over http is
- * refused by Safari and by HTTP clients' cookie jars (Chromium and Firefox excuse localhost
- * only), so a development set-up would never keep it. Anything else (an https URL, or http on
- * a LAN address) keeps `__Host-` and Secure: there the fallback would put the token on the
- * network in clear text.
+ * loopback host AND the server listens only on a loopback address (HOST), the cookie drops
+ * both: a Secure (so any `__Host-`) cookie set over http is refused by Safari and by HTTP
+ * clients' cookie jars (Chromium and Firefox excuse localhost only), so a development set-up
+ * would never keep it. Anything else keeps `__Host-` and Secure: an https URL; http on a LAN
+ * address; and a loopback PUBLIC_URL with HOST=0.0.0.0 or a LAN address, where the server is
+ * reachable from other machines over plain http and the fallback would let the token cross the
+ * network in clear text (the PUBLIC_URL only says how links are written, not who connects).
  */
 export function refreshCookieSettings(
   config: Pick<Config, 'refreshTokenTransport' | 'production' | 'publicUrl' | 'host' | 'port'>,
 ): RefreshCookieSettings {
   const url = new URL(config.publicUrl ?? defaultPublicUrl(config));
-  const plainLocal = !config.production && url.protocol === 'http:' && isLoopbackHost(url.hostname);
+  const plainLocal = !config.production && url.protocol === 'http:' && isLoopbackHost(url.hostname) && isLoopbackHost(config.host);
   return {
     transport: config.refreshTokenTransport,
     name: plainLocal ? DEV_REFRESH_COOKIE_NAME : REFRESH_COOKIE_NAME,
@@ -49,6 +51,8 @@ export function refreshCookieSettings(
 export interface RefreshCookieJar {
   /** Whether AuthPayload.refreshToken carries the token (body and both modes; null in cookie mode). */
   readonly inBody: boolean;
+  /** The refresh token the request's cookie carries, if any. */
+  readonly presented: string | undefined;
   /** The refresh token a request names: the argument when given (it wins), else the cookie's. */
   tokenFrom(argument: string | null | undefined): string | undefined;
   /** Sets the cookie to the refresh token of `tokens` in this response; returns `tokens`. */
@@ -77,6 +81,7 @@ export function createRefreshCookies(settings: RefreshCookieSettings) {
     const presented = header ? parseCookie(header)[settings.name] || undefined : undefined;
     const jar: RefreshCookieJar = {
       inBody: settings.transport !== 'cookie',
+      presented,
       tokenFrom: (argument) => argument || presented,
       deliver(tokens) {
         if (enabled) {

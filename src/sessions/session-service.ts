@@ -90,6 +90,11 @@ export function createAuthService(deps: AuthServiceDeps) {
       return tokensFor(result.user, result.session.id, result.refreshToken, now);
     },
 
+    /** Whether a refresh token still names a live session (neither it nor its session expired or revoked). */
+    async refreshTokenLives(presented: string): Promise<boolean> {
+      return (await findSessionOfRefreshToken(db, presented, clock.now())) !== null;
+    },
+
     /**
      * Revokes the caller's access token and session, the session of a presented refresh token,
      * or (everywhere) all of the user's sessions and tokens. Returns false when neither token was

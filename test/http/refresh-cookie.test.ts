@@ -333,6 +333,42 @@ describe('logout', () => {
     expectCleared(late);
   });
 
+  it('with a refreshToken argument of another session (both mode) revokes that one and keeps the cookie of the live session', async () => {
+    const mine = await signUp(bothMode);
+    const other = await signUp(bothMode);
+    const res = await send(bothMode, LOGOUT, { token: other.payload.refreshToken }, { cookie: cookieHeader(mine.cookie!) });
+    expect(res.body).toEqual({ data: { logout: true } });
+    expect(res.setCookies).toEqual([]);
+    // The argument's session is over, the cookie's goes on.
+    expect((await send(bothMode, REFRESH, { token: other.payload.refreshToken })).body.data.refresh.__typename).toBe('InvalidRefreshTokenError');
+    expect((await refreshWithCookie(bothMode, mine.cookie!)).body.data.refresh.__typename).toBe('AuthPayload');
+  });
+
+  it('with a refreshToken argument of the cookie\'s own session (both mode) clears the cookie, and with a dead cookie too', async () => {
+    const { cookie, payload } = await signUp(bothMode);
+    const res = await send(bothMode, LOGOUT, { token: payload.refreshToken }, { cookie: cookieHeader(cookie!) });
+    expect(res.body).toEqual({ data: { logout: true } });
+    expectCleared(res);
+    // A cookie of a session that is already over goes too, whatever the argument names.
+    const other = await signUp(bothMode);
+    const late = await send(bothMode, LOGOUT, { token: other.payload.refreshToken }, { cookie: cookieHeader(cookie!) });
+    expect(late.body).toEqual({ data: { logout: true } });
+    expectCleared(late);
+  });
+
+  it('with a refreshToken argument and the access token of the cookie\'s session clears the cookie (its session is revoked too)', async () => {
+    const mine = await signUp(bothMode);
+    const other = await signUp(bothMode);
+    const res = await send(
+      bothMode,
+      LOGOUT,
+      { token: other.payload.refreshToken },
+      { cookie: cookieHeader(mine.cookie!), bearer: mine.payload.accessToken },
+    );
+    expect(res.body).toEqual({ data: { logout: true } });
+    expectCleared(res);
+  });
+
   it('with nothing at all stays UNAUTHENTICATED (MISSING)', async () => {
     const res = await send(cookieMode, LOGOUT);
     expect(res.body.errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'MISSING' });
@@ -437,6 +473,7 @@ describe('the development fallback', () => {
     const cases: [string, Record<string, string>][] = [
       ['development, https PUBLIC_URL', { PUBLIC_URL: 'https://auth.example' }],
       ['development, http on a LAN address', { PUBLIC_URL: 'http://192.168.1.20:4000' }],
+      ['development, PUBLIC_URL unset, HOST=0.0.0.0', { HOST: '0.0.0.0' }],
       ['production, http://localhost', { NODE_ENV: 'production', SMTP_URL: smtp.url, PUBLIC_URL: 'http://localhost:4000' }],
     ];
     for (const [label, env] of cases) {
@@ -444,6 +481,23 @@ describe('the development fallback', () => {
       const cookie = cookieSet((await signUp(served)).answer);
       expect(cookie.name, label).toBe(HOST_COOKIE);
       expect(cookie.secure, label).toBe(true);
+    }
+  });
+
+  it('with a loopback PUBLIC_URL, applies only when HOST is loopback too: 0.0.0.0, :: or a LAN address get __Host- and Secure', async () => {
+    const cases: [string, string][] = [
+      ['0.0.0.0', HOST_COOKIE],
+      ['::', HOST_COOKIE],
+      ['192.168.1.20', HOST_COOKIE],
+      ['localhost', DEV_COOKIE],
+      ['::1', DEV_COOKIE],
+      ['127.0.0.5', DEV_COOKIE],
+    ];
+    for (const [host, name] of cases) {
+      const served = await serve({ PUBLIC_URL: 'http://localhost:4000', HOST: host, REFRESH_TOKEN_TRANSPORT: 'cookie' });
+      const cookie = cookieSet((await signUp(served)).answer);
+      expect(cookie.name, host).toBe(name);
+      expect(cookie.secure, host).toBe(name === HOST_COOKIE ? true : undefined);
     }
   });
 

@@ -104,7 +104,8 @@ builder.mutationFields((t) => ({
       'counts as dead). UNAUTHENTICATED, revoking nothing, when no token is given (MISSING), when no token ' +
       'given is live and the access token is not one of ours (MALFORMED), and for `everywhere` without a ' +
       'valid access token (its reason). Without `refreshToken`, the refresh cookie counts as given ' +
-      '(REFRESH_TOKEN_TRANSPORT cookie or both), and every logout clears it.',
+      '(REFRESH_TOKEN_TRANSPORT cookie or both), and logout clears it, unless `refreshToken` is given and the ' +
+      'cookie belongs to another session that is still live.',
     args: {
       refreshToken: t.arg.string(),
       everywhere: t.arg.boolean({ defaultValue: false }),
@@ -121,8 +122,11 @@ builder.mutationFields((t) => ({
         everywhere: args.everywhere ?? false,
         request: ctx.request,
       });
-      // The cookie goes with its session: revoked just now, or dead already.
-      ctx.refreshCookie.clear();
+      // The cookie goes with its session: revoked just now, or dead already. A refreshToken
+      // argument may name another session than the cookie's (both mode): a cookie whose session
+      // lives on is kept, or the browser would forget a session the server still honours.
+      const cookie = ctx.refreshCookie.presented;
+      if (!args.refreshToken || !cookie || !(await ctx.services.auth.refreshTokenLives(cookie))) ctx.refreshCookie.clear();
       if (revoked) return true;
       // Nothing was live. Dead tokens (expired, revoked) make a retried or late logout succeed, so
       // clients never refresh just to sign out. An unknown refresh token counts as dead: it may
