@@ -5,16 +5,27 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AuthSessionOptions, Tokens } from '../../examples/clients/auth-session.js';
 import { sessionIdOf, REVOKE_SESSION } from '../support/account.js';
+import { CROSS_SITE_APP_ORIGIN, SAME_SITE_APP_ORIGIN } from '../support/browser-fetch.js';
 import { CLIENT_SETUPS, SHORT_ACCESS_TTL, startFrontendServer, type ClientSetup, type FrontendServer } from '../support/frontend.js';
 import { GOOD_PASSWORD, loginUser, registerUser, type Session } from '../support/operations.js';
 
 /**
+ * The app's page (app.example.com) is another origin than the API (api.example.com), of the same
+ * site; a page of another site (app.example.org) is listed too, to show what SameSite=Strict does to it.
+ */
+const CORS = { CORS_ORIGINS: `${SAME_SITE_APP_ORIGIN},${CROSS_SITE_APP_ORIGIN}` };
+const UNLISTED_ORIGIN = 'http://elsewhere.example.com:5173';
+
+/**
  * How the refresh token travels (REFRESH_TOKEN_TRANSPORT), and the client option that goes with
- * it. In cookie mode the clients run in one browser, whose cookie jar every client shares.
+ * it. The clients run in one browser (browser-fetch.ts), on a page the server lists in
+ * CORS_ORIGINS; in cookie and both modes its cookie jar is shared by every client.
  */
 const TRANSPORTS: { name: string; env: Record<string, string>; transport: AuthSessionOptions['transport'] }[] = [
-  { name: 'body', env: {}, transport: 'body' },
-  { name: 'cookie', env: { REFRESH_TOKEN_TRANSPORT: 'cookie' }, transport: 'cookie' },
+  { name: 'body', env: CORS, transport: 'body' },
+  { name: 'cookie', env: { ...CORS, REFRESH_TOKEN_TRANSPORT: 'cookie' }, transport: 'cookie' },
+  // A browser app on a server that also serves native apps: the cookie, and the token in the body.
+  { name: 'both', env: { ...CORS, REFRESH_TOKEN_TRANSPORT: 'both' }, transport: 'cookie' },
 ];
 
 describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
@@ -53,7 +64,8 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
       const { client, user, onSignedOut } = await signedInClient();
       const before = server.requests.length;
       expect(await client.me()).toEqual({ me: { __typename: 'User', id: user.userId, email: user.email } });
-      const sent = server.requests.slice(before);
+      // Leaving out the browser's preflight (CORS), which it then keeps for Access-Control-Max-Age.
+      const sent = server.requests.slice(before).filter((r) => r.method !== 'OPTIONS');
       expect(sent).toHaveLength(1);
       expect(sent[0]!.method).toBe(setup.queryMethod);
       expect(onSignedOut).not.toHaveBeenCalled();
@@ -167,18 +179,58 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
 
     it(`keeps the refresh token in the ${transport.name} through sign-in and refresh`, async () => {
       const { client, user, onTokens } = await signedInClient();
-      const refreshCookie = async () => (await server.cookies.getCookies(server.url)).find((c) => c.key === 'authgraph_refresh')?.value ?? null;
+      const refreshCookie = async () => (await server.browser.jar.getCookies(server.url)).find((c) => c.key === 'authgraph_refresh')?.value ?? null;
       const cookies = [await refreshCookie()];
       expire();
       expect((await client.me()).me).toMatchObject({ id: user.userId });
       cookies.push(await refreshCookie());
       const kept = onTokens.mock.calls.map(([tokens]) => tokens.refreshToken);
-      // Where it lives, a new token after the refresh; the other place holds none.
-      const [holder, other] = transport.name === 'cookie' ? [cookies, kept] : [kept, cookies];
-      expect(holder).toEqual([expect.any(String), expect.any(String)]);
-      expect(holder[1]).not.toBe(holder[0]);
-      expect(other).toEqual([null, null]);
+      // Where it lives, a new token after the refresh; the other place (if any) holds none.
+      const places = { body: [kept], cookie: [cookies], both: [kept, cookies] }[transport.name]!;
+      for (const holder of places) {
+        expect(holder).toEqual([expect.any(String), expect.any(String)]);
+        expect(holder[1]).not.toBe(holder[0]);
+      }
+      if (transport.name === 'both') expect(kept).toEqual(cookies);
+      else expect(transport.name === 'cookie' ? kept : cookies).toEqual([null, null]);
     });
+
+    /** Runs `body` with the clients on a page of `origin` (the browser's page origin), then goes back. */
+    async function onPageOf<T>(origin: string, body: () => Promise<T>): Promise<T> {
+      server.browser.pageOrigin = origin;
+      try {
+        return await body();
+      } finally {
+        server.browser.pageOrigin = SAME_SITE_APP_ORIGIN;
+      }
+    }
+
+    it('cannot sign in from a page whose origin CORS_ORIGINS does not list: the browser refuses the preflight and never sends the login', async () => {
+      const user = await registerUser(server.t);
+      const { client, onTokens } = makeClient();
+      const before = server.requests.length;
+      await onPageOf(UNLISTED_ORIGIN, async () => {
+        await expect(client.signIn(user.email, GOOD_PASSWORD)).rejects.toThrow(/Failed to fetch/);
+      });
+      expect(server.requests.slice(before).map((r) => r.method)).toEqual(['OPTIONS']);
+      expect(server.browser.refusals.at(-1)).toMatch(/^preflight: Access-Control-Allow-Origin is null/);
+      expect(onTokens).not.toHaveBeenCalled();
+      expect(client.session.accessToken()).toBeNull();
+    });
+
+    it.runIf(transport.name === 'cookie')(
+      'on a page of another site (listed in CORS_ORIGINS), signs in but is signed out at the first refresh: SameSite=Strict never sends the cookie',
+      async () => {
+        await onPageOf(CROSS_SITE_APP_ORIGIN, async () => {
+          const { client, user, onSignedOut } = await signedInClient();
+          expect((await client.me()).me).toMatchObject({ id: user.userId });
+          expire();
+          expect((await client.me()).error?.reason).toBe('MISSING');
+          expect(onSignedOut).toHaveBeenCalledTimes(1);
+          expect(await server.refreshCount(user.userId)).toBe(0);
+        });
+      },
+    );
 
     it('puts no token in any URL', async () => {
       const { client } = await signedInClient();

@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CombinedGraphQLErrors, gql } from '@apollo/client';
-import { CookieJar } from 'tough-cookie';
 import { unauthenticatedReason, type AuthSession, type AuthSessionOptions } from '../../examples/clients/auth-session.js';
 import { createApolloClient } from '../../examples/clients/apollo-client.js';
 import { createUrqlClient } from '../../examples/clients/urql-client.js';
 import { eventsOfUser } from './abuse.js';
+import { installBrowserFetch, type Browser } from './browser-fetch.js';
 import { createTestApp, type TestApp } from './app.js';
 import { listen, type Listening } from './listen.js';
 
@@ -24,12 +24,15 @@ export interface SeenRequest {
 
 export interface FrontendServer {
   t: TestApp;
-  /** The GraphQL endpoint on the real port. */
+  /** The GraphQL endpoint as the clients' browser names it (http://api.example.com:<port>/graphql, served on 127.0.0.1). */
   url: string;
   /** Every request the server received, oldest first. */
   requests: SeenRequest[];
-  /** The cookies of the one browser every client here runs in (its tabs share them). */
-  cookies: CookieJar;
+  /**
+   * The one browser every client here runs in (its tabs share its cookies), a page of another
+   * origin than the API: see browser-fetch.ts.
+   */
+  browser: Browser;
   /** How many refreshes (rotations and grace-window retries) the server has recorded for a user. */
   refreshCount(userId: string): Promise<number>;
   /** How many refresh mutations clients of this process have sent so far, answered or refused. */
@@ -57,27 +60,6 @@ function countRefreshRequests(url: string): { count(): number; restore(): void }
   return { count: () => count, restore: () => void (globalThis.fetch = original) };
 }
 
-/**
- * Gives the global fetch a browser's cookie jar, as for an app on another origin than the API:
- * requests sent with `credentials: 'include'` carry the jar's cookies and store the response's
- * Set-Cookie; any other request neither sends nor keeps a cookie. Returns the jar and the undo.
- */
-function browserCookies(): { jar: CookieJar; restore(): void } {
-  const original = globalThis.fetch;
-  const jar = new CookieJar();
-  globalThis.fetch = async (input, init) => {
-    if (init?.credentials !== 'include') return original(input, init);
-    const target = input instanceof Request ? input.url : String(input);
-    const headers = new Headers(init.headers);
-    const cookie = await jar.getCookieString(target);
-    if (cookie) headers.set('cookie', cookie);
-    const response = await original(input, { ...init, headers });
-    for (const setCookie of response.headers.getSetCookie()) await jar.setCookie(setCookie, target);
-    return response;
-  };
-  return { jar, restore: () => void (globalThis.fetch = original) };
-}
-
 /** The app, with a short access-token lifetime, on a free port of 127.0.0.1. */
 export async function startFrontendServer(env: Record<string, string> = {}): Promise<FrontendServer> {
   const t = await createTestApp({ ACCESS_TOKEN_TTL: String(SHORT_ACCESS_TTL), ...env });
@@ -99,14 +81,13 @@ export async function startFrontendServer(env: Record<string, string> = {}): Pro
     await t.close();
     throw err;
   }
-  const url = `${listening.url}/graphql`;
-  const refreshes = countRefreshRequests(url);
-  const cookies = browserCookies();
+  const refreshes = countRefreshRequests(`${listening.url}/graphql`);
+  const browser = installBrowserFetch(listening.url);
   return {
     t,
-    url,
+    url: browser.apiUrl('/graphql'),
     requests,
-    cookies: cookies.jar,
+    browser,
     refreshAttempts: () => refreshes.count(),
     holdNextRequest() {
       let arrive!: () => void;
@@ -119,7 +100,7 @@ export async function startFrontendServer(env: Record<string, string> = {}): Pro
       return (await eventsOfUser(t, userId)).filter((e) => e.type === 'refresh').length;
     },
     async close() {
-      cookies.restore();
+      browser.restore();
       refreshes.restore();
       await listening.close();
       await t.close();
