@@ -64,11 +64,18 @@ export interface AuthSession {
    * and calls onSignedOut, unless that token has been replaced since.
    */
   signOut(sentToken: string | null): void;
+  /**
+   * On page load: true when signed in. In cookie mode, with no access token kept (a reload keeps
+   * none), it refreshes with the browser's cookie; when there is no cookie or its session is over
+   * (or the server cannot be reached) it resolves false, quietly: no error, no onSignedOut (the
+   * page was not signed in). In body mode: whether tokens were given.
+   */
+  resume(): Promise<boolean>;
 }
 
 export function createAuthSession(options: AuthSessionOptions): AuthSession {
   let tokens = options.tokens ?? null;
-  let refreshing: Promise<void> | null = null;
+  let refreshing: Promise<boolean> | null = null;
 
   function keep(next: Tokens) {
     tokens = next;
@@ -81,7 +88,8 @@ export function createAuthSession(options: AuthSessionOptions): AuthSession {
     options.onSignedOut();
   }
 
-  async function rotate(refreshToken: string | null): Promise<void> {
+  /** Asks for a new pair; true when one came. */
+  async function rotate(refreshToken: string | null): Promise<boolean> {
     // A JSON POST: the server's CSRF rule lets it through without any extra header. Without a
     // refreshToken (cookie mode) the server reads the cookie.
     const response = await fetch(options.url, {
@@ -92,25 +100,38 @@ export function createAuthSession(options: AuthSessionOptions): AuthSession {
     });
     const result = (await response.json()) as { data?: { refresh?: Record<string, string> } | null };
     const payload = result.data?.refresh;
-    if (payload?.__typename === 'AuthPayload') keep({ accessToken: payload.accessToken!, refreshToken: payload.refreshToken ?? null });
+    if (payload?.__typename === 'AuthPayload') {
+      keep({ accessToken: payload.accessToken!, refreshToken: payload.refreshToken ?? null });
+      return true;
+    }
     // Revoked, expired or replayed: only a new sign-in helps.
-    else if (payload?.__typename === 'InvalidRefreshTokenError') end();
+    if (payload?.__typename === 'InvalidRefreshTokenError') end();
     // Anything else (rate limited, server unavailable): keep the tokens; the retried request reports it.
+    return false;
+  }
+
+  /** One refresh at a time: a call while one runs shares it. */
+  function once(refreshToken: string | null): Promise<boolean> {
+    refreshing ??= rotate(refreshToken).finally(() => {
+      refreshing = null;
+    });
+    return refreshing;
   }
 
   return {
     accessToken: () => tokens?.accessToken ?? null,
     signIn: keep,
-    refresh(sentToken) {
-      if (refreshing) return refreshing;
-      if (!tokens || tokens.accessToken !== sentToken) return Promise.resolve();
-      refreshing = rotate(tokens.refreshToken).finally(() => {
-        refreshing = null;
-      });
-      return refreshing;
+    async refresh(sentToken) {
+      if (refreshing) await refreshing;
+      else if (tokens && tokens.accessToken === sentToken) await once(tokens.refreshToken);
     },
     signOut(sentToken) {
       if (tokens && tokens.accessToken === sentToken) end();
+    },
+    async resume() {
+      if (tokens || options.transport !== 'cookie') return tokens !== null;
+      // No argument: the server reads the cookie. Without one, it answers InvalidRefreshTokenError.
+      return once(null).catch(() => false);
     },
   };
 }

@@ -232,6 +232,44 @@ describe.each(TRANSPORTS)('refresh token in the $name', (transport) => {
       },
     );
 
+    it.runIf(transport.transport === 'cookie')(
+      'resumes after a page reload: a new client sharing the browser\'s cookies, holding no token, refreshes with the cookie and queries me',
+      async () => {
+        const { user } = await signedInClient();
+        // The reload: a new client, no tokens kept; the browser's cookies are still there.
+        const reloaded = makeClient();
+        const sent = watchRefreshes();
+        expect(await reloaded.client.session.resume()).toBe(true);
+        expect(sent()).toBe(1);
+        expect(reloaded.onTokens).toHaveBeenCalledTimes(1);
+        expect(await reloaded.client.me()).toEqual({ me: { __typename: 'User', id: user.userId, email: user.email } });
+        expect(reloaded.onSignedOut).not.toHaveBeenCalled();
+        // Signed in now: resuming again asks nothing more.
+        expect(await reloaded.client.session.resume()).toBe(true);
+        expect(sent()).toBe(1);
+      },
+    );
+
+    it.runIf(transport.transport === 'cookie')(
+      'resumes as signed out, quietly, when the session behind the cookie was revoked, and when there is no cookie',
+      async () => {
+        const { client, user } = await signedInClient();
+        const other = await loginUser(server.t, user.email);
+        await server.t.gql(REVOKE_SESSION, { id: sessionIdOf(client.session.accessToken()!) }, { token: other.accessToken });
+        const reloaded = makeClient();
+        expect(await reloaded.client.session.resume()).toBe(false);
+        expect(reloaded.client.session.accessToken()).toBeNull();
+        expect(reloaded.onSignedOut).not.toHaveBeenCalled();
+        expect(reloaded.onTokens).not.toHaveBeenCalled();
+        expect((await reloaded.client.me()).error?.reason).toBe('MISSING');
+        // The refused cookie was cleared: a browser with no cookie resumes signed out the same way.
+        expect((await server.browser.jar.getCookies(server.url)).map((c) => c.key)).not.toContain('authgraph_refresh');
+        const again = makeClient();
+        expect(await again.client.session.resume()).toBe(false);
+        expect(again.onSignedOut).not.toHaveBeenCalled();
+      },
+    );
+
     it('puts no token in any URL', async () => {
       const { client } = await signedInClient();
       const tokens = [client.session.accessToken()!];
