@@ -6,6 +6,7 @@ import type { AppServices } from './services.js';
 import { openDatabase, type DatabaseHandle } from './db/client.js';
 import type { Logger } from './logger.js';
 import { createServices } from './services.js';
+import type { StartupStage } from './startup-signals.js';
 
 export interface Runtime {
   config: Config;
@@ -20,11 +21,18 @@ const TASKS_GRACE_MS = 5000;
 export async function bootstrap(
   config: Config,
   logger: Logger,
-  options: { clock?: Clock; schedule?: boolean; manageKeys?: boolean } = {},
+  options: {
+    clock?: Clock;
+    schedule?: boolean;
+    manageKeys?: boolean;
+    /** Throws to stop the start-up (a signal arrived); whatever was opened is closed. */
+    checkpoint?: (stage: StartupStage) => Promise<void>;
+  } = {},
 ): Promise<Runtime> {
-  const { clock = systemClock, schedule = false, manageKeys = true } = options;
+  const { clock = systemClock, schedule = false, manageKeys = true, checkpoint = async () => {} } = options;
   // What the environment gives for keys first: a bad key fails start-up before any database work.
   const openKeys = await prepareSigningKeys(config, logger);
+  await checkpoint('open-database');
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     listenUrl: config.databaseListenUrl,
@@ -34,7 +42,9 @@ export async function bootstrap(
   let services: AppServices | undefined;
   let keys: SigningKeys | undefined;
   try {
-    await database.migrate();
+    await checkpoint('migrate');
+    // A stop between two migrations rolls back all of this run's: none is ever half applied.
+    await database.migrate({ afterEach: () => checkpoint('mid-migration') });
     // Refuses keys it cannot use (a bad JWT_PRIVATE_KEY, a wrong KEY_ENCRYPTION_KEY).
     keys = await openKeys({ database, clock, schedule, manage: manageKeys });
     // Also refuses a configuration it cannot work with (production without SMTP_URL).

@@ -44,6 +44,8 @@ const envSchema = z.object({
   DATABASE_CONNECT_TIMEOUT: seconds(5),
   DATABASE_STATEMENT_TIMEOUT: seconds(5),
   SHUTDOWN_TIMEOUT: seconds(10),
+  /** Test hook, honoured only with NODE_ENV=test: the start-up waits for a signal at this stage. */
+  AUTHGRAPH_TEST_PAUSE_STARTUP: z.enum(['open-database', 'migrate', 'mid-migration', 'listen']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Unset: ES256, or HS256 when JWT_SECRET is set (a deployment from before the key set keeps its tokens).
   JWT_ALGORITHM: z.enum(JWT_ALGORITHMS).optional(),
@@ -224,6 +226,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     databaseTimeouts: { connect: e.DATABASE_CONNECT_TIMEOUT, statement: e.DATABASE_STATEMENT_TIMEOUT },
     /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
+    /** Where the start-up waits for a signal (tests only: NODE_ENV=test). */
+    startupPause: e.NODE_ENV === 'test' ? e.AUTHGRAPH_TEST_PAUSE_STARTUP : undefined,
     logLevel: e.LOG_LEVEL,
     jwt: {
       algorithm: (e.JWT_ALGORITHM ?? (e.JWT_SECRET ? 'HS256' : 'ES256')) as JwtAlgorithm,

@@ -8,6 +8,7 @@ import { createLogger } from './logger.js';
 import { handleProcessFaults } from './process-faults.js';
 import { schedulePurge } from './purge.js';
 import { shutDownOnSignals } from './shutdown.js';
+import { StartupStoppedError, watchStartupSignals } from './startup-signals.js';
 
 /** The server could not listen on HOST:PORT; the message says why and what to change. */
 class ListenError extends Error {
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   handleProcessFaults(logger);
+  // From here to listening, a signal stops the start-up at its next step, closing what was opened.
+  const startup = watchStartupSignals(logger, config.startupPause);
   if (!config.rateLimits.enabled) {
     // On stderr as well as in the log, so that no LOG_LEVEL can hide it.
     const warning =
@@ -62,22 +65,24 @@ async function main(): Promise<void> {
     console.error(`\n*** WARNING: ${warning} ***\n`);
     logger.warn(warning);
   }
-  const runtime = await bootstrap(config, logger, { schedule: true });
-  // The first unknown-email login must cost what every later one costs (one verification).
-  await runtime.services.passwords.prepareDummy();
-  const { connect, statement } = config.databaseTimeouts;
-  const app = createApp(runtime.services, {
-    config,
-    ping: runtime.database.ping,
-    // PostgreSQL can be unreachable or silent; a request may wait to connect, then for a
-    // statement, no longer. Embedded PGlite cannot be.
-    requestDeadlineMs: runtime.database.kind === 'postgres' ? (connect + statement) * 1000 : undefined,
-  });
-  const stopPurge = schedulePurge(runtime.services, config.purgeInterval);
-  const server = createServer(app);
-
+  const runtime = await bootstrap(config, logger, { schedule: true, checkpoint: startup.checkpoint });
+  let stopPurge = () => {};
+  let server: Server;
   let address: AddressInfo;
   try {
+    // The first unknown-email login must cost what every later one costs (one verification).
+    await runtime.services.passwords.prepareDummy();
+    const { connect, statement } = config.databaseTimeouts;
+    const app = createApp(runtime.services, {
+      config,
+      ping: runtime.database.ping,
+      // PostgreSQL can be unreachable or silent; a request may wait to connect, then for a
+      // statement, no longer. Embedded PGlite cannot be.
+      requestDeadlineMs: runtime.database.kind === 'postgres' ? (connect + statement) * 1000 : undefined,
+    });
+    stopPurge = schedulePurge(runtime.services, config.purgeInterval);
+    server = createServer(app);
+    await startup.checkpoint('listen');
     address = await listen(server, config.host, config.port);
   } catch (err) {
     // Nothing was served: release the database (and PGlite's lock) before saying why.
@@ -93,7 +98,8 @@ async function main(): Promise<void> {
   const url = browsableUrl(config.host, address.port);
   console.error(`authgraph listening on ${url}${config.graphiql ? ' — GraphiQL in your browser' : ''}`);
 
-  shutDownOnSignals(server, {
+  const pending = startup.handOver();
+  const stop = shutDownOnSignals(server, {
     logger,
     timeoutMs: config.shutdownTimeout * 1000,
     // A viewerEvents stream never finishes by itself: it ends, and its client subscribes elsewhere.
@@ -103,9 +109,16 @@ async function main(): Promise<void> {
       await runtime.close();
     },
   });
+  // A signal that came while the port was being opened: shut down now.
+  if (pending) stop(pending);
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof StartupStoppedError) {
+    // Asked to stop, and stopped in order (database closed, PGlite's lock removed): exit 0.
+    console.error(`authgraph ${err.message}; nothing was served.`);
+    process.exit(0);
+  }
   if (err instanceof ConfigError || err instanceof DataDirLockedError || err instanceof ListenError) {
     console.error(`authgraph cannot start: ${err.message}`);
   } else {

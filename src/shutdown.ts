@@ -22,9 +22,10 @@ export interface ShutdownOptions {
  * RELEASE_TIMEOUT_MS) and the process exits 1 if a request was cut, 0 otherwise. Signals come
  * in pairs: Ctrl-C on `npm start` reaches the server from the terminal and again forwarded by
  * npm. So later signals are ignored rather than skipping the release: an interrupted release
- * is what leaves a stale lock and a PGlite that must recover.
+ * is what leaves a stale lock and a PGlite that must recover. Returns the handler, for a signal
+ * that arrived before it was installed.
  */
-export function shutDownOnSignals(server: Server, { logger, timeoutMs, release, onDrain }: ShutdownOptions): void {
+export function shutDownOnSignals(server: Server, { logger, timeoutMs, release, onDrain }: ShutdownOptions): (signal: NodeJS.Signals) => void {
   let draining = false;
   let cutting = false;
   let inFlight = 0;
@@ -82,4 +83,5 @@ export function shutDownOnSignals(server: Server, { logger, timeoutMs, release, 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return onSignal;
 }

@@ -1,15 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { acquireDataDirLock } from './data-dir-lock.js';
+import { applyMigrations, type MigrateOptions } from './migrate.js';
 import { socketWithReplyDeadline } from './reply-deadline.js';
 import * as schema from './schema.js';
 
@@ -21,7 +19,8 @@ export type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
 export interface DatabaseHandle {
   db: Database;
   kind: 'pglite' | 'postgres';
-  migrate(): Promise<void>;
+  /** Applies the migrations not applied yet, all in one transaction. */
+  migrate(options?: MigrateOptions): Promise<void>;
   ping(): Promise<void>;
   /**
    * LISTENs on a channel, on a connection of its own that is reconnected after every loss.
@@ -93,8 +92,6 @@ function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T>
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
-const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
-
 /** Opens PostgreSQL through postgres.js when a URL is given, otherwise embedded PGlite. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
@@ -126,10 +123,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       kind: 'postgres',
       // On a connection of its own, without the request timeouts: a migration may rightly run
       // longer than any request's statement.
-      migrate: async () => {
+      migrate: async (migrateOptions) => {
         const migrator = postgres(url, { ...common, max: 1 });
         try {
-          await migratePostgres(drizzlePostgres(migrator), { migrationsFolder });
+          await applyMigrations(drizzlePostgres(migrator), migrateOptions);
         } finally {
           await migrator.end({ timeout: 5 });
         }
@@ -156,7 +153,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     return {
       db: db as unknown as Database,
       kind: 'pglite',
-      migrate: () => migratePglite(db, { migrationsFolder }),
+      migrate: (migrateOptions) => applyMigrations(db, migrateOptions),
       ping: async () => {
         await withDeadline(db.execute(sql`select 1`), PING_DEADLINE_MS, 'the database');
       },

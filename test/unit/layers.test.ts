@@ -21,7 +21,7 @@ const LAYERS: [name: string, matches: RegExp][] = [
   ],
   ['wiring', /^(services|context|purge)\.ts$/],
   ['surface', /^(graphql|plugins)\/|^app\.ts$/],
-  ['entry', /^(server|cli|bootstrap|shutdown|process-faults)\.ts$/],
+  ['entry', /^(server|cli|bootstrap|shutdown|startup-signals|process-faults)\.ts$/],
 ];
 
 function sourceFiles(dir: string): string[] {
