@@ -59,15 +59,19 @@ export function createViewerEvents(options: { feed: ChangeFeed; clock: Clock }) 
     /**
      * Opens a stream of the events of `userId`, listening at once (before the first read): a
      * check made after this call cannot miss an event. Ends after an event that ends the
-     * session, on `endAll`, or when the reader returns; forgotten then.
+     * session, at `endsAt` (when the access token it was opened with expires, or its session
+     * does: it was authorized until then, no longer), on `endAll`, or when the reader returns;
+     * forgotten then.
      */
-    open({ userId, sessionId }: { userId: string; sessionId: string }): AsyncIterableIterator<[ViewerEvent]> {
+    open({ userId, sessionId, endsAt }: { userId: string; sessionId: string; endsAt: Date }): AsyncIterableIterator<[ViewerEvent]> {
       const streams = byUser.get(userId) ?? new Set<Stream>();
       const held = [...streams].filter((stream) => stream.sessionId === sessionId).length;
       if (held >= MAX_STREAMS_PER_SESSION) throw new TooManyStreamsError(MAX_STREAMS_PER_SESSION);
       const stream: Stream = { sessionId, emitter: new EventEmitter() };
+      const cancelTimer = clock.setTimer(endsAt, () => stream.emitter.emit(END));
       stream.emitter.on('removeListener', (name) => {
         if (name !== EVENT) return;
+        cancelTimer();
         streams.delete(stream);
         if (streams.size === 0 && byUser.get(userId) === streams) byUser.delete(userId);
       });

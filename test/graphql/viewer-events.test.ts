@@ -12,16 +12,17 @@ import { CHANGE_CHANNEL } from '../../src/db/change-feed.js';
 import { users } from '../../src/db/schema.js';
 import { MAX_STREAMS_PER_SESSION } from '../../src/sessions/viewer-events.js';
 import { CHANGE_PASSWORD, NEW_PASSWORD, REVOKE_OTHER_SESSIONS, REVOKE_SESSION, REVOKE_USER_SESSIONS, sessionIdOf } from '../support/account.js';
-import { createTestApp, type TestApp } from '../support/app.js';
-import { GRANT_ROLE, registerAdmin, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
+import type { TestApp } from '../support/app.js';
+import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
 import { onPostgres } from '../support/database.js';
-import { listen, type Listening } from '../support/listen.js';
+import type { Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
 import {
   ARRIVES,
   expectEnded,
   nextEvent,
   openViewerEvents,
+  serveViewerEvents,
   subscribeViewerEvents,
   type ViewerEventStream,
 } from '../support/viewer-events.js';
@@ -29,14 +30,12 @@ import {
 let t: TestApp;
 let server: Listening;
 let admin: Session;
+let close: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  t = await createTestApp();
-  server = await listen(t.app);
-  admin = await registerAdmin(t);
+  ({ t, server, admin, close } = await serveViewerEvents());
 });
 afterAll(async () => {
-  await server?.close();
-  await t?.close();
+  await close?.();
 });
 
 const open = (session: Session) => openViewerEvents(t, server.url, session.accessToken);

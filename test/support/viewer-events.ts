@@ -2,7 +2,10 @@
 import type { ExecutionResult } from 'graphql';
 import { createClient } from 'graphql-sse';
 import { expect, vi } from 'vitest';
-import type { TestApp } from './app.js';
+import { createTestApp, type TestApp } from './app.js';
+import { registerAdmin } from './authz.js';
+import { listen, type Listening } from './listen.js';
+import type { Session } from './operations.js';
 
 export const VIEWER_EVENTS = 'subscription { viewerEvents { type at sessionId } }';
 
@@ -14,6 +17,27 @@ export interface ViewerEventStream {
   next(): Promise<IteratorResult<ExecutionResult>>;
   /** Disconnects, as a client closing its tab does. */
   close(): Promise<void>;
+}
+
+/** A test app (configured by `env`) served on a real port, with an admin to make changes. */
+export async function serveViewerEvents(env: Record<string, string> = {}): Promise<{
+  t: TestApp;
+  server: Listening;
+  admin: Session;
+  close(): Promise<void>;
+}> {
+  const t = await createTestApp(env);
+  const server = await listen(t.app);
+  const admin = await registerAdmin(t);
+  return {
+    t,
+    server,
+    admin,
+    close: async () => {
+      await server.close();
+      await t.close();
+    },
+  };
 }
 
 /** Subscribes with graphql-sse's client at `url` (the server's origin); nothing is read yet. */

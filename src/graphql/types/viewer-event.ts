@@ -1,5 +1,6 @@
 import { VIEWER_EVENT_TYPES } from '../../db/change-feed.js';
 import type { ViewerEvent } from '../../sessions/viewer-events.js';
+import { fromEpochSeconds } from '../../time.js';
 import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
 import { builder } from '../builder.js';
 import { serviceUnavailableError } from '../outage-error.js';
@@ -32,7 +33,8 @@ builder.subscriptionFields((t) => ({
       { authenticated: true },
       'Events of your own account, from whichever server made the change, over Server-Sent Events. The stream ' +
         'ends after an event that ends the session it was opened with (SESSION_REVOKED of that session, ' +
-        'SIGNED_OUT_EVERYWHERE, PASSWORD_CHANGED, ACCOUNT_DISABLED). It also ends, with no event, when the server ' +
+        'SIGNED_OUT_EVERYWHERE, PASSWORD_CHANGED, ACCOUNT_DISABLED). It ends with no event when the access token it was ' +
+        'opened with expires or its session reaches its end (refresh, then subscribe again with the new token), and when the server ' +
         'may have missed a change (its database listener was lost) or shuts down: subscribe again, and query ' +
         `what you need to know. SERVICE_UNAVAILABLE while the server cannot follow changes.\n\n${describeErrors(['TOO_MANY_STREAMS'])}`,
     ),
@@ -41,8 +43,13 @@ builder.subscriptionFields((t) => ({
       if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
       const { services } = ctx;
       if (!services.changes.live()) throw serviceUnavailableError();
-      const { sub: userId, sid: sessionId } = viewer.claims;
-      const events = await withTypedErrors(async () => services.viewerEvents.open({ userId, sessionId }));
+      const { sub: userId, sid: sessionId, exp } = viewer.claims;
+      // Authorized until the token expires or its session ends, whichever comes first; not longer
+      // (a stolen token must not watch the account forever). A session's end never moves.
+      const session = await services.memory.session(sessionId);
+      const tokenEnds = fromEpochSeconds(exp);
+      const endsAt = session && session.expiresAt < tokenEnds ? session.expiresAt : tokenEnds;
+      const events = await withTypedErrors(async () => services.viewerEvents.open({ userId, sessionId, endsAt }));
       // Checked again now that the stream listens: a revocation between the request's check and
       // the stream's start would otherwise go unannounced, the stream open for a dead session.
       let revoked: Awaited<ReturnType<typeof services.revocations.isRevoked>>;
