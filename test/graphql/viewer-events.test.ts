@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CHANGE_CHANNEL } from '../../src/db/change-feed.js';
 import { users } from '../../src/db/schema.js';
@@ -14,7 +15,7 @@ import { MAX_STREAMS_PER_SESSION } from '../../src/sessions/viewer-events.js';
 import { CHANGE_PASSWORD, NEW_PASSWORD, REVOKE_OTHER_SESSIONS, REVOKE_SESSION, REVOKE_USER_SESSIONS, sessionIdOf } from '../support/account.js';
 import type { TestApp } from '../support/app.js';
 import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
-import { onPostgres } from '../support/database.js';
+import { onPostgres, postgresUrl } from '../support/database.js';
 import type { Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
 import {
@@ -278,8 +279,8 @@ describe('viewerEvents', () => {
  * order the service ran its statements in.
  */
 describe('viewer event notifications', () => {
-  /** The e: payloads about `userId` committed while `work` ran. */
-  async function announced(userId: string, work: () => Promise<unknown>): Promise<string[]> {
+  /** The e: payloads about `userId` (or any of `userIds`) committed while `work` ran. */
+  async function announced(userIds: string | string[], work: () => Promise<unknown>): Promise<string[]> {
     const heard: string[] = [];
     const listener = await t.database.listen(CHANGE_CHANNEL, { onMessage: (payload) => heard.push(payload) });
     try {
@@ -288,7 +289,7 @@ describe('viewer event notifications', () => {
       const marker = `test:${randomUUID()}`;
       await t.database.db.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${marker})`);
       await vi.waitFor(() => expect(heard).toContain(marker), ARRIVES);
-      return heard.filter((payload) => payload.startsWith(`e:${userId}:`));
+      return heard.filter((payload) => [userIds].flat().some((userId) => payload.startsWith(`e:${userId}:`)));
     } finally {
       await listener.stop();
     }
@@ -315,4 +316,53 @@ describe('viewer event notifications', () => {
     await mutate(SET_USER_ACTIVE, { userId: user.userId, active: false }, admin);
     expect(await announced(user.userId, () => mutate(SET_USER_ACTIVE, { userId: user.userId, active: true }, admin))).toEqual([]);
   });
+
+  it('announces each user of one transaction by its own cause: what marks one user never silences another', async () => {
+    const [a, b, c] = [await registerUser(t), await registerUser(t), await registerUser(t)];
+    const cSession = sessionIdOf(c.accessToken);
+    const payloads = await announced([a.userId, b.userId, c.userId], () =>
+      t.database.db.transaction(async (tx) => {
+        await tx.execute(sql`update users set active = false where id in (${a.userId}, ${b.userId})`);
+        await tx.execute(sql`update users set tokens_valid_after = now() where id = ${b.userId}`);
+        await tx.execute(sql`update sessions set revoked_at = now() where user_id in (${a.userId}, ${b.userId}, ${c.userId})`);
+      }),
+    );
+    expect(payloads.sort()).toEqual(
+      [`e:${a.userId}:ACCOUNT_DISABLED`, `e:${b.userId}:ACCOUNT_DISABLED`, `e:${c.userId}:SESSION_REVOKED:${cSession}`].sort(),
+    );
+  });
+
+  // PostgreSQL never forgets a custom setting name during a connection's life, and from 15 on
+  // hides such names from pg_settings: current_setting(name, true) is null only for a name the
+  // connection never set. Migration 0009 set one name per user (authgraph.viewer_<id>).
+  it('leaves no setting name per user on a connection, however many users’ changes it carried', async () => {
+    const many = [];
+    for (let i = 0; i < 12; i += 1) many.push(await registerUser(t));
+    // One connection, as a pooled one lives: PGlite is one; on PostgreSQL a client of its own.
+    const connection = await oneConnection();
+    try {
+      for (const user of many) await connection.query(`update users set tokens_valid_after = now() where id = '${user.userId}'`);
+      const ids = many.map((user) => `'${user.userId}'`).join(', ');
+      const [row] = await connection.query(
+        `select count(*) filter (where current_setting('authgraph.viewer_' || replace(id::text, '-', ''), true) is not null) as per_user,
+                count(*) filter (where current_setting('authgraph.viewer_' || id::text, true) is not null) as per_user_dashed
+           from users where id in (${ids})`,
+      );
+      expect({ perUser: Number(row!.per_user), perUserDashed: Number(row!.per_user_dashed) }).toEqual({ perUser: 0, perUserDashed: 0 });
+    } finally {
+      await connection.close();
+    }
+  });
 });
+
+/** One database connection for raw SQL: the app's own on PGlite, a new one on PostgreSQL. */
+async function oneConnection(): Promise<{ query(text: string): Promise<Record<string, unknown>[]>; close(): Promise<void> }> {
+  if (!postgresUrl) {
+    return { query: async (text) => ((await t.database.db.execute(sql.raw(text))) as unknown as { rows: Record<string, unknown>[] }).rows, close: async () => {} };
+  }
+  const [database] = (await t.database.db.execute(sql`select current_database() as name`)) as unknown as [{ name: string }];
+  const url = new URL(postgresUrl);
+  url.pathname = `/${database.name}`;
+  const client = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  return { query: (text) => client.unsafe(text), close: () => client.end() };
+}
