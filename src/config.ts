@@ -46,6 +46,8 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT: seconds(10),
   /** Test hook, honoured only with NODE_ENV=test: the start-up waits for a signal at this stage. */
   AUTHGRAPH_TEST_PAUSE_STARTUP: z.enum(['open-database', 'migrate', 'mid-migration', 'listen']).optional(),
+  // Each open stream holds a connection (a file descriptor) for as long as it lives.
+  VIEWER_EVENTS_MAX_STREAMS: wholeNumber(1000, 1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Unset: ES256, or HS256 when JWT_SECRET is set (a deployment from before the key set keeps its tokens).
   JWT_ALGORITHM: z.enum(JWT_ALGORITHMS).optional(),
@@ -228,6 +230,7 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     /** Where the start-up waits for a signal (tests only: NODE_ENV=test). */
     startupPause: e.NODE_ENV === 'test' ? e.AUTHGRAPH_TEST_PAUSE_STARTUP : undefined,
+    viewerEventsMaxStreams: e.VIEWER_EVENTS_MAX_STREAMS,
     logLevel: e.LOG_LEVEL,
     jwt: {
       algorithm: (e.JWT_ALGORITHM ?? (e.JWT_SECRET ? 'HS256' : 'ES256')) as JwtAlgorithm,

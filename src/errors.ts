@@ -150,11 +150,15 @@ export class RoleNotHeldError extends AuthError {
   }
 }
 
-/** Refused because the session holds as many viewerEvents streams as it may. */
+/** Refused because the session, the account or the server holds as many viewerEvents streams as it may. */
 export class TooManyStreamsError extends AuthError {
   readonly code = 'TOO_MANY_STREAMS';
-  constructor(limit: number) {
-    super(`This session already has ${limit} open event streams: close one first.`);
+  constructor(holder: 'session' | 'user' | 'server', limit: number) {
+    super(
+      holder === 'server'
+        ? 'This server holds as many event streams as it may: try again later.'
+        : `This ${holder === 'session' ? 'session' : 'account'} already has ${limit} open event streams: close one first.`,
+    );
   }
 }
 
@@ -307,7 +311,9 @@ export const ERRORS = {
   TOO_MANY_STREAMS: {
     channel: 'field',
     class: TooManyStreamsError,
-    description: 'The session already holds the most viewerEvents streams it may (5): close one first.',
+    description:
+      'viewerEvents: the session (5), the account (20) or the server (VIEWER_EVENTS_MAX_STREAMS) already holds ' +
+      'the most streams it may: close one first, or try again later.',
   },
   LAST_SIGN_IN_METHOD: {
     channel: 'field',

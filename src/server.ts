@@ -102,8 +102,9 @@ async function main(): Promise<void> {
   const stop = shutDownOnSignals(server, {
     logger,
     timeoutMs: config.shutdownTimeout * 1000,
-    // A viewerEvents stream never finishes by itself: it ends, and its client subscribes elsewhere.
-    onDrain: () => runtime.services.viewerEvents.endAll(),
+    // A viewerEvents stream never finishes by itself: it ends, and its client subscribes elsewhere;
+    // one arriving later (on a connection already open) is refused, so none can hold the drain.
+    onDrain: () => runtime.services.viewerEvents.close(),
     release: async () => {
       stopPurge();
       await runtime.close();

@@ -57,7 +57,7 @@ export function createServices(options: {
   // Started by whoever opens the app (start()), once every subscriber is in place.
   const changes = createChangeFeed({ database, db, logger });
   const memory = createAuthorizationMemory({ db, clock, feed: changes });
-  const viewerEvents = createViewerEvents({ feed: changes, clock });
+  const viewerEvents = createViewerEvents({ feed: changes, clock, maxStreams: config.viewerEventsMaxStreams });
   metrics.watchListener('changes', () => changes.live());
   const revocations = createRevocationList(db, memory, (source) => metrics.countRevocationCheck(source));
   const audit = createAuditLog({ db, clock, logger, retentionDays: config.auditRetentionDays, metrics });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { onPostgres, postgresUrl } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, ME, REGISTER, uniqueEmail } from '../support/operations.js';
 import { createScratchDatabase, type ScratchDatabase } from '../support/pg-scratch.js';
@@ -78,16 +78,29 @@ async function registerUser(server: Started): Promise<{ email: string; accessTok
 interface HeldRequest {
   /** Sends the rest of the body: the server can then answer. */
   release(): void;
-  /** The HTTP answer, or why there was none. */
-  answer: Promise<{ status?: number; body?: Record<string, any>; failure?: string; at: number }>;
+  /** The HTTP answer (its body parsed when it is JSON), or why there was none. */
+  answer: Promise<{ status?: number; body?: Record<string, any>; text?: string; failure?: string; at: number }>;
 }
+
+const parsedJson = (text: string): Record<string, any> | undefined => {
+  try {
+    return JSON.parse(text) as Record<string, any>;
+  } catch {
+    return undefined;
+  }
+};
 
 /**
  * A GraphQL POST that the server has accepted and started on, but cannot finish until
  * release(): its connection was already in use (a /health answer came back on it), its headers
  * are sent, the last bytes of its body are held back.
  */
-async function holdRequest(base: string, query: string, variables: Record<string, unknown>): Promise<HeldRequest> {
+async function holdRequest(
+  base: string,
+  query: string,
+  variables: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<HeldRequest> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   await new Promise<void>((resolve, reject) => {
     http.get(`${base}/health`, { agent }, (response) => response.resume().on('end', resolve)).on('error', reject);
@@ -96,14 +109,14 @@ async function holdRequest(base: string, query: string, variables: Record<string
   const request = http.request(`${base}/graphql`, {
     method: 'POST',
     agent,
-    headers: { 'content-type': 'application/json', 'content-length': body.length },
+    headers: { 'content-type': 'application/json', 'content-length': body.length, ...headers },
   });
-  const answer = new Promise<{ status?: number; body?: Record<string, any>; failure?: string; at: number }>((resolve) => {
+  const answer = new Promise<Awaited<HeldRequest['answer']>>((resolve) => {
     request.on('response', (response) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode, body: JSON.parse(text), at: Date.now() }));
+      response.on('end', () => resolve({ status: response.statusCode, body: parsedJson(text), text, at: Date.now() }));
       response.on('error', (err) => resolve({ failure: String(err), at: Date.now() }));
     });
     request.on('error', (err) => resolve({ failure: String(err), at: Date.now() }));
@@ -159,6 +172,32 @@ describe('SIGTERM with a viewerEvents stream open', () => {
       const body = response.text();
       process.kill(await serverPid(server), 'SIGTERM');
       expect((await within(body, EXIT_BOUND_MS)) ?? 'the stream is still open').toMatch(/event: complete/);
+      const exit = await within(server.exited, EXIT_BOUND_MS);
+      expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describe('a viewerEvents subscription arriving while draining', () => {
+  it(
+    'is refused with 503 SERVICE_UNAVAILABLE, opens no stream, and the server exits 0 without waiting for SHUTDOWN_TIMEOUT',
+    async () => {
+      const server = await startServer({ SHUTDOWN_TIMEOUT: '60' });
+      const { accessToken } = await registerUser(server);
+      // On a connection the server already holds (as a keep-alive one from a proxy would be),
+      // its last bytes sent only once draining has started.
+      const held = await holdRequest(server.base, VIEWER_EVENTS, {}, {
+        accept: 'text/event-stream',
+        authorization: `Bearer ${accessToken}`,
+      });
+      await delay(300); // the server has parsed its headers
+      process.kill(await serverPid(server), 'SIGTERM');
+      await vi.waitFor(() => expect(fetch(`${server.base}/health`)).rejects.toThrow(), { timeout: EXIT_BOUND_MS, interval: 50 });
+      held.release();
+      const answer = await within(held.answer, EXIT_BOUND_MS);
+      expect(answer?.status, JSON.stringify(answer)).toBe(503);
+      expect(answer?.text).toContain('"code":"SERVICE_UNAVAILABLE"');
       const exit = await within(server.exited, EXIT_BOUND_MS);
       expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
     },

@@ -35,21 +35,26 @@ builder.subscriptionFields((t) => ({
         'ends after an event that ends the session it was opened with (SESSION_REVOKED of that session, ' +
         'SIGNED_OUT_EVERYWHERE, PASSWORD_CHANGED, ACCOUNT_DISABLED). It ends with no event when the access token it was ' +
         'opened with expires or its session reaches its end (refresh, then subscribe again with the new token), and when the server ' +
-        'may have missed a change (its database listener was lost) or shuts down: subscribe again, and query ' +
-        `what you need to know. SERVICE_UNAVAILABLE while the server cannot follow changes.\n\n${describeErrors(['TOO_MANY_STREAMS'])}`,
+        'may have missed a change (its database listener was lost), when its client stopped reading and events piled ' +
+        'up, or when the server shuts down: subscribe again, and query what you need to know. SERVICE_UNAVAILABLE while ' +
+        `the server cannot follow changes or is shutting down.\n\n${describeErrors(['TOO_MANY_STREAMS'])}`,
     ),
     subscribe: async (_root, _args, ctx) => {
       const viewer = await ctx.viewer();
       if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
       const { services } = ctx;
-      if (!services.changes.live()) throw serviceUnavailableError();
       const { sub: userId, sid: sessionId, exp } = viewer.claims;
       // Authorized until the token expires or its session ends, whichever comes first; not longer
       // (a stolen token must not watch the account forever). A session's end never moves.
       const session = await services.memory.session(sessionId);
       const tokenEnds = fromEpochSeconds(exp);
       const endsAt = session && session.expiresAt < tokenEnds ? session.expiresAt : tokenEnds;
-      const events = await withTypedErrors(async () => services.viewerEvents.open({ userId, sessionId, endsAt }));
+      const events = await withTypedErrors(async () => {
+        // Checked in the tick the stream registers: not while the listener is down (the stream
+        // could miss a change), nor once shutdown started draining (it would hold the drain).
+        if (!services.changes.live() || !services.viewerEvents.accepting()) throw serviceUnavailableError();
+        return services.viewerEvents.open({ userId, sessionId, endsAt });
+      });
       // Checked again now that the stream listens: a revocation between the request's check and
       // the stream's start would otherwise go unannounced, the stream open for a dead session.
       let revoked: Awaited<ReturnType<typeof services.revocations.isRevoked>>;
@@ -65,6 +70,6 @@ builder.subscriptionFields((t) => ({
       }
       return events;
     },
-    resolve: ([event]) => event,
+    resolve: (event) => event,
   }),
 }));
