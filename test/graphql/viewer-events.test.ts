@@ -12,12 +12,22 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CHANGE_CHANNEL } from '../../src/db/change-feed.js';
 import { users } from '../../src/db/schema.js';
 import { MAX_STREAMS_PER_SESSION } from '../../src/sessions/viewer-events.js';
-import { CHANGE_PASSWORD, NEW_PASSWORD, REVOKE_OTHER_SESSIONS, REVOKE_SESSION, REVOKE_USER_SESSIONS, sessionIdOf } from '../support/account.js';
+import {
+  CHANGE_PASSWORD,
+  NEW_PASSWORD,
+  requestResetToken,
+  RESET_PASSWORD,
+  REVOKE_OTHER_SESSIONS,
+  REVOKE_SESSION,
+  REVOKE_USER_SESSIONS,
+  sessionIdOf,
+} from '../support/account.js';
 import type { TestApp } from '../support/app.js';
 import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
 import { onPostgres, postgresUrl } from '../support/database.js';
 import type { Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
 import {
   ARRIVES,
   expectEnded,
@@ -32,11 +42,15 @@ let t: TestApp;
 let server: Listening;
 let admin: Session;
 let close: (() => Promise<void>) | undefined;
+let smtp: TestSmtpServer;
 beforeAll(async () => {
-  ({ t, server, admin, close } = await serveViewerEvents());
+  // Reset mails go to a real SMTP server, read back by the tests.
+  smtp = await startSmtpServer();
+  ({ t, server, admin, close } = await serveViewerEvents({ SMTP_URL: smtp.url }));
 });
 afterAll(async () => {
   await close?.();
+  await smtp?.close();
 });
 
 const open = (session: Session) => openViewerEvents(t, server.url, session.accessToken);
@@ -110,6 +124,16 @@ describe('viewerEvents', () => {
     const stream = await open(user);
     const res = await mutate(CHANGE_PASSWORD, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, user);
     expect(res.data?.changePassword.__typename).toBe('AuthPayload');
+    expect(await nextEvent(stream)).toEqual({ type: 'PASSWORD_CHANGED', at: t.clock.now().toISOString(), sessionId: null });
+    await expectEnded(stream);
+  });
+
+  it('announces a password reset through the mailed link as PASSWORD_CHANGED alone, and ends the stream', async () => {
+    const user = await registerUser(t);
+    const stream = await open(user);
+    const token = await requestResetToken(t, smtp, user.email);
+    const res = await t.gql(RESET_PASSWORD, { token, password: NEW_PASSWORD });
+    expect(res.data?.resetPassword.__typename, JSON.stringify(res)).toBe('AuthPayload');
     expect(await nextEvent(stream)).toEqual({ type: 'PASSWORD_CHANGED', at: t.clock.now().toISOString(), sessionId: null });
     await expectEnded(stream);
   });
@@ -300,6 +324,10 @@ describe('viewer event notifications', () => {
       ['SIGNED_OUT_EVERYWHERE', (user) => mutate(LOGOUT, { everywhere: true }, user)],
       ['SIGNED_OUT_EVERYWHERE', (user) => mutate(REVOKE_USER_SESSIONS, { userId: user.userId }, admin)],
       ['PASSWORD_CHANGED', (user) => mutate(CHANGE_PASSWORD, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, user)],
+      [
+        'PASSWORD_CHANGED',
+        async (user) => t.gql(RESET_PASSWORD, { token: await requestResetToken(t, smtp, user.email), password: NEW_PASSWORD }),
+      ],
       ['ACCOUNT_DISABLED', (user) => mutate(SET_USER_ACTIVE, { userId: user.userId, active: false }, admin)],
     ];
     for (const [type, cause] of cases) {
