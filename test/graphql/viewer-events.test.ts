@@ -10,7 +10,7 @@ import { eq, sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CHANGE_CHANNEL } from '../../src/db/change-feed.js';
-import { users } from '../../src/db/schema.js';
+import { rolePermissions, users } from '../../src/db/schema.js';
 import { MAX_STREAMS_PER_SESSION } from '../../src/sessions/viewer-events.js';
 import {
   CHANGE_PASSWORD,
@@ -23,7 +23,7 @@ import {
   sessionIdOf,
 } from '../support/account.js';
 import type { TestApp } from '../support/app.js';
-import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
+import { createRole, GRANT_ROLE, removePermission, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
 import { onPostgres, postgresUrl } from '../support/database.js';
 import type { Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
@@ -149,6 +149,19 @@ describe('viewerEvents', () => {
     await expectNoStreams();
   });
 
+  it('announces a permission granted to or revoked from a role as ROLES_CHANGED to its holder, and stays open', async () => {
+    const role = await createRole(t, ['users:read']);
+    const user = await registerUser(t);
+    await t.services.roleAdmin.grantRole({ kind: 'operator' }, user.userId, role);
+    const stream = await open(user);
+    await t.database.db.insert(rolePermissions).values({ role, permission: 'audit:read' });
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED', sessionId: null });
+    await removePermission(t, role, 'users:read');
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED', sessionId: null });
+    await stream.close();
+    await expectNoStreams();
+  });
+
   it('announces disabling by an admin as ACCOUNT_DISABLED alone (not the sign-out it implies), and ends the stream', async () => {
     const user = await registerUser(t);
     const stream = await open(user);
@@ -211,6 +224,28 @@ describe('viewerEvents', () => {
       await expectEnded(stream);
     }
     expect(t.services.viewerEvents.openStreams()).toBe(0);
+  });
+
+  it('refuses a subscription whose session was revoked after its request was authorized but before its stream listened', async () => {
+    const user = await registerUser(t);
+    const viewerEvents = t.services.viewerEvents;
+    const openStream = viewerEvents.open.bind(viewerEvents);
+    // The revocation commits, and this instance hears its event (to no stream yet), in the gap
+    // between the request's authorization and the stream's registration.
+    const spy = vi.spyOn(viewerEvents, 'open').mockImplementation(((args: Parameters<typeof openStream>[0]) =>
+      mutate(LOGOUT, {}, user)
+        .then(() => t.services.changes.sync())
+        .then(() => openStream(args))) as unknown as typeof openStream);
+    try {
+      const stream = subscribeViewerEvents(server.url, user.accessToken);
+      const first = await stream.next();
+      expect(first.value?.errors).toMatchObject([{ extensions: { code: 'UNAUTHENTICATED', reason: 'REVOKED' } }]);
+      await expectEnded(stream);
+      expect(spy).toHaveBeenCalledOnce();
+    } finally {
+      spy.mockRestore();
+    }
+    await expectNoStreams();
   });
 
   it('leaves no stream behind when the check made after it starts listening fails', async () => {
@@ -343,6 +378,24 @@ describe('viewer event notifications', () => {
     expect(await announced(user.userId, () => mutate(LOGOUT, {}, user))).toEqual([`e:${user.userId}:SESSION_REVOKED:${sid}`]);
     await mutate(SET_USER_ACTIVE, { userId: user.userId, active: false }, admin);
     expect(await announced(user.userId, () => mutate(SET_USER_ACTIVE, { userId: user.userId, active: true }, admin))).toEqual([]);
+  });
+
+  it('announces a role’s permission change once to each holder of the role, however many permissions changed, and to nobody else', async () => {
+    const role = await createRole(t, []);
+    const holders = [await registerUser(t), await registerUser(t)];
+    for (const holder of holders) await t.services.roleAdmin.grantRole({ kind: 'operator' }, holder.userId, role);
+    const stranger = await registerUser(t);
+    const everyone = [...holders, stranger].map((user) => user.userId);
+    const granted = await announced(everyone, () =>
+      t.database.db.transaction(async (tx) => {
+        await tx.insert(rolePermissions).values([{ role, permission: 'users:read' }, { role, permission: 'audit:read' }]);
+        await tx.insert(rolePermissions).values({ role, permission: 'users:write' });
+      }),
+    );
+    const once = holders.map((holder) => `e:${holder.userId}:ROLES_CHANGED`).sort();
+    expect(granted.sort()).toEqual(once);
+    const revoked = await announced(everyone, () => t.database.db.delete(rolePermissions).where(eq(rolePermissions.role, role)));
+    expect(revoked.sort()).toEqual(once);
   });
 
   it('announces each user of one transaction by its own cause: what marks one user never silences another', async () => {
