@@ -89,7 +89,14 @@ describe('the error catalogue and the published schema', () => {
     }
   });
 
-  it('gives every field that returns a union a <Field>Result of one payload and Error members', () => {
+  // Union names a contract fixed otherwise: issue 15 names one union for both starts, and
+  // LinkIdentityResult for completeIdentityLink.
+  const FIXED_UNION_NAMES: Record<string, string> = {
+    startIdentityLink: 'StartSocialSignInResult',
+    completeIdentityLink: 'LinkIdentityResult',
+  };
+
+  it('gives every field that returns a union a <Field>Result (or the name its contract fixes) of one payload and Error members', () => {
     const fields = Object.values(committed.getTypeMap())
       .filter((type) => isObjectType(type) && !type.name.startsWith('__'))
       .flatMap((type) => Object.values((type as GraphQLObjectType).getFields()));
@@ -97,7 +104,7 @@ describe('the error catalogue and the published schema', () => {
     expect(unions.length).toBeGreaterThan(0);
     for (const field of unions) {
       const union = getNamedType(field.type) as GraphQLUnionType;
-      expect(union.name).toBe(`${field.name[0]!.toUpperCase()}${field.name.slice(1)}Result`);
+      expect(union.name).toBe(FIXED_UNION_NAMES[field.name] ?? `${field.name[0]!.toUpperCase()}${field.name.slice(1)}Result`);
       const payloads = union.getTypes().filter((member) => !member.getInterfaces().some((i) => i.name === 'Error'));
       expect(payloads, union.name).toHaveLength(1);
     }

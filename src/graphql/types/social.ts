@@ -61,7 +61,16 @@ async function viewerId(ctx: Context): Promise<string> {
   return viewer.claims.sub;
 }
 
-const START_ERRORS = [InputError, SocialSignInError, RateLimitedError];
+/**
+ * startSocialSignIn and startIdentityLink answer one union, StartSocialSignInResult (a name the
+ * contract fixes). The errors plugin makes a union per field, keyed by the field's result name:
+ * the same key (and the same members) on both fields hands the second field the first one's union.
+ */
+const START_RESULT = {
+  types: [InputError, SocialSignInError, RateLimitedError],
+  union: { name: 'StartSocialSignInResult' },
+  result: { name: 'StartSocialSignInResult' },
+};
 
 builder.queryFields((t) => ({
   socialProviders: t.field({
@@ -78,7 +87,7 @@ builder.mutationFields((t) => ({
       'Starts signing in with a provider: where to send the user (authorization code with PKCE, state and nonce). ' +
       '`redirectUri` must be one of SOCIAL_REDIRECT_URIS exactly (InputError on redirectUri otherwise); an unknown ' +
       'provider is InputError on provider; a provider that cannot be reached is SocialSignInError.',
-    errors: { types: START_ERRORS, union: { name: 'StartSocialSignInResult' } },
+    errors: START_RESULT,
     args: { provider: t.arg.string({ required: true }), redirectUri: t.arg.string({ required: true }) },
     rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
     resolve: (_root, args, ctx) => ctx.services.socialSignIn.startSignIn(args.provider, args.redirectUri),
@@ -107,8 +116,7 @@ builder.mutationFields((t) => ({
   }),
   startIdentityLink: t.field({
     type: SocialSignInStartRef,
-    // The members of StartSocialSignInResult, under this field's own <Field>Result name (one union per field).
-    errors: { types: START_ERRORS, union: { name: 'StartIdentityLinkResult' } },
+    errors: START_RESULT,
     args: { provider: t.arg.string({ required: true }), redirectUri: t.arg.string({ required: true }) },
     rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
     ...guarded(
@@ -121,7 +129,7 @@ builder.mutationFields((t) => ({
     type: IdentityRef,
     errors: {
       types: [SocialSignInError, AccountExistsError, InputError, RateLimitedError],
-      union: { name: 'CompleteIdentityLinkResult' },
+      union: { name: 'LinkIdentityResult' },
     },
     args: {
       provider: t.arg.string({ required: true }),
