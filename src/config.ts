@@ -201,11 +201,13 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     ...rateLimits.problems,
   ];
   if (parsed.success) problems.push(...metricsProblems(parsed.data));
-  const social = parsed.success
-    ? parseSocialConfig(env, { production: parsed.data.NODE_ENV === 'production', stateTtl: parsed.data.SOCIAL_STATE_TTL })
-    : null;
-  if (social) problems.push(...social.problems);
-  if (!parsed.success || !social || problems.length > 0) {
+  // Read even when other variables are bad, so one refusal names every bad variable.
+  const social = parseSocialConfig(env, {
+    production: env.NODE_ENV === 'production',
+    stateTtl: parsed.success ? parsed.data.SOCIAL_STATE_TTL : 0,
+  });
+  problems.push(...social.problems);
+  if (!parsed.success || problems.length > 0) {
     throw new ConfigError(`Invalid environment:\n  ${problems.join('\n  ')}`);
   }
   return toConfig(parsed.data, rateLimits.limits, social.social);
