@@ -26,6 +26,7 @@ import { assertPasswordPolicy, relatedInputs } from '../credentials/password-pol
 import type { Passwords } from '../credentials/passwords.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { replaceUserSessions, type SessionPolicy } from '../sessions/sessions.js';
+import { deleteIdentitiesOf } from '../social/identities.js';
 import type { RequestInfo } from '../request-info.js';
 
 export interface AccountRecoveryDeps {
@@ -134,7 +135,8 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
 
     /**
      * Spends a reset token, sets the new password, marks the address verified (the mail
-     * reached its owner), revokes every session and token of the user, and signs in anew.
+     * reached its owner), revokes every session and token of the user, and signs in anew. When
+     * the address was not verified before, the identities linked to the account are unlinked.
      */
     async resetPassword(presented: string, newPassword: string, request: RequestInfo): Promise<AuthTokens> {
       const now = clock.now();
@@ -156,6 +158,14 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         const { userId } = check.token;
         // A concurrent disabling of the account is either seen here or sees our session.
         if (!locked?.active) return { ok: false, reason: 'account_disabled', userId } as const;
+        // An address nobody had proven yet: whoever linked providers to this account (or made it
+        // through one) was never shown to own the mailbox whose owner is now taking it over, and
+        // would otherwise keep signing in to it (account pre-hijacking). Their identities go.
+        const unproven = locked.emailVerified ? [] : await deleteIdentitiesOf(tx, userId);
+        for (const identity of unproven) {
+          const detail = { provider: identity.provider, identityId: identity.id, reason: 'password_reset_of_unverified_email' };
+          await audit.record({ type: 'identity_unlinked', userId, request, detail }, tx);
+        }
         const user = await setPasswordHash(tx, userId, passwordHash, { now, viaEmail: true });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);
         const started = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });

@@ -48,3 +48,8 @@ export async function deleteIdentity(tx: Tx, userId: string, id: string): Promis
     .returning();
   return row ?? null;
 }
+
+/** Deletes every identity of a user; the rows deleted. */
+export function deleteIdentitiesOf(tx: Tx, userId: string): Promise<IdentityRow[]> {
+  return tx.delete(identities).where(eq(identities.userId, userId)).returning();
+}

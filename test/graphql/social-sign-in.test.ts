@@ -11,7 +11,6 @@ import { authEvents, identities, users } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { openTestDatabase } from '../support/database.js';
 import {
-  browse,
   REDIRECT_URI,
   startGitHubStandIn,
   startOpenIdProvider,
@@ -22,34 +21,25 @@ import {
 } from '../support/identity-providers.js';
 import { GOOD_PASSWORD, LOGIN, registerUser, uniqueEmail } from '../support/operations.js';
 import { countUsers, userRow } from '../support/rows.js';
+import {
+  atProvider as atProviderOf,
+  CLIENT,
+  COMPLETE_LINK,
+  complete,
+  FAILED,
+  START,
+  githubUser,
+  GITHUB_CLIENT,
+  INTRUDER,
+  MY_IDENTITIES,
+  oidcUser,
+  socialEnv as baseSocialEnv,
+  start,
+  UNLINK,
+  signIn as signInAt,
+} from '../support/social-flow.js';
 
-const CLIENT = { id: 'authgraph', secret: 'authgraph-test-client-secret-0123456789' };
-const INTRUDER = { id: 'intruder', secret: 'intruder-test-client-secret-0123456789' };
-const GITHUB_CLIENT = { id: 'gh-client', secret: 'gh-test-client-secret-0123456789' };
 const STATE_TTL = 600;
-
-const START = `mutation Start($provider: String!, $redirectUri: String!) {
-  startSocialSignIn(provider: $provider, redirectUri: $redirectUri) {
-    __typename ... on SocialSignInStart { authorizationUrl state } ... on InputError { field } ... on Error { code }
-  }
-}`;
-const COMPLETE = `mutation Complete($provider: String!, $code: String!, $state: String!, $iss: String) {
-  completeSocialSignIn(provider: $provider, code: $code, state: $state, iss: $iss) {
-    __typename ... on AuthPayload { accessToken user { id email emailVerified } } ... on InputError { field } ... on Error { code }
-  }
-}`;
-const START_LINK = `mutation StartLink($provider: String!, $redirectUri: String!) {
-  startIdentityLink(provider: $provider, redirectUri: $redirectUri) {
-    __typename ... on SocialSignInStart { authorizationUrl state } ... on Error { code }
-  }
-}`;
-const COMPLETE_LINK = `mutation CompleteLink($provider: String!, $code: String!, $state: String!, $iss: String) {
-  completeIdentityLink(provider: $provider, code: $code, state: $state, iss: $iss) {
-    __typename ... on Identity { id provider subject email } ... on Error { code }
-  }
-}`;
-const UNLINK = `mutation Unlink($id: ID!) { unlinkIdentity(id: $id) }`;
-const MY_IDENTITIES = `query { me { id identities { id provider subject email } } }`;
 
 let database: DatabaseHandle;
 let idp: TestOpenIdProvider;
@@ -58,21 +48,13 @@ let t: TestApp;
 
 function socialEnv(issuer: string, gh: TestGitHub): Record<string, string> {
   return {
+    ...baseSocialEnv(issuer, gh),
     // mirror: a second entry for the same IdP and client (say, other scopes); a state of one is no state of the other.
     SOCIAL_PROVIDERS: 'corp,github,mirror',
     SOCIAL_MIRROR_CLIENT_ID: CLIENT.id,
     SOCIAL_MIRROR_CLIENT_SECRET: CLIENT.secret,
     SOCIAL_MIRROR_ISSUER: issuer,
-    SOCIAL_REDIRECT_URIS: REDIRECT_URI,
     SOCIAL_STATE_TTL: String(STATE_TTL),
-    SOCIAL_CORP_CLIENT_ID: CLIENT.id,
-    SOCIAL_CORP_CLIENT_SECRET: CLIENT.secret,
-    SOCIAL_CORP_ISSUER: issuer,
-    SOCIAL_CORP_NAME: 'Corp SSO',
-    SOCIAL_GITHUB_CLIENT_ID: GITHUB_CLIENT.id,
-    SOCIAL_GITHUB_CLIENT_SECRET: GITHUB_CLIENT.secret,
-    SOCIAL_GITHUB_WEB_URL: gh.webUrl,
-    SOCIAL_GITHUB_API_URL: gh.apiUrl,
   };
 }
 
@@ -90,42 +72,8 @@ afterAll(async () => {
   await database?.close();
 });
 
-const oidcUser = (overrides: Partial<ProviderUser> = {}): ProviderUser => ({
-  sub: `sub-${randomBytes(6).toString('hex')}`,
-  email: uniqueEmail('oidc'),
-  email_verified: true,
-  name: 'Olivia Idp',
-  ...overrides,
-});
-
-async function start(app: TestApp, provider = 'corp', redirectUri = REDIRECT_URI, token?: string) {
-  const res = token
-    ? await app.gql(START_LINK, { provider, redirectUri }, { token })
-    : await app.gql(START, { provider, redirectUri });
-  const answer = token ? res.data?.startIdentityLink : res.data?.startSocialSignIn;
-  expect(answer?.__typename, JSON.stringify(res)).toBe('SocialSignInStart');
-  return answer as { authorizationUrl: string; state: string };
-}
-
-/** Runs the provider's side: the user logs in at the IdP (or GitHub) and is sent back. */
-async function atProvider(authorizationUrl: string, user: ProviderUser | GitHubUser) {
-  if ('login' in user) github.loginAs(user);
-  else idp.loginAs(user);
-  return browse(authorizationUrl);
-}
-
-async function complete(app: TestApp, variables: Record<string, unknown>) {
-  const res = await app.gql(COMPLETE, variables);
-  expect(res.errors, JSON.stringify(res)).toBeUndefined();
-  return res.data!.completeSocialSignIn;
-}
-
-/** The whole sign-in: start, the provider, complete. */
-async function signIn(user: ProviderUser | GitHubUser, provider = 'login' in user ? 'github' : 'corp') {
-  const started = await start(t, provider);
-  const back = await atProvider(started.authorizationUrl, user);
-  return complete(t, { provider, code: back.get('code'), state: back.get('state'), iss: back.get('iss') });
-}
+const atProvider = (authorizationUrl: string, user: ProviderUser | GitHubUser) => atProviderOf({ idp, github }, authorizationUrl, user);
+const signIn = (user: ProviderUser | GitHubUser, provider?: string) => signInAt(t, { idp, github }, user, provider);
 
 const identityRows = (provider: string, subject: string) =>
   database.db.select().from(identities).where(and(eq(identities.provider, provider), eq(identities.subject, subject)));
@@ -313,20 +261,6 @@ describe('linking and unlinking', () => {
   });
 });
 
-function githubUser(overrides: Partial<GitHubUser> = {}): GitHubUser {
-  const email = uniqueEmail('gh');
-  return {
-    id: Math.floor(Math.random() * 1e9),
-    login: `octo${randomBytes(3).toString('hex')}`,
-    name: 'Octo Cat',
-    emails: [
-      { email: uniqueEmail('gh-secondary'), primary: false, verified: true },
-      { email, primary: true, verified: true },
-    ],
-    ...overrides,
-  };
-}
-
 describe('social sign-in through GitHub', () => {
   it('creates an account from the verified primary email, the numeric id as subject', async () => {
     const user = githubUser();
@@ -359,7 +293,7 @@ describe('social sign-in through GitHub', () => {
 });
 
 describe('attacks', () => {
-  const failed = { __typename: 'SocialSignInError', code: 'SOCIAL_SIGN_IN_FAILED' };
+  const failed = FAILED;
 
   /** A started flow the provider answered: the callback's parameters, and the user, who has no account. */
   async function answered(provider = 'corp') {
