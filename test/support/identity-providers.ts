@@ -6,7 +6,7 @@
  * redirect back to the frontend.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import { CookieJar } from 'tough-cookie';
@@ -23,13 +23,16 @@ export interface ProviderUser {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-async function serve(): Promise<{ url: string; setHandler(h: Handler): void; close(): Promise<void> }> {
+async function serve(port = 0): Promise<{ url: string; setHandler(h: Handler): void; close(): Promise<void> }> {
   let handler: Handler = (_req, res) => res.end();
   const server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     setHandler: (h) => (handler = h),
     close: () =>
       new Promise<void>((resolve) => {
@@ -41,17 +44,27 @@ async function serve(): Promise<{ url: string; setHandler(h: Handler): void; clo
 
 export interface TestOpenIdProvider {
   issuer: string;
+  /** Where it listens (its issuer, unless a proxy stands in front of it). */
+  url: string;
   /** Who the next interaction logs in as. */
   loginAs(user: ProviderUser): void;
   close(): Promise<void>;
 }
 
-/** An OpenID Provider on loopback; `clients` are registered with client_secret_post and REDIRECT_URI. */
-export async function startOpenIdProvider(clients: { id: string; secret: string }[]): Promise<TestOpenIdProvider> {
-  const http = await serve();
+/**
+ * An OpenID Provider on loopback; `clients` are registered with client_secret_post and
+ * REDIRECT_URI. `port`: listen there (default: any free port). `issuer`: the issuer it names
+ * itself (default: its own URL), for a proxy in front of it that passes the Host header on.
+ */
+export async function startOpenIdProvider(
+  clients: { id: string; secret: string }[],
+  options: { port?: number; issuer?: string } = {},
+): Promise<TestOpenIdProvider> {
+  const http = await serve(options.port);
   const accounts = new Map<string, ProviderUser>();
   let next: ProviderUser | null = null;
-  const provider = new Provider(http.url, {
+  const issuer = options.issuer ?? http.url;
+  const provider = new Provider(issuer, {
     clients: clients.map((c) => ({
       client_id: c.id,
       client_secret: c.secret,
@@ -90,7 +103,112 @@ export async function startOpenIdProvider(clients: { id: string; secret: string 
       res.end(String(err));
     });
   });
-  return { issuer: http.url, loginAs: (user) => (next = user), close: http.close };
+  return { issuer, url: http.url, loginAs: (user) => (next = user), close: http.close };
+}
+
+/**
+ * Runs the authorization-code flow at `provider` as `client` (PKCE, the given nonce), the user
+ * logging in as `user`, and returns the ID token the token endpoint answered: a genuine ID token
+ * for someone else's flow, to swap into ours.
+ */
+export async function idTokenFrom(
+  provider: TestOpenIdProvider,
+  client: { id: string; secret: string },
+  user: ProviderUser,
+  nonce: string,
+): Promise<string> {
+  const metadata = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+  const verifier = randomBytes(32).toString('base64url');
+  const authorize = new URL(metadata.authorization_endpoint!);
+  for (const [name, value] of Object.entries({
+    client_id: client.id,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope: 'openid email profile',
+    state: randomBytes(16).toString('base64url'),
+    nonce,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  })) {
+    authorize.searchParams.set(name, value);
+  }
+  provider.loginAs(user);
+  const back = await browse(authorize.href);
+  const response = await fetch(metadata.token_endpoint!, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: back.get('code') ?? '',
+      redirect_uri: REDIRECT_URI,
+      client_id: client.id,
+      client_secret: client.secret,
+      code_verifier: verifier,
+    }),
+  });
+  const body = (await response.json()) as { id_token?: string };
+  if (!body.id_token) throw new Error(`no ID token from ${provider.issuer}: ${JSON.stringify(body)}`);
+  return body.id_token;
+}
+
+export interface TamperingProxy {
+  /** Its URL: the issuer of the OpenID Provider behind it. */
+  url: string;
+  /** The next token endpoint answer carries this ID token instead of the one the provider issued. */
+  swapNextIdToken(idToken: string): void;
+  /** How many token answers had their ID token swapped. */
+  readonly swapped: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback HTTP proxy in front of an OpenID Provider whose issuer is the proxy's URL: it passes
+ * every request on (the Host header too, so the discovery document names the proxy's endpoints,
+ * the token endpoint included) and can swap the ID token of a token endpoint answer. Start it,
+ * start the provider with `issuer: proxy.url`, then `forwardTo(provider.url)`.
+ */
+export async function startTamperingProxy(): Promise<TamperingProxy & { forwardTo(target: string): void }> {
+  const http = await serve();
+  let target = '';
+  let swap: string | null = null;
+  let swapped = 0;
+  http.setHandler((req, res) => {
+    // node's http client (not fetch, which sets Host itself) passes the Host header on, so the
+    // provider names the proxy's endpoints.
+    const upstream = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        let body = Buffer.concat(chunks);
+        const headers = { ...answer.headers };
+        if (req.method === 'POST' && req.url === '/token' && answer.statusCode === 200 && swap) {
+          const json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+          json.id_token = swap;
+          body = Buffer.from(JSON.stringify(json));
+          headers['content-length'] = String(body.length);
+          delete headers.etag;
+          swap = null;
+          swapped++;
+        }
+        res.writeHead(answer.statusCode ?? 502, headers);
+        res.end(body);
+      });
+    });
+    upstream.on('error', (err) => {
+      res.statusCode = 502;
+      res.end(String(err));
+    });
+    req.pipe(upstream);
+  });
+  return {
+    url: http.url,
+    forwardTo: (url) => (target = url),
+    swapNextIdToken: (idToken) => (swap = idToken),
+    get swapped() {
+      return swapped;
+    },
+    close: http.close,
+  };
 }
 
 export interface GitHubUser {
