@@ -103,6 +103,17 @@ export class AccountExistsError extends AuthError {
   }
 }
 
+/**
+ * Refused because the session signed in too long ago for what is asked (linking a provider,
+ * which would let whoever holds it sign in later): sign in again, then retry.
+ */
+export class ReauthenticationRequiredError extends AuthError {
+  readonly code = 'REAUTHENTICATION_REQUIRED';
+  constructor(maxAgeSeconds: number) {
+    super(`Sign in again first: this needs a sign-in from the last ${Math.round(maxAgeSeconds / 60)} minutes.`);
+  }
+}
+
 /** Refused because the account would keep no way to sign in (no password, no other identity). */
 export class LastSignInMethodError extends AuthError {
   readonly code = 'LAST_SIGN_IN_METHOD';
@@ -314,6 +325,11 @@ export const ERRORS = {
     description:
       'viewerEvents: the session (5), the account (20) or the server (VIEWER_EVENTS_MAX_STREAMS) already holds ' +
       'the most streams it may: close one first, or try again later.',
+  },
+  REAUTHENTICATION_REQUIRED: {
+    channel: 'field',
+    class: ReauthenticationRequiredError,
+    description: 'The session signed in too long ago (startIdentityLink needs a sign-in from the last 10 minutes): sign in again.',
   },
   LAST_SIGN_IN_METHOD: {
     channel: 'field',

@@ -215,3 +215,9 @@ export async function purgeExpiredSessions(db: Database, now: Date): Promise<num
   const dead = await db.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ id: sessions.id });
   return tokens.length + dead.length;
 }
+
+/** When a session signed in (its start), or null when there is no such session. */
+export async function sessionStartedAt(db: Database | Tx, sessionId: string): Promise<Date | null> {
+  const [row] = await db.select({ createdAt: sessions.createdAt }).from(sessions).where(eq(sessions.id, sessionId));
+  return row?.createdAt ?? null;
+}

@@ -3,13 +3,21 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import type { IdentityRow } from '../db/schema.js';
-import { AccountDisabledError, AccountExistsError, EmailTakenError, InputError, LastSignInMethodError, SocialSignInError } from '../errors.js';
+import {
+  AccountDisabledError,
+  AccountExistsError,
+  EmailTakenError,
+  InputError,
+  LastSignInMethodError,
+  ReauthenticationRequiredError,
+  SocialSignInError,
+} from '../errors.js';
 import { findUserByEmail, insertUser, lockUser, recordSignIn } from '../accounts/accounts.js';
 import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '../accounts/email.js';
 import type { Logger } from '../logger.js';
 import type { RequestInfo } from '../request-info.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
-import { startSession, type SessionPolicy } from '../sessions/sessions.js';
+import { sessionStartedAt, startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { countIdentities, deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
 import type { ProviderClients, ProviderProfile } from './provider-clients.js';
 import type { SocialConfig, SocialProviderConfig } from './social-config.js';
@@ -57,6 +65,13 @@ function accountNameOf(profile: ProviderProfile): string | null {
   const name = [...normalizeName(profile.name ?? '')].slice(0, MAX_NAME_LENGTH).join('');
   return name === '' ? null : name;
 }
+
+/**
+ * How long after signing in a session may start a link: a linked provider is a way in that
+ * outlives sessions and password changes, so a stolen access or refresh token must not be
+ * enough to add one.
+ */
+export const LINK_MAX_SIGN_IN_AGE = 600;
 
 type SignInOutcome =
   | { kind: 'signed_in'; tokens: Parameters<AuthService['issueTokens']>; created: boolean }
@@ -156,8 +171,16 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
     /** Starts a sign-in: the provider's authorization URL and the state the frontend gets back. */
     startSignIn: (providerId: string, redirectUri: string) => start(providerId, redirectUri, null),
 
-    /** Starts linking a provider to the signed-in user's account. */
+    /** Starts linking a provider to the signed-in user's account (after assertRecentSignIn). */
     startLink: (providerId: string, redirectUri: string, userId: string) => start(providerId, redirectUri, userId),
+
+    /** ReauthenticationRequiredError unless the session signed in within LINK_MAX_SIGN_IN_AGE. */
+    async assertRecentSignIn(sessionId: string): Promise<void> {
+      const signedInAt = await sessionStartedAt(db, sessionId);
+      if (!signedInAt || clock.now().getTime() - signedInAt.getTime() > LINK_MAX_SIGN_IN_AGE * 1000) {
+        throw new ReauthenticationRequiredError(LINK_MAX_SIGN_IN_AGE);
+      }
+    },
 
     /**
      * Completes a sign-in: a linked identity signs its user in; a new identity whose email no

@@ -19,7 +19,7 @@ import {
   type TestGitHub,
   type TestOpenIdProvider,
 } from '../support/identity-providers.js';
-import { GOOD_PASSWORD, LOGIN, registerUser, uniqueEmail } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGIN, loginUser, registerUser, uniqueEmail } from '../support/operations.js';
 import { countUsers, userRow } from '../support/rows.js';
 import {
   atProvider as atProviderOf,
@@ -28,6 +28,7 @@ import {
   complete,
   FAILED,
   START,
+  START_LINK,
   githubUser,
   GITHUB_CLIENT,
   INTRUDER,
@@ -242,6 +243,18 @@ describe('linking and unlinking', () => {
     expect((await t.gql(MY_IDENTITIES, {}, { token })).data!.me.identities.map((i: { provider: string }) => i.provider)).toEqual(['github']);
     // Someone else's identity, or one already gone: false, nothing removed.
     expect((await t.gql(UNLINK, { id: corp.id }, { token })).data?.unlinkIdentity).toBe(false);
+  });
+
+  it('refuses to start a link from a session that signed in more than 10 minutes ago, and starts it after a new sign-in', async () => {
+    const account = await registerUser(t);
+    t.clock.advance(600);
+    expect((await start(t, 'corp', REDIRECT_URI, account.accessToken)).state).toBeTruthy();
+    t.clock.advance(1);
+    const refused = await t.gql(START_LINK, { provider: 'corp', redirectUri: REDIRECT_URI }, { token: account.accessToken });
+    expect(refused.errors?.[0]?.extensions?.code, JSON.stringify(refused)).toBe('REAUTHENTICATION_REQUIRED');
+    expect(refused.data).toBeNull();
+    const again = await loginUser(t, account.email);
+    expect((await start(t, 'corp', REDIRECT_URI, again.accessToken)).state).toBeTruthy();
   });
 
   it('lets an account with a password unlink its only identity', async () => {

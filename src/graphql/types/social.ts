@@ -8,7 +8,7 @@ import {
   RateLimitedError,
   SocialSignInError,
 } from '../../errors.js';
-import type { SocialSignInStart } from '../../social/social-sign-in.js';
+import { LINK_MAX_SIGN_IN_AGE, type SocialSignInStart } from '../../social/social-sign-in.js';
 import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
 import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
@@ -54,12 +54,15 @@ builder.objectField(UserRef, 'identities', (t) =>
   }),
 );
 
-/** The signed-in viewer's id, for fields whose policy has already required one. */
-async function viewerId(ctx: Context): Promise<string> {
+/** The signed-in viewer's access token claims, for fields whose policy has already required one. */
+async function viewerClaims(ctx: Context) {
   const viewer = await ctx.viewer();
   if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
-  return viewer.claims.sub;
+  return viewer.claims;
 }
+
+/** The signed-in viewer's id, for fields whose policy has already required one. */
+const viewerId = async (ctx: Context): Promise<string> => (await viewerClaims(ctx)).sub;
 
 /**
  * startSocialSignIn and startIdentityLink answer one union, StartSocialSignInResult (a name the
@@ -121,9 +124,16 @@ builder.mutationFields((t) => ({
     rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
     ...guarded(
       { authenticated: true },
-      'Starts linking a provider to your account, as startSocialSignIn does; complete it with completeIdentityLink.',
+      'Starts linking a provider to your account, as startSocialSignIn does; complete it with completeIdentityLink. ' +
+        `It needs a recent sign-in: a session that signed in more than ${LINK_MAX_SIGN_IN_AGE / 60} minutes ago (kept alive by refresh) ` +
+        `is refused until the user signs in again.\n\n${describeErrors(['REAUTHENTICATION_REQUIRED'])}`,
     ),
-    resolve: async (_root, args, ctx) => ctx.services.socialSignIn.startLink(args.provider, args.redirectUri, await viewerId(ctx)),
+    resolve: async (_root, args, ctx) => {
+      const { sub, sid } = await viewerClaims(ctx);
+      // An access refusal (a GraphQL error), not a member of the union startSocialSignIn shares.
+      await withTypedErrors(() => ctx.services.socialSignIn.assertRecentSignIn(sid));
+      return ctx.services.socialSignIn.startLink(args.provider, args.redirectUri, sub);
+    },
   }),
   completeIdentityLink: t.field({
     type: IdentityRef,
