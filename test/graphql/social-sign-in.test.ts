@@ -23,6 +23,7 @@ import { GOOD_PASSWORD, LOGIN, loginUser, registerUser, uniqueEmail } from '../s
 import { countUsers, userRow } from '../support/rows.js';
 import {
   atProvider as atProviderOf,
+  callbackVariables,
   CLIENT,
   COMPLETE_LINK,
   complete,
@@ -394,6 +395,19 @@ describe('attacks', () => {
   it('refuses an unknown provider as an input error', async () => {
     const res = await t.gql(START, { provider: 'nope', redirectUri: REDIRECT_URI });
     expect(res.data?.startSocialSignIn).toEqual({ __typename: 'InputError', field: 'provider', code: 'INVALID_INPUT' });
+  });
+
+  it('makes one account of a new identity completed twice at once (two states), signing both in (races on PostgreSQL)', async () => {
+    for (let round = 0; round < 4; round++) {
+      const user = oidcUser();
+      const backs = [];
+      for (let i = 0; i < 2; i++) backs.push(await atProvider((await start(t)).authorizationUrl, user));
+      const answers = await Promise.all(backs.map((back) => complete(t, callbackVariables('corp', back))));
+      expect(answers.map((a) => a.__typename), `round ${round}`).toEqual(['AuthPayload', 'AuthPayload']);
+      expect(answers[1].user.id).toBe(answers[0].user.id);
+      expect(await countUsers(t, user.email)).toBe(1);
+      expect(await identityRows('corp', user.sub)).toHaveLength(1);
+    }
   });
 
   it('answers one of two concurrent completions with one state, and refuses the other', async () => {
