@@ -3,7 +3,7 @@ import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '
 import { InputError } from '../errors.js';
 import { MAX_PASSWORD_LENGTH } from '../credentials/password-policy.js';
 import { parseUuid } from '../ids.js';
-import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from './storable-text-plugin.js';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../storable-text.js';
 
 /**
  * Argument parsers, applied where the argument is declared (`t.arg.id(...).validate(...)`,

@@ -2,23 +2,14 @@ import SchemaBuilder, { BasePlugin, type PothosOutputFieldConfig, type SchemaTyp
 import type { StandardSchemaV1 } from '@pothos/plugin-validation';
 import type { GraphQLFieldResolver } from 'graphql';
 import { InputError } from '../errors.js';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../storable-text.js';
 import { withTypedErrors } from './access-errors.js';
-
-// A NUL cannot be stored in PostgreSQL text at all (the query fails: 22021). An unpaired UTF-16
-// surrogate is not Unicode: both drivers encode it as U+FFFD, so what would be stored (or
-// hashed, for a password) is not what was sent, and distinct inputs would become one.
-const UNSTORABLE = /\u0000|\p{Cs}/u;
-
-/** Whether PostgreSQL stores this text exactly as sent. */
-export const isStorableText = (text: string) => !UNSTORABLE.test(text);
-
-export const UNSTORABLE_TEXT_MESSAGE = 'This text contains a character that cannot be stored (a NUL character or an unpaired surrogate).';
 
 type Path = (string | number)[];
 
 /** Where the first string in `value` that PostgreSQL cannot store as sent sits, or null. */
 function findUnstorable(value: unknown, path: Path): Path | null {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
+  if (typeof value === 'string') return isStorableText(value) ? null : path;
   if (value === null || typeof value !== 'object') return null;
   for (const [key, item] of Object.entries(value)) {
     const found = findUnstorable(item, [...path, Array.isArray(value) ? Number(key) : key]);

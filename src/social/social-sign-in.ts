@@ -16,6 +16,7 @@ import { findUserByEmail, insertUser, lockUser, recordSignIn } from '../accounts
 import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '../accounts/email.js';
 import type { Logger } from '../logger.js';
 import type { RequestInfo } from '../request-info.js';
+import { isStorableText } from '../storable-text.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { sessionStartedAt, startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { countIdentities, deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
@@ -63,8 +64,11 @@ function accountEmailOf(profile: ProviderProfile): string | null {
 /** The provider's display name, trimmed to what accounts hold; empty is none. */
 function accountNameOf(profile: ProviderProfile): string | null {
   const name = [...normalizeName(profile.name ?? '')].slice(0, MAX_NAME_LENGTH).join('');
-  return name === '' ? null : name;
+  return name === '' || !isStorableText(name) ? null : name;
 }
+
+/** The longest provider user id kept (OpenID Connect Core 2: `sub` is at most 255 ASCII characters). */
+const MAX_SUBJECT_LENGTH = 255;
 
 /**
  * How long after signing in a session may start a link: a linked provider is a way in that
@@ -122,6 +126,11 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
       { code: response.code, state: response.state, iss: response.iss ?? null },
       { redirectUri: pending.redirectUri, state: response.state, nonce: pending.nonce, codeVerifier: pending.codeVerifier },
     );
+    // The provider's id of the user keys its identity: one that could not be stored as sent is
+    // refused, never altered (two altered ids could become one).
+    if (profile.subject === '' || profile.subject.length > MAX_SUBJECT_LENGTH || !isStorableText(profile.subject)) {
+      throw new SocialSignInError('provider user id unusable');
+    }
     return { provider, profile };
   }
 

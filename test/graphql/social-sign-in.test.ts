@@ -114,6 +114,20 @@ describe('social sign-in through an OpenID Provider', () => {
     expect(me.data?.me.identities).toEqual([{ id: expect.any(String), provider: 'corp', subject: user.sub, email: user.email }]);
   });
 
+  it("refuses a provider's user id that cannot be stored as sent (a NUL, or longer than 255 characters), and creates nothing", async () => {
+    const before = await countUsers(t);
+    for (const sub of ['sub\u0000hidden', `sub-${'x'.repeat(300)}`]) {
+      expect(await signIn(oidcUser({ sub }))).toEqual(FAILED);
+    }
+    expect(await countUsers(t)).toBe(before);
+  });
+
+  it("leaves out a provider's display name that cannot be stored as sent, and still creates the account", async () => {
+    const payload = await signIn(oidcUser({ name: 'Olivia\u0000Idp' }));
+    expect(payload).toMatchObject({ __typename: 'AuthPayload' });
+    expect((await userRow(t, payload.user.id)).name).toBeNull();
+  });
+
   it('creates an unverified account when the provider does not assert the email is verified', async () => {
     const payload = await signIn(oidcUser({ email_verified: false }));
     expect(payload).toMatchObject({ __typename: 'AuthPayload', user: { emailVerified: false } });

@@ -10,7 +10,7 @@ const SRC = path.resolve(import.meta.dirname, '../../src');
 
 /** Lowest first. A module's layer is the first rule that matches its path below src/. */
 const LAYERS: [name: string, matches: RegExp][] = [
-  ['foundations', /^(crypto|db)\/|^(time|clock|errors|ids|request-info|logger|config|safe-error|background-tasks|metrics)\.ts$|^social\/social-config\.ts$/],
+  ['foundations', /^(crypto|db)\/|^(time|clock|errors|ids|request-info|logger|config|safe-error|storable-text|background-tasks|metrics)\.ts$|^social\/social-config\.ts$/],
   [
     'stores',
     /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy)\.ts$|^sessions\/(sessions|revocation|viewer-events)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\/|^social\/(identities|social-states|provider-clients)\.ts$/,
