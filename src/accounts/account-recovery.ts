@@ -174,7 +174,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         return { ok: true, user, ...started } as const;
       });
       if (!result.ok) return refuse('password_reset', result, request);
-      return auth.issueTokens(result.user, result.session.id, result.refreshToken, now);
+      return auth.issueTokens(result.user, result.session, result.refreshToken, now);
     },
   };
 }

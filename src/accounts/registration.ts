@@ -50,7 +50,7 @@ export function createRegistration(deps: RegistrationDeps) {
         await audit.record({ type: 'register', userId: user.id, request, detail: { sessionId: started.session.id } }, tx);
         return { user, ...started };
       });
-      return auth.issueTokens(user, session.id, refreshToken, now);
+      return auth.issueTokens(user, session, refreshToken, now);
     },
 
     /** Creates an account with role `user` without signing in (the operator's CLI). */

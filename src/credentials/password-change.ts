@@ -69,7 +69,7 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
         await audit.record({ type: 'password_change', userId, request, detail: { failed: 'stale_password' } });
         throw new InvalidCredentialsError();
       }
-      return auth.issueTokens(changed.user, changed.session.id, changed.refreshToken, now);
+      return auth.issueTokens(changed.user, changed.session, changed.refreshToken, now);
     },
   };
 }

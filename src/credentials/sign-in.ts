@@ -77,7 +77,7 @@ export function createSignIn(deps: SignInDeps) {
       await failure('credentials_changed', user.id);
       return { kind: 'wrong_password', userId: user.id };
     }
-    return { kind: 'signed_in', tokens: await auth.issueTokens(opened.user, opened.session.id, opened.refreshToken, now) };
+    return { kind: 'signed_in', tokens: await auth.issueTokens(opened.user, opened.session, opened.refreshToken, now) };
   }
 
   return {

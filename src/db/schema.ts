@@ -84,6 +84,13 @@ export const sessions = pgTable(
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     ip: text('ip'),
     userAgent: text('user_agent'),
+    /**
+     * How the session was authenticated (RFC 8176 values: `pwd`, `otp`, `hwk`, `user`), copied
+     * into every access token of it as `amr`.
+     */
+    amr: text('amr').array().notNull().default(sql`'{pwd}'`),
+    /** The last authentication or re-authentication of the session (`auth_time` of its access tokens). */
+    authTime: timestamp('auth_time', { withTimezone: true }).notNull().default(sql`now()`),
   },
   (t) => [index('sessions_user_id_idx').on(t.userId), index('sessions_expires_at_idx').on(t.expiresAt)],
 );

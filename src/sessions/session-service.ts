@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
-import type { UserRow } from '../db/schema.js';
+import type { SessionRow, UserRow } from '../db/schema.js';
 import { InvalidRefreshTokenError } from '../errors.js';
 import type { AccessClaims, AccessTokenCodec } from '../tokens/access-tokens.js';
 import { loadAccess } from '../authz/permissions.js';
@@ -46,12 +46,14 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   async function tokensFor(
     user: UserRow,
-    sessionId: string,
+    session: Pick<SessionRow, 'id' | 'amr' | 'authTime'>,
     refreshToken: IssuedRefreshToken,
     now: Date,
   ): Promise<AuthTokens> {
     const { roles } = await loadAccess(db, user.id);
-    const access = await accessTokens.sign({ userId: user.id, sessionId, roles }, now);
+    // The session's record of how it was authenticated travels in every access token of it.
+    const subject = { userId: user.id, sessionId: session.id, roles, amr: session.amr, authTime: session.authTime };
+    const access = await accessTokens.sign(subject, now);
     return {
       accessToken: access.token,
       refreshToken: refreshToken.token,
@@ -87,7 +89,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       });
       if (result.kind === 'rejected') throw new InvalidRefreshTokenError(result.reason);
       if (result.kind === 'replayed') throw new InvalidRefreshTokenError('replayed');
-      return tokensFor(result.user, result.session.id, result.refreshToken, now);
+      return tokensFor(result.user, result.session, result.refreshToken, now);
     },
 
     /** Whether a refresh token still names a live session (neither it nor its session expired or revoked). */

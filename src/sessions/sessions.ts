@@ -46,10 +46,15 @@ async function insertRefreshToken(
   return { token: token.token, expiresAt };
 }
 
-/** Opens a session for a user and issues its first refresh token. */
+/** How a new session was authenticated: its `amr` (RFC 8176), `["pwd"]` unless given. */
+export interface SessionAuthentication {
+  amr?: string[] | undefined;
+}
+
+/** Opens a session for a user and issues its first refresh token; it was authenticated `now`. */
 export async function startSession(
   tx: Tx,
-  options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy },
+  options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy } & SessionAuthentication,
 ): Promise<{ session: SessionRow; refreshToken: IssuedRefreshToken }> {
   const { now, policy } = options;
   const [session] = await tx
@@ -61,6 +66,8 @@ export async function startSession(
       expiresAt: addSeconds(now, policy.sessionMaxAge),
       ip: options.request.ip,
       userAgent: options.request.userAgent,
+      amr: options.amr ?? ['pwd'],
+      authTime: now,
     })
     .returning();
   const refreshToken = await insertRefreshToken(tx, generateSplitToken(), session!, {
@@ -193,7 +200,7 @@ export async function signOutEverywhere(tx: Tx, userId: string, now: Date): Prom
  */
 export async function replaceUserSessions(
   tx: Tx,
-  options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy },
+  options: { userId: string; request: RequestInfo; now: Date; policy: SessionPolicy } & SessionAuthentication,
 ): Promise<{ session: SessionRow; refreshToken: IssuedRefreshToken; revokedSessions: number }> {
   const revokedSessions = await signOutEverywhere(tx, options.userId, options.now);
   const started = await startSession(tx, options);

@@ -67,6 +67,9 @@ function accountNameOf(profile: ProviderProfile): string | null {
   return name === '' || !isStorableText(name) ? null : name;
 }
 
+/** How a session opened through a provider was authenticated (RFC 8176: federated). */
+const FEDERATED = ['fed'];
+
 /** The longest provider user id kept (OpenID Connect Core 2: `sub` is at most 255 ASCII characters). */
 const MAX_SUBJECT_LENGTH = 255;
 
@@ -144,10 +147,10 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
           const user = await lockUser(tx, identity.userId);
           if (!user?.active) return { kind: 'disabled', userId: identity.userId };
           const signedIn = await recordSignIn(tx, user.id, { now });
-          const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+          const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr: FEDERATED });
           const detail = { sessionId: started.session.id, method: 'social', provider: provider.id };
           await audit.record({ type: 'login_success', userId: user.id, request, detail }, tx);
-          return { kind: 'signed_in', tokens: [signedIn, started.session.id, started.refreshToken, now], created: false };
+          return { kind: 'signed_in', tokens: [signedIn, started.session, started.refreshToken, now], created: false };
         }
         const email = accountEmailOf(profile);
         if (!email) throw new SocialSignInError('the provider gave no usable email');
@@ -162,10 +165,10 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
         });
         await insertIdentity(tx, { userId: created.id, provider: provider.id, subject: profile.subject, email, now });
         const user = await recordSignIn(tx, created.id, { now });
-        const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
+        const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr: FEDERATED });
         const detail = { sessionId: started.session.id, method: 'social', provider: provider.id };
         await audit.record({ type: 'register', userId: user.id, request, detail }, tx);
-        return { kind: 'signed_in', tokens: [user, started.session.id, started.refreshToken, now], created: true };
+        return { kind: 'signed_in', tokens: [user, started.session, started.refreshToken, now], created: true };
       });
     try {
       return await attempt();

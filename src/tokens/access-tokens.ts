@@ -14,6 +14,22 @@ export interface AccessClaims {
   iat: number;
   exp: number;
   roles: string[];
+  /** How the session was authenticated (RFC 8176 `amr` values), e.g. `["pwd"]`, `["pwd","otp"]`. */
+  amr: string[];
+  /**
+   * When the session was last authenticated or re-authenticated (epoch seconds). Absent only
+   * from tokens signed before sessions recorded it: those count as authenticated long ago.
+   */
+  auth_time?: number | undefined;
+}
+
+/** Who an access token is for, and how its session was authenticated. */
+export interface AccessSubject {
+  userId: string;
+  sessionId: string;
+  roles: string[];
+  amr: string[];
+  authTime: Date;
 }
 
 /** Why a presented access token was refused; kept for logs, never shown to the client. */
@@ -30,7 +46,7 @@ export interface IssuedAccessToken {
 }
 
 export interface AccessTokenCodec {
-  sign(subject: { userId: string; sessionId: string; roles: string[] }, now: Date): Promise<IssuedAccessToken>;
+  sign(subject: AccessSubject, now: Date): Promise<IssuedAccessToken>;
   verify(token: string, now: Date): Promise<AccessTokenCheck>;
 }
 
@@ -48,6 +64,8 @@ const claimsShape = z.object({
   iat: z.number().int(),
   exp: z.number().int(),
   roles: z.array(z.string()).default([]),
+  amr: z.array(z.string()).default([]),
+  auth_time: z.number().int().optional(),
 });
 
 function failureOf(err: unknown): AccessTokenFailure {
@@ -88,14 +106,14 @@ export function createAccessTokenCodec(
     requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'],
   };
   return {
-    async sign({ userId, sessionId, roles }, now) {
+    async sign({ userId, sessionId, roles, amr, authTime }, now) {
       const jti = randomUUID();
       const iat = epochSeconds(now);
       const exp = iat + options.ttlSeconds;
       // A revoked signing key leaves the ring at once; its replacement comes with the reload.
       const signer = ring.signer(now) ?? (await ring.loaded(), ring.signer(now));
       if (!signer) throw new Error('the key set has no key to sign with');
-      const token = await new SignJWT({ sid: sessionId, roles })
+      const token = await new SignJWT({ sid: sessionId, roles, amr, auth_time: epochSeconds(authTime) })
         .setProtectedHeader({ alg: signer.algorithm, typ: TOKEN_TYPE, kid: signer.kid })
         .setIssuer(options.issuer)
         .setAudience(options.audience)

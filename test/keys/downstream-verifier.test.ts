@@ -146,7 +146,7 @@ describe('a downstream verifier using jose createRemoteJWKSet over HTTP', () => 
         const { keys } = (await res.json()) as { keys: JWK[] };
         caches.push({ at: second, kids: new Set(keys.map((key) => key.kid!)) });
 
-        const issued = await t.services.accessTokens.sign({ userId: user.userId, sessionId: sid, roles }, t.clock.now());
+        const issued = await t.services.accessTokens.sign({ userId: user.userId, sessionId: sid, roles, amr: ['pwd'], authTime: t.clock.now() }, t.clock.now());
         tokens.push({ at: second, kid: kidOf(issued.token)!, token: issued.token, exp: epochSeconds(issued.expiresAt) });
 
         const live = tokens.filter((token) => token.exp > epochSeconds(t.clock.now()));

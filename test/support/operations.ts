@@ -34,7 +34,7 @@ export interface Session {
 }
 
 /** Registers a fresh user and returns their first session's tokens. */
-export async function registerUser(t: TestApp, options: { email?: string; password?: string; name?: string } = {}): Promise<Session> {
+export async function registerUser(t: Pick<TestApp, 'gql'>, options: { email?: string; password?: string; name?: string } = {}): Promise<Session> {
   const email = options.email ?? uniqueEmail();
   const res = await t.gql(REGISTER, { input: { email, password: options.password ?? GOOD_PASSWORD, name: options.name } });
   const payload = res.data?.register;
@@ -43,7 +43,7 @@ export async function registerUser(t: TestApp, options: { email?: string; passwo
 }
 
 /** Signs in and returns the new session's tokens. */
-export async function loginUser(t: TestApp, email: string, password = GOOD_PASSWORD): Promise<Session> {
+export async function loginUser(t: Pick<TestApp, 'gql'>, email: string, password = GOOD_PASSWORD): Promise<Session> {
   const res = await t.gql(LOGIN, { input: { email, password } });
   const payload = res.data?.login;
   if (payload?.__typename !== 'AuthPayload') throw new Error(`login failed: ${JSON.stringify(res)}`);

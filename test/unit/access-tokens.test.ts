@@ -12,7 +12,8 @@ import { claimsOf, inspect, mint, tamperClaims, unsignedToken } from '../support
 const NOW = new Date('2030-01-01T12:00:00.250Z');
 const NOW_SECOND = Math.floor(NOW.getTime() / 1000);
 const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
-const subject = { userId: randomUUID(), sessionId: randomUUID(), roles: ['user'] };
+const AUTH_TIME = new Date('2030-01-01T11:58:20.900Z');
+const subject = { userId: randomUUID(), sessionId: randomUUID(), roles: ['user'], amr: ['pwd', 'otp'], authTime: AUTH_TIME };
 
 let keys: SigningKeys;
 let codec: AccessTokenCodec;
@@ -34,8 +35,15 @@ describe('createAccessTokenCodec', () => {
         iat: NOW_SECOND,
         exp: NOW_SECOND + 900,
         roles: ['user'],
+        amr: ['pwd', 'otp'],
+        auth_time: Math.floor(AUTH_TIME.getTime() / 1000),
       },
     });
+  });
+
+  it('carries amr and auth_time (whole seconds) for downstream services', async () => {
+    const { claims } = inspect((await codec.sign(subject, NOW)).token);
+    expect(claims).toMatchObject({ amr: ['pwd', 'otp'], auth_time: NOW_SECOND - 100 });
   });
 
   it('stamps header typ at+jwt, alg HS256 and the kid of the signing key, iss and aud, and exp = iat + ttl', async () => {
@@ -157,7 +165,8 @@ describe('createAccessTokenCodec', () => {
       .sign(new TextEncoder().encode(TEST_JWT_SECRET));
     expect(await codec.verify(token, NOW)).toEqual({
       ok: true,
-      claims: { sub: subject.userId, sid: subject.sessionId, jti: 'j-1', iat: NOW_SECOND, exp: NOW_SECOND + 60, roles: [] },
+      // Signed before sessions recorded how they were authenticated: no factor, no auth_time.
+      claims: { sub: subject.userId, sid: subject.sessionId, jti: 'j-1', iat: NOW_SECOND, exp: NOW_SECOND + 60, roles: [], amr: [] },
     });
   });
 });

@@ -79,7 +79,7 @@ async function configErrorOf(promise: Promise<unknown>): Promise<ConfigError> {
 }
 
 const codecOptions = { issuer: 'authgraph', audience: 'authgraph', ttlSeconds: 900 };
-const subject = () => ({ userId: randomUUID(), sessionId: randomUUID(), roles: ['user'] });
+const subject = () => ({ userId: randomUUID(), sessionId: randomUUID(), roles: ['user'], amr: ['pwd'], authTime: new Date() });
 
 /** Signs with `signer` and verifies with `verifier`; returns the verification outcome. */
 async function roundTrip(signer: SigningKeys, verifier: SigningKeys = signer) {
