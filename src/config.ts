@@ -79,6 +79,9 @@ const envSchema = z.object({
   EMAIL_VERIFICATION_TTL: seconds(86_400),
   PASSWORD_RESET_TTL: seconds(3600),
   REQUIRE_EMAIL_VERIFICATION: flag,
+  // Second factors and step-up
+  REAUTH_MAX_AGE: seconds(300),
+  REQUIRE_SECOND_FACTOR_FOR_ROLES: optionalText,
   // Abuse resistance
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   LOCKOUT_BASE: seconds(60),
@@ -132,6 +135,8 @@ export const RATE_LIMIT_DEFAULTS = {
   REQUEST_EMAIL_VERIFICATION_ACCOUNT: { count: 3, seconds: 3600 },
   VERIFY_EMAIL_IP: { count: 20, seconds: 3600 },
   SOCIAL_SIGN_IN_IP: { count: 20, seconds: 60 },
+  SECOND_FACTOR_IP: { count: 10, seconds: 60 },
+  FACTOR_CHANGE_ACCOUNT: { count: 10, seconds: 3600 },
 } as const satisfies Record<string, RateLimit>;
 export type RateLimitName = keyof typeof RATE_LIMIT_DEFAULTS;
 
@@ -264,6 +269,12 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     emailVerificationTtl: e.EMAIL_VERIFICATION_TTL,
     passwordResetTtl: e.PASSWORD_RESET_TTL,
     requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION,
+    stepUp: {
+      /** Seconds after a (re-)authentication during which the `recentAuth` scope holds. */
+      reauthMaxAge: e.REAUTH_MAX_AGE,
+      /** Roles whose permissions a session may use only after a second factor. */
+      secondFactorRoles: (e.REQUIRE_SECOND_FACTOR_FOR_ROLES ?? '').split(',').map((role) => role.trim()).filter(Boolean),
+    },
     rateLimits: {
       enabled: e.RATE_LIMITS === 'on',
       limits,

@@ -31,6 +31,11 @@ export interface Context {
    */
   signedInDuringRequest: Set<string>;
   /**
+   * Roles and permissions the viewer holds but may not use in this session until it passes a
+   * second factor (REQUIRE_SECOND_FACTOR_FOR_ROLES); a refusal for them is SECOND_FACTOR_REQUIRED.
+   */
+  openedBySecondFactor: Set<string>;
+  /**
    * A user's roles and permissions as stored now, loaded at most once per request; the users a
    * list asks for together are loaded in one query.
    */
@@ -78,6 +83,7 @@ export function createContextFactory(services: ResolverServices) {
       refreshCookie: services.refreshCookies.jarFor(initial.request),
       peekViewer: () => resolved,
       signedInDuringRequest: new Set(),
+      openedBySecondFactor: new Set(),
       viewer() {
         pending ??= authenticate(authorization, services).then((viewer) => {
           if (viewer.kind === 'refused') services.logger.debug({ reason: viewer.reason }, 'access token refused');

@@ -103,22 +103,19 @@ export class AccountExistsError extends AuthError {
   }
 }
 
-/**
- * Refused because the session signed in too long ago for what is asked (linking a provider,
- * which would let whoever holds it sign in later): sign in again, then retry.
- */
-export class ReauthenticationRequiredError extends AuthError {
-  readonly code = 'REAUTHENTICATION_REQUIRED';
-  constructor(maxAgeSeconds: number) {
-    super(`Sign in again first: this needs a sign-in from the last ${Math.round(maxAgeSeconds / 60)} minutes.`);
-  }
-}
-
 /** Refused because the account would keep no way to sign in (no password, no other identity). */
 export class LastSignInMethodError extends AuthError {
   readonly code = 'LAST_SIGN_IN_METHOD';
   constructor() {
     super('This is your only way to sign in: set a password (password reset) or link another provider first.');
+  }
+}
+
+/** A second-factor code (authenticator app or recovery code) is wrong, used already, or its challenge is spent, expired or unknown. */
+export class InvalidSecondFactorError extends AuthError {
+  readonly code = 'INVALID_SECOND_FACTOR';
+  constructor(cause?: string) {
+    super('The code is wrong or has expired.', { cause });
   }
 }
 
@@ -310,6 +307,14 @@ export const ERRORS = {
     description:
       "The provider's email belongs to an account this identity is not linked to: sign in to it, then link the identity.",
   },
+  INVALID_SECOND_FACTOR: {
+    channel: 'result',
+    class: InvalidSecondFactorError,
+    type: 'InvalidSecondFactorError',
+    description:
+      'The second-factor code is wrong or was used already, or the sign-in challenge is unknown, expired, spent or ' +
+      'dead after too many wrong codes (then sign in again).',
+  },
   NOT_FOUND: { channel: 'field', class: UserNotFoundError, description: 'No user has this id.' },
   UNKNOWN_ROLE: { channel: 'field', class: UnknownRoleError, description: 'No role has this name.' },
   SELF_CHANGE: {
@@ -325,11 +330,6 @@ export const ERRORS = {
     description:
       'viewerEvents: the session (5), the account (20) or the server (VIEWER_EVENTS_MAX_STREAMS) already holds ' +
       'the most streams it may: close one first, or try again later.',
-  },
-  REAUTHENTICATION_REQUIRED: {
-    channel: 'field',
-    class: ReauthenticationRequiredError,
-    description: 'The session signed in too long ago (startIdentityLink needs a sign-in from the last 10 minutes): sign in again.',
   },
   LAST_SIGN_IN_METHOD: {
     channel: 'field',
@@ -347,6 +347,20 @@ export const ERRORS = {
     channel: 'access',
     message: 'You are not allowed to do this.',
     description: 'The signed-in user lacks the permission, role or ownership the field requires.',
+  },
+  REAUTHENTICATION_REQUIRED: {
+    channel: 'access',
+    message: 'Confirm it is you: call reauthenticate, then retry.',
+    description:
+      'The field needs a recent sign-in (`recentAuth`: within REAUTH_MAX_AGE seconds) and the session was authenticated ' +
+      'longer ago: call `reauthenticate`, then retry with the access token it returns.',
+  },
+  SECOND_FACTOR_REQUIRED: {
+    channel: 'access',
+    message: 'This needs a session signed in with a second factor.',
+    description:
+      'The field needs a session that passed a second factor (`secondFactor`, or a role listed in ' +
+      'REQUIRE_SECOND_FACTOR_FOR_ROLES) and this one did not: call `reauthenticate` with a code, then retry.',
   },
   BAD_REQUEST: {
     channel: 'request',

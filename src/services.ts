@@ -18,6 +18,7 @@ import { createAuthService } from './sessions/session-service.js';
 import { createRefreshCookies, refreshCookieSettings } from './sessions/refresh-cookie.js';
 import { createRegistration } from './accounts/registration.js';
 import { createSignIn } from './credentials/sign-in.js';
+import { createReauthentication } from './credentials/reauthentication.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import { createUserDirectory } from './authz/user-directory.js';
 import { createAuditQuery } from './audit/audit-query.js';
@@ -113,6 +114,7 @@ export function createServices(options: {
     sessionPolicy,
     requireEmailVerification: config.requireEmailVerification,
   });
+  const reauthentication = createReauthentication({ db, clock, audit, passwords, guard, auth });
   // Account lifecycle: sessions, password change, the emailed flows.
   const tasks = createBackgroundTasks(logger);
   const sessionAdmin = createSessionAdmin({ db, clock, audit });
@@ -157,6 +159,7 @@ export function createServices(options: {
     signIn,
     /** Sign-in through OpenID Connect providers and GitHub, and the identities linked to accounts. */
     socialSignIn,
+    reauthentication,
     accessTokens,
     revocations,
     roleAdmin,
@@ -178,6 +181,8 @@ export function createServices(options: {
     /** This app's Prometheus metrics (served by GET /metrics when METRICS=true). */
     metrics,
     trustProxy: config.trustProxy,
+    /** REAUTH_MAX_AGE and REQUIRE_SECOND_FACTOR_FOR_ROLES, for the step-up scopes. */
+    stepUp: config.stepUp,
     /** Where refresh tokens travel (REFRESH_TOKEN_TRANSPORT), and each request's refresh cookie. */
     refreshCookies: createRefreshCookies(refreshCookieSettings(config)),
   };

@@ -31,6 +31,7 @@ export const AUTH_EVENT_TYPES = [
   'identity_linked',
   'identity_unlinked',
   'rate_limited',
+  'reauthentication',
   'signing_key_created',
   'signing_key_activated',
   'signing_key_retired',

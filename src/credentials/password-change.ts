@@ -34,9 +34,11 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
       userId: string;
       currentPassword: string;
       newPassword: string;
+      /** How the caller's session was authenticated: the new session keeps it. */
+      amr: string[];
       request: RequestInfo;
     }): Promise<AuthTokens> {
-      const { userId, currentPassword, newPassword, request } = input;
+      const { userId, currentPassword, newPassword, request, amr } = input;
       const user = await findUserById(db, userId);
       if (!user || !user.active) throw new InvalidCredentialsError();
       // No stored password is longer than the policy allows; such an input is not worth hashing.
@@ -60,7 +62,7 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
         if (locked?.passwordHash !== user.passwordHash || !locked.active) return null;
         const updated = await setPasswordHash(tx, userId, passwordHash, { now });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);
-        const replaced = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
+        const replaced = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy, amr });
         const detail = { sessionId: replaced.session.id, revokedSessions: replaced.revokedSessions };
         await audit.record({ type: 'password_change', userId, request, detail }, tx);
         return { ...replaced, user: updated };

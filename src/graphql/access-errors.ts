@@ -1,3 +1,4 @@
+import type { AuthFailure } from '@pothos/plugin-scope-auth';
 import { GraphQLError, responsePathAsArray, type GraphQLResolveInfo } from 'graphql';
 import type { Viewer } from '../context.js';
 import { withoutStackTraces } from './stack-traces.js';
@@ -59,6 +60,42 @@ export function unauthenticatedReason(viewer: Exclude<Viewer, { kind: 'user' }>)
 export function unauthenticatedError(viewer: Viewer, at?: GraphQLResolveInfo): GraphQLError {
   if (viewer.kind === 'user') return accessError('FORBIDDEN', {}, at);
   return accessError('UNAUTHENTICATED', { reason: unauthenticatedReason(viewer) }, at);
+}
+
+/** The scopes that failed in a scope-auth failure, at any depth, with the parameter each was asked with. */
+function failedScopes(failure: AuthFailure): { scope: string; parameter: unknown }[] {
+  if (failure.kind === 'AuthScope') return [{ scope: failure.scope, parameter: failure.parameter }];
+  if (failure.kind === 'AnyAuthScopes' || failure.kind === 'AllAuthScopes') return failure.failures.flatMap(failedScopes);
+  return [];
+}
+
+/**
+ * The refusal of a field whose scopes failed (guarded() in policy.ts builds them: who may, in
+ * `$any`, and beside it, in `$all`, the step-up scopes). Who may comes first: UNAUTHENTICATED
+ * without a valid token, FORBIDDEN when the viewer is not among who may, unless only a second
+ * factor is missing for a role of REQUIRE_SECOND_FACTOR_FOR_ROLES (`openedBySecondFactor` names
+ * what a second factor would open). Then the step-up: SECOND_FACTOR_REQUIRED before
+ * REAUTHENTICATION_REQUIRED, since a reauthenticate with a code cures both.
+ */
+export function refusalOf(
+  viewer: Viewer,
+  failure: AuthFailure,
+  openedBySecondFactor: ReadonlySet<string>,
+  at?: GraphQLResolveInfo,
+): GraphQLError {
+  if (viewer.kind !== 'user') return unauthenticatedError(viewer, at);
+  // The field's map is evaluated as "any of" its one entry: with step-up, that entry is the $all.
+  const single = failure.kind === 'AnyAuthScopes' && failure.failures.length === 1 ? failure.failures[0]! : failure;
+  const all = single.kind === 'AllAuthScopes' ? single : null;
+  const who = all ? all.failures.find((f) => f.kind === 'AnyAuthScopes') : failure;
+  const stepUp = all ? all.failures.flatMap((f) => (f.kind === 'AuthScope' ? [f.scope] : [])) : [];
+  if (who) {
+    const blocked = failedScopes(who).some((f) => typeof f.parameter === 'string' && openedBySecondFactor.has(f.parameter));
+    return accessError(blocked ? 'SECOND_FACTOR_REQUIRED' : 'FORBIDDEN', {}, at);
+  }
+  if (stepUp.includes('secondFactor')) return accessError('SECOND_FACTOR_REQUIRED', {}, at);
+  if (stepUp.includes('recentAuth')) return accessError('REAUTHENTICATION_REQUIRED', {}, at);
+  return accessError('FORBIDDEN', {}, at);
 }
 
 /** The GraphQL error of an expected failure: its code and the extra fields its catalogue entry names. */

@@ -4,7 +4,8 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
-import { unauthenticatedError } from './access-errors.js';
+import { authenticatedRecently, passedSecondFactor } from '../sessions/step-up.js';
+import { refusalOf } from './access-errors.js';
 import RateLimitPlugin from './rate-limit-plugin.js';
 import SettledWritesPlugin from './settled-writes-plugin.js';
 import StorableTextPlugin from './storable-text-plugin.js';
@@ -20,6 +21,10 @@ export interface AuthScopes {
   permission: Permission;
   /** The viewer is the user with this id. */
   self: string;
+  /** The session was authenticated or re-authenticated within REAUTH_MAX_AGE seconds. */
+  recentAuth: boolean;
+  /** The session passed a second factor. */
+  secondFactor: boolean;
 }
 
 /** Configures the schema builder; types register themselves in graphql/types/*. */
@@ -30,6 +35,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     ID: { Input: string; Output: string };
+    JSON: { Input: unknown; Output: unknown };
   };
 }>({
   // ScopeAuthPlugin first, as its documentation asks; StorableTextPlugin after ValidationPlugin,
@@ -41,16 +47,39 @@ export const builder = new SchemaBuilder<{
     authorizeOnSubscribe: true,
     authScopes: async (context) => {
       const viewer = await context.viewer();
-      const viewerId = viewer.kind === 'user' ? viewer.claims.sub : null;
+      const claims = viewer.kind === 'user' ? viewer.claims : null;
+      const viewerId = claims?.sub ?? null;
+      const { reauthMaxAge, secondFactorRoles } = context.services.stepUp;
+      const twoFactors = claims !== null && passedSecondFactor(claims);
+      // REQUIRE_SECOND_FACTOR_FOR_ROLES: without a second factor, the session holds only what its
+      // other roles grant. What a second factor would open is noted, so the refusal can say so.
+      let usable: Promise<{ roles: string[]; permissions: string[] } | null> | undefined;
+      const usableAccess = () =>
+        (usable ??= context.access().then(async (access) => {
+          if (!access || twoFactors || !access.roles.some((role) => secondFactorRoles.includes(role))) return access;
+          const roles = access.roles.filter((role) => !secondFactorRoles.includes(role));
+          const permissions = new Set((await Promise.all(roles.map((role) => context.permissionsOfRole(role)))).flat());
+          return { roles, permissions: [...permissions] };
+        }));
+      const holds = async (kind: 'roles' | 'permissions', name: string) => {
+        const access = await context.access();
+        if (!access?.[kind].includes(name)) return false;
+        if ((await usableAccess())![kind].includes(name)) return true;
+        context.openedBySecondFactor.add(name);
+        return false;
+      };
       return {
         authenticated: viewerId !== null,
         self: (userId) => viewerId === userId || context.signedInDuringRequest.has(userId),
-        role: async (role) => (await context.access())?.roles.includes(role) ?? false,
-        permission: async (permission) => (await context.access())?.permissions.includes(permission) ?? false,
+        role: (role) => holds('roles', role),
+        permission: (permission) => holds('permissions', permission),
+        recentAuth: claims !== null && authenticatedRecently(claims, context.services.clock.now(), reauthMaxAge),
+        secondFactor: twoFactors,
       };
     },
     // authScopes has resolved the viewer before any scope can fail, so peekViewer() is set.
-    unauthorizedError: (_parent, context, info) => unauthenticatedError(context.peekViewer() ?? { kind: 'anonymous' }, info),
+    unauthorizedError: (_parent, context, info, result) =>
+      refusalOf(context.peekViewer() ?? { kind: 'anonymous' }, result.failure, context.openedBySecondFactor, info),
   },
   // Argument validation answers InputError, as the field's union member where there is one.
   // It runs before authorization ("unsafely", in the errors plugin's words), on purpose: a

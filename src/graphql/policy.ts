@@ -16,9 +16,19 @@ export interface Policy<Parent = unknown, Args = unknown> {
   role?: string;
   /** The viewer is the user whose id this returns (null: nobody, e.g. an unknown id). */
   self?: (parent: Parent, args: Args, context: Context) => string | null | Promise<string | null>;
+  /** Step-up, besides who may: the session was (re-)authenticated within REAUTH_MAX_AGE seconds. */
+  recentAuth?: true;
+  /** Step-up, besides who may: the session passed a second factor. */
+  secondFactor?: true;
 }
 
-type ScopeMap = { $any: Partial<AuthScopes> };
+/** Who may (any one of), and with step-up, the step-up scopes beside it (all of). */
+type ScopeMap =
+  | { $any: Partial<AuthScopes> }
+  | { $all: { $any: Partial<AuthScopes>; recentAuth?: true; secondFactor?: true } };
+
+/** REAUTH_MAX_AGE's default, as the schema (printed once, not per deployment) states it. */
+const REAUTH_WINDOW = '5 minutes (REAUTH_MAX_AGE)';
 
 /** The policy as a sentence for the schema description. */
 export function describePolicy(policy: Policy<never, never>): string {
@@ -27,7 +37,11 @@ export function describePolicy(policy: Policy<never, never>): string {
   if (policy.self) who.push('the user themself');
   if (policy.role) who.push(`role \`${policy.role}\``);
   if (policy.permission) who.push(`permission \`${policy.permission}\``);
-  return `Access: ${who.join(', or ')}.`;
+  const how: string[] = [];
+  if (policy.secondFactor) how.push('with a second factor');
+  if (policy.recentAuth) how.push(`within the last ${REAUTH_WINDOW}`);
+  const stepUp = how.length > 0 ? `, signed in ${how.join(' ')}` : '';
+  return `Access: ${who.join(', or ')}${stepUp}.`;
 }
 
 /** Field options enforcing and documenting a policy: spread into a Pothos field definition. */
@@ -50,7 +64,15 @@ export function guarded<Parent, Args>(
       }
       if (policy.role) scopes.role = policy.role;
       if (policy.permission) scopes.permission = policy.permission;
-      return Object.keys(scopes).length > 0 ? { $any: scopes } : false;
+      if (Object.keys(scopes).length === 0) return false;
+      if (!policy.recentAuth && !policy.secondFactor) return { $any: scopes };
+      return {
+        $all: {
+          $any: scopes,
+          ...(policy.recentAuth ? { recentAuth: true as const } : {}),
+          ...(policy.secondFactor ? { secondFactor: true as const } : {}),
+        },
+      };
     },
   };
 }

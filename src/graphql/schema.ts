@@ -11,6 +11,7 @@ import './types/audit-event.js';
 import './types/auth.js';
 import './types/session.js';
 import './types/account.js';
+import './types/reauthentication.js';
 import './types/viewer-event.js';
 import './types/social.js';
 

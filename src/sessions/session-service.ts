@@ -44,22 +44,25 @@ export interface AuthServiceDeps {
 export function createAuthService(deps: AuthServiceDeps) {
   const { db, clock, audit, accessTokens, revocations, sessionPolicy } = deps;
 
+  async function accessTokenOf(session: Pick<SessionRow, 'id' | 'userId' | 'amr' | 'authTime'>, now: Date) {
+    const { roles } = await loadAccess(db, session.userId);
+    const subject = { userId: session.userId, sessionId: session.id, roles, amr: session.amr, authTime: session.authTime };
+    const access = await accessTokens.sign(subject, now);
+    return { accessToken: access.token, expiresIn: wholeSecondsLeft(access.expiresAt, now), accessTokenExpiresAt: access.expiresAt };
+  }
+
   async function tokensFor(
     user: UserRow,
     session: Pick<SessionRow, 'id' | 'amr' | 'authTime'>,
     refreshToken: IssuedRefreshToken,
     now: Date,
   ): Promise<AuthTokens> {
-    const { roles } = await loadAccess(db, user.id);
     // The session's record of how it was authenticated travels in every access token of it.
-    const subject = { userId: user.id, sessionId: session.id, roles, amr: session.amr, authTime: session.authTime };
-    const access = await accessTokens.sign(subject, now);
+    const access = await accessTokenOf({ ...session, userId: user.id }, now);
     return {
-      accessToken: access.token,
+      ...access,
       refreshToken: refreshToken.token,
-      expiresIn: wholeSecondsLeft(access.expiresAt, now),
       refreshExpiresIn: wholeSecondsLeft(refreshToken.expiresAt, now),
-      accessTokenExpiresAt: access.expiresAt,
       refreshTokenExpiresAt: refreshToken.expiresAt,
       user: toAccount(user),
     };
@@ -68,6 +71,9 @@ export function createAuthService(deps: AuthServiceDeps) {
   return {
     /** Tokens for a session another flow has just opened (password change, password reset). */
     issueTokens: tokensFor,
+
+    /** A new access token for a live session (after a re-authentication: its new auth_time and amr). */
+    issueAccessToken: accessTokenOf,
 
     /** Rotates a refresh token; see rotateRefreshToken for the reuse rules. */
     async refresh(presented: string, request: RequestInfo) {

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { generateSplitToken, parseSplitToken, secretMatches, type SplitToken } from '../crypto/split-token.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
@@ -154,6 +154,25 @@ export async function findSessionOfRefreshToken(
   return session;
 }
 
+/**
+ * Records a (re-)authentication of a live session, in the caller's transaction: `auth_time`
+ * becomes `now` and `amr` gains the factor just passed (an RFC 8176 value), at its end, unless
+ * it has it. Null when the session is not the user's, revoked or past its end.
+ */
+export async function markSessionAuthenticated(
+  tx: Tx,
+  options: { sessionId: string; userId: string; factor: string; now: Date },
+): Promise<SessionRow | null> {
+  const { sessionId, userId, factor, now } = options;
+  const amr = sql`case when ${factor}::text = any(${sessions.amr}) then ${sessions.amr} else array_append(${sessions.amr}, ${factor}::text) end`;
+  const [row] = await tx
+    .update(sessions)
+    .set({ authTime: now, amr })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .returning();
+  return row ?? null;
+}
+
 type Condition = ReturnType<typeof eq>;
 
 async function revokeSessionsWhere(tx: Tx | Database, condition: Condition, now: Date): Promise<number> {
@@ -221,10 +240,4 @@ export async function purgeExpiredSessions(db: Database, now: Date): Promise<num
   const tokens = await db.delete(refreshTokens).where(lt(refreshTokens.expiresAt, now)).returning({ id: refreshTokens.id });
   const dead = await db.delete(sessions).where(lt(sessions.expiresAt, now)).returning({ id: sessions.id });
   return tokens.length + dead.length;
-}
-
-/** When a session signed in (its start), or null when there is no such session. */
-export async function sessionStartedAt(db: Database | Tx, sessionId: string): Promise<Date | null> {
-  const [row] = await db.select({ createdAt: sessions.createdAt }).from(sessions).where(eq(sessions.id, sessionId));
-  return row?.createdAt ?? null;
 }

@@ -9,7 +9,6 @@ import {
   EmailTakenError,
   InputError,
   LastSignInMethodError,
-  ReauthenticationRequiredError,
   SocialSignInError,
 } from '../errors.js';
 import { findUserByEmail, insertUser, lockUser, recordSignIn } from '../accounts/accounts.js';
@@ -18,7 +17,7 @@ import type { Logger } from '../logger.js';
 import type { RequestInfo } from '../request-info.js';
 import { isStorableText } from '../storable-text.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
-import { sessionStartedAt, startSession, type SessionPolicy } from '../sessions/sessions.js';
+import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { countIdentities, deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
 import type { ProviderClients, ProviderProfile } from './provider-clients.js';
 import type { SocialConfig, SocialProviderConfig } from './social-config.js';
@@ -73,12 +72,6 @@ const FEDERATED = ['fed'];
 /** The longest provider user id kept (OpenID Connect Core 2: `sub` is at most 255 ASCII characters). */
 const MAX_SUBJECT_LENGTH = 255;
 
-/**
- * How long after signing in a session may start a link: a linked provider is a way in that
- * outlives sessions and password changes, so a stolen access or refresh token must not be
- * enough to add one.
- */
-export const LINK_MAX_SIGN_IN_AGE = 600;
 
 type SignInOutcome =
   | { kind: 'signed_in'; tokens: Parameters<AuthService['issueTokens']>; created: boolean }
@@ -183,16 +176,9 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
     /** Starts a sign-in: the provider's authorization URL and the state the frontend gets back. */
     startSignIn: (providerId: string, redirectUri: string) => start(providerId, redirectUri, null),
 
-    /** Starts linking a provider to the signed-in user's account (after assertRecentSignIn). */
+    /** Starts linking a provider to the signed-in user's account (the field requires a recent sign-in). */
     startLink: (providerId: string, redirectUri: string, userId: string) => start(providerId, redirectUri, userId),
 
-    /** ReauthenticationRequiredError unless the session signed in within LINK_MAX_SIGN_IN_AGE. */
-    async assertRecentSignIn(sessionId: string): Promise<void> {
-      const signedInAt = await sessionStartedAt(db, sessionId);
-      if (!signedInAt || clock.now().getTime() - signedInAt.getTime() > LINK_MAX_SIGN_IN_AGE * 1000) {
-        throw new ReauthenticationRequiredError(LINK_MAX_SIGN_IN_AGE);
-      }
-    },
 
     /**
      * Completes a sign-in: a linked identity signs its user in; a new identity whose email no

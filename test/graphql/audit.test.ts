@@ -20,6 +20,7 @@ import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE, expectRefused, registerAdmin,
 import { OWN_DATABASE_TIMEOUT, openTestDatabase } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, LOGOUT, REFRESH, REGISTER, registerUser, uniqueEmail, type Session } from '../support/operations.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
+import { REAUTHENTICATE } from '../factors/support.js';
 
 const UA = 'AuditTest/1.0 (authgraph; +https://example.test)';
 const WRONG = 'not-the-password-7';
@@ -272,6 +273,18 @@ describe('audit rows for every event type', () => {
     expect(res.data?.resetPassword.__typename, JSON.stringify(res)).toBe('AuthPayload');
     keepSecrets(res.data!.resetPassword.accessToken, res.data!.resetPassword.refreshToken);
     await theEvent(t, resetIp, 'password_reset', session.userId);
+  });
+
+  it('reauthentication, with the method, and its failure (issue 14)', async () => {
+    const session = await registerFrom(uniqueIp());
+    const [wrongIp, rightIp] = [uniqueIp(), uniqueIp()];
+    const wrong = await t.gql(REAUTHENTICATE, { password: WRONG }, from(wrongIp, session.accessToken));
+    expect(wrong.data?.reauthenticate.__typename, JSON.stringify(wrong)).toBe('InvalidCredentialsError');
+    expect((await theEvent(t, wrongIp, 'reauthentication', session.userId)).detail).toMatchObject({ method: 'password', failed: 'wrong_password' });
+    const res = await t.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, from(rightIp, session.accessToken));
+    expect(res.data?.reauthenticate.__typename, JSON.stringify(res)).toBe('Reauthentication');
+    keepSecrets(res.data!.reauthenticate.accessToken);
+    expect((await theEvent(t, rightIp, 'reauthentication', session.userId)).detail).toEqual({ method: 'password', sessionId: expect.any(String) });
   });
 
   it('email_verification_requested and email_verified (issue 4)', async () => {

@@ -15,6 +15,7 @@ const committed = buildSchema(readFileSync(fileURLToPath(new URL('../../schema.g
 
 const SELF_OR_USERS_READ = 'Access: the user themself, or permission `users:read`.';
 const SIGNED_IN = 'Access: any signed-in user.';
+const SIGNED_IN_RECENTLY = 'Access: any signed-in user, signed in within the last 5 minutes (REAUTH_MAX_AGE).';
 
 /** Every protected field of the contract and the exact policy sentence its description ends with. */
 const EXPECTED: [type: string, field: string, sentence: string][] = [
@@ -23,6 +24,8 @@ const EXPECTED: [type: string, field: string, sentence: string][] = [
   ['Query', 'adminStats', 'Access: permission `users:read`.'],
   ['Query', 'roles', SIGNED_IN],
   ['Query', 'me', SIGNED_IN],
+  ['Mutation', 'changePassword', SIGNED_IN_RECENTLY],
+  ['Mutation', 'reauthenticate', SIGNED_IN],
   ['Mutation', 'grantRole', 'Access: permission `roles:grant`.'],
   ['Mutation', 'revokeRole', 'Access: permission `roles:grant`.'],
   ['Mutation', 'setUserActive', 'Access: permission `users:write`.'],
@@ -46,7 +49,8 @@ function allFields(s: { getTypeMap(): Record<string, unknown> }) {
     .flatMap((t) => Object.values((t as GraphQLObjectType).getFields()).map((f) => [(t as GraphQLObjectType).name, f] as const));
 }
 
-type Scopes = { $any: { authenticated?: boolean; self?: string; role?: string; permission?: Permission } };
+type Who = { authenticated?: boolean; self?: string; role?: string; permission?: Permission };
+type Scopes = { $any: Who } | { $all: { $any: Who; recentAuth?: true; secondFactor?: true } };
 
 const PARENT_ID = '00000000-0000-4000-8000-00000000000a';
 const ARG_ID = '00000000-0000-4000-8000-00000000000b';
@@ -61,13 +65,18 @@ async function enforcedPolicy(field: GraphQLField<unknown, unknown>): Promise<Po
   expect(typeof options.authScopes).toBe('function');
   const authScopes = options.authScopes as (parent: unknown, args: unknown, context: unknown) => Promise<Scopes>;
   const scopes = await authScopes({ id: PARENT_ID }, { id: ARG_ID }, fakeContext);
-  expect(Object.keys(scopes)).toEqual(['$any']);
-  const any = scopes.$any;
+  // Who may (any one of), alone or, with step-up, in $all beside the step-up scopes.
+  const stepUp = '$all' in scopes ? scopes.$all : {};
+  if ('$all' in scopes) expect(Object.keys(scopes.$all).filter((k) => !['$any', 'recentAuth', 'secondFactor'].includes(k))).toEqual([]);
+  else expect(Object.keys(scopes)).toEqual(['$any']);
+  const any = '$all' in scopes ? scopes.$all.$any : scopes.$any;
   return {
     ...(any.authenticated ? { authenticated: true as const } : {}),
     ...(any.self !== undefined ? { self: () => any.self! } : {}),
     ...(any.role ? { role: any.role } : {}),
     ...(any.permission ? { permission: any.permission } : {}),
+    ...('recentAuth' in stepUp && stepUp.recentAuth ? { recentAuth: true as const } : {}),
+    ...('secondFactor' in stepUp && stepUp.secondFactor ? { secondFactor: true as const } : {}),
   };
 }
 
@@ -119,6 +128,14 @@ describe('describePolicy', () => {
     expect(describePolicy({ self: () => 'x', permission: 'users:read' })).toBe(SELF_OR_USERS_READ);
   });
 
+  it('adds the step-up after who may: a recent sign-in, a second factor, or both', () => {
+    expect(describePolicy({ authenticated: true, recentAuth: true })).toBe(SIGNED_IN_RECENTLY);
+    expect(describePolicy({ self: () => 'x', secondFactor: true })).toBe('Access: the user themself, signed in with a second factor.');
+    expect(describePolicy({ authenticated: true, secondFactor: true, recentAuth: true })).toBe(
+      'Access: any signed-in user, signed in with a second factor within the last 5 minutes (REAUTH_MAX_AGE).',
+    );
+  });
+
   it('describes a role, and every alternative in a fixed order joined by "or"', () => {
     expect(describePolicy({ role: 'admin' })).toBe('Access: role `admin`.');
     expect(describePolicy({ permission: 'audit:read', role: 'admin', self: () => 'x', authenticated: true })).toBe(
@@ -158,6 +175,15 @@ describe('guarded', () => {
     expect(await guarded({ authenticated: true }, 'x').authScopes(null, {}, ctx)).toEqual({ $any: { authenticated: true } });
     expect(await guarded({ role: 'admin', permission: 'audit:read' }, 'x').authScopes(null, {}, ctx)).toEqual({
       $any: { role: 'admin', permission: 'audit:read' },
+    });
+  });
+
+  it('enforces step-up scopes beside who may, all of them required', async () => {
+    expect(await guarded({ authenticated: true, recentAuth: true }, 'x').authScopes(null, {}, ctx)).toEqual({
+      $all: { $any: { authenticated: true }, recentAuth: true },
+    });
+    expect(await guarded({ self: () => 's1', secondFactor: true, recentAuth: true }, 'x').authScopes(null, {}, ctx)).toEqual({
+      $all: { $any: { self: 's1' }, recentAuth: true, secondFactor: true },
     });
   });
 

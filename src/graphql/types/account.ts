@@ -25,18 +25,23 @@ builder.mutationFields((t) => ({
       newPassword: t.arg.string({ required: true, description: NEW_PASSWORD }),
     },
     ...guarded(
-      { authenticated: true },
+      { authenticated: true, recentAuth: true },
       'Changes your password. Every session of yours, this one included, is revoked with all its tokens; the ' +
         'answer carries the tokens of a new session to continue with. InvalidCredentialsError: the current ' +
         'password is wrong. InputError (field newPassword, code WEAK_PASSWORD): the policy refuses the new ' +
-        'password, or it is the current one.',
+        'password, or it is the current one. The new session keeps the factors this one passed.',
     ),
     rateLimit: { account: ['CHANGE_PASSWORD_ACCOUNT'], ip: ['CHANGE_PASSWORD_IP'] },
     resolve: async (_root, args, ctx) => {
       const viewer = await ctx.viewer();
       if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
       return ctx.refreshCookie.deliver(
-        await ctx.services.passwordChange.changePassword({ userId: viewer.claims.sub, ...args, request: ctx.request }),
+        await ctx.services.passwordChange.changePassword({
+          userId: viewer.claims.sub,
+          ...args,
+          amr: viewer.claims.amr.length > 0 ? viewer.claims.amr : ['pwd'],
+          request: ctx.request,
+        }),
       );
     },
   }),

@@ -15,3 +15,10 @@ builder.scalarType('DateTime', {
   parseValue: parseDate,
   parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : undefined),
 });
+
+builder.scalarType('JSON', {
+  description:
+    'A JSON value: the WebAuthn option and response objects exactly as `@simplewebauthn/browser` produces and consumes them.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+});

@@ -8,7 +8,7 @@ import {
   RateLimitedError,
   SocialSignInError,
 } from '../../errors.js';
-import { LINK_MAX_SIGN_IN_AGE, type SocialSignInStart } from '../../social/social-sign-in.js';
+import type { SocialSignInStart } from '../../social/social-sign-in.js';
 import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
 import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
@@ -123,15 +123,13 @@ builder.mutationFields((t) => ({
     args: { provider: t.arg.string({ required: true }), redirectUri: t.arg.string({ required: true }) },
     rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
     ...guarded(
-      { authenticated: true },
+      { authenticated: true, recentAuth: true },
       'Starts linking a provider to your account, as startSocialSignIn does; complete it with completeIdentityLink. ' +
-        `It needs a recent sign-in: a session that signed in more than ${LINK_MAX_SIGN_IN_AGE / 60} minutes ago (kept alive by refresh) ` +
-        `is refused until the user signs in again.\n\n${describeErrors(['REAUTHENTICATION_REQUIRED'])}`,
+        'A linked provider is a way in that outlives sessions and password changes, so a stolen token must not be ' +
+        'enough to add one: it needs a recent sign-in (`reauthenticate` renews it).',
     ),
     resolve: async (_root, args, ctx) => {
-      const { sub, sid } = await viewerClaims(ctx);
-      // An access refusal (a GraphQL error), not a member of the union startSocialSignIn shares.
-      await withTypedErrors(() => ctx.services.socialSignIn.assertRecentSignIn(sid));
+      const { sub } = await viewerClaims(ctx);
       return ctx.services.socialSignIn.startLink(args.provider, args.redirectUri, sub);
     },
   }),

@@ -1,0 +1,108 @@
+import type { AbuseGuard } from '../abuse/guard.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/client.js';
+import { InputError, InvalidCredentialsError, InvalidSecondFactorError } from '../errors.js';
+import { findUserById } from '../accounts/accounts.js';
+import type { AccessClaims } from '../tokens/access-tokens.js';
+import type { AuthService } from '../sessions/session-service.js';
+import { markSessionAuthenticated } from '../sessions/sessions.js';
+import type { RequestInfo } from '../request-info.js';
+import type { Passwords } from './passwords.js';
+import { MAX_PASSWORD_LENGTH } from './password-policy.js';
+
+/** The proof a re-authentication offers: exactly one of a password, a second-factor code, a passkey. */
+export interface ReauthenticationProof {
+  password?: string | null | undefined;
+  code?: string | null | undefined;
+  passkey?: unknown;
+}
+
+/** Checks a second-factor code of a user (TOTP or recovery code), spending it; the amr value it earns, or null. */
+export type CodeCheck = (userId: string, code: string, request: RequestInfo) => Promise<{ amr: string } | null>;
+
+/** A re-authenticated session's new access token, carrying its new `auth_time` and `amr`. */
+export interface Reauthenticated {
+  accessToken: string;
+  expiresIn: number;
+  accessTokenExpiresAt: Date;
+  authTime: Date;
+  amr: string[];
+}
+
+export interface ReauthenticationDeps {
+  db: Database;
+  clock: Clock;
+  audit: AuditLog;
+  passwords: Passwords;
+  /** The account lockout: a wrong password or code counts like a wrong sign-in password. */
+  guard: Pick<AbuseGuard, 'reserveSignIn'>;
+  auth: Pick<AuthService, 'issueAccessToken'>;
+  /** Checks second-factor codes; without it no code is right. */
+  checkCode?: CodeCheck | undefined;
+}
+
+/** The proof given, or InputError when there is not exactly one. */
+function proofOf(proof: ReauthenticationProof) {
+  const given = (['password', 'code', 'passkey'] as const).filter((name) => proof[name] !== undefined && proof[name] !== null);
+  if (given.length !== 1) throw new InputError(given[1] ?? 'password', 'Give exactly one of password, code or passkey.');
+  return given[0]!;
+}
+
+/** `reauthenticate`: the signed-in user proves again who they are; their session's auth_time moves to now. */
+export function createReauthentication(deps: ReauthenticationDeps) {
+  const { db, clock, audit, passwords, guard, auth, checkCode } = deps;
+
+  return {
+    /**
+     * Checks the proof for the user of `claims` (counted by the lockout like a sign-in), then
+     * records the re-authentication on the session (auth_time = now, amr gains the factor) and
+     * returns a new access token for it. The refresh token stays: later refreshes carry the new
+     * auth_time, since it is on the session row.
+     */
+    async reauthenticate(claims: AccessClaims, proof: ReauthenticationProof, request: RequestInfo): Promise<Reauthenticated> {
+      const method = proofOf(proof);
+      if (method === 'passkey') throw new InputError('passkey', 'Passkeys are not available on this server yet.');
+      const user = await findUserById(db, claims.sub);
+      if (!user) throw new InvalidCredentialsError();
+      const failure = (reason: string) =>
+        audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: claims.sid, method, failed: reason } });
+      const attempt = await guard.reserveSignIn(user.email, request);
+      let earned: string | null;
+      try {
+        if (method === 'password') {
+          const password = proof.password!;
+          const ok = [...password].length <= MAX_PASSWORD_LENGTH && (await passwords.verify(user.passwordHash, password)).ok;
+          earned = ok ? 'pwd' : null;
+        } else {
+          earned = checkCode ? ((await checkCode(user.id, proof.code!, request))?.amr ?? null) : null;
+        }
+      } catch (err) {
+        await attempt.release(); // no verdict (argon2 overload, a database fault): not a failure
+        throw err;
+      }
+      if (earned === null) {
+        await failure(method === 'password' ? 'wrong_password' : 'wrong_code');
+        await attempt.failed();
+        throw method === 'password' ? new InvalidCredentialsError() : new InvalidSecondFactorError('wrong_code');
+      }
+      const now = clock.now();
+      const session = await db.transaction(async (tx) => {
+        const marked = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId: user.id, factor: earned, now });
+        if (marked) await audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: marked.id, method } }, tx);
+        return marked;
+      });
+      if (!session) {
+        // Revoked or ended since the access token was checked: nothing to re-authenticate.
+        await attempt.release();
+        await failure('session_ended');
+        throw new InvalidCredentialsError();
+      }
+      await attempt.succeeded();
+      const access = await auth.issueAccessToken(session, now);
+      return { ...access, authTime: session.authTime, amr: session.amr };
+    },
+  };
+}
+
+export type Reauthentication = ReturnType<typeof createReauthentication>;

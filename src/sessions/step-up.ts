@@ -1,0 +1,34 @@
+import type { AccessClaims } from '../tokens/access-tokens.js';
+import { epochSeconds } from '../time.js';
+
+/** What step-up checks read from a verified access token: how and when its session was authenticated. */
+export type Authentication = Pick<AccessClaims, 'amr' | 'auth_time'>;
+
+/**
+ * The `amr` values (RFC 8176) of each kind of factor: something known (a password), something
+ * held (an authenticator app's code, a recovery code, a security key or passkey), something
+ * one is (user verification on the authenticator: biometrics or its PIN).
+ */
+const FACTOR_KINDS: Record<string, 'knowledge' | 'possession' | 'inherence'> = {
+  pwd: 'knowledge',
+  otp: 'possession',
+  hwk: 'possession',
+  swk: 'possession',
+  user: 'inherence',
+  pin: 'knowledge',
+};
+
+/** True when the session was authenticated with factors of at least two kinds (`["pwd","otp"]`, `["hwk","user"]`). */
+export function passedSecondFactor(authentication: Authentication): boolean {
+  const kinds = new Set(authentication.amr.map((value) => FACTOR_KINDS[value]).filter(Boolean));
+  return kinds.size >= 2;
+}
+
+/**
+ * True when the session was (re-)authenticated at most `maxAgeSeconds` ago. A token without
+ * `auth_time` (signed before sessions recorded it) never counts as recent.
+ */
+export function authenticatedRecently(authentication: Authentication, now: Date, maxAgeSeconds: number): boolean {
+  if (authentication.auth_time === undefined) return false;
+  return epochSeconds(now) - authentication.auth_time <= maxAgeSeconds;
+}

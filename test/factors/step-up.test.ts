@@ -1,0 +1,132 @@
+/**
+ * Step-up per field: `recentAuth` (the session was authenticated or re-authenticated within
+ * REAUTH_MAX_AGE) refuses a stale session with REAUTHENTICATION_REQUIRED until `reauthenticate`
+ * hands out an access token with a new auth_time, over a real port with a frozen clock.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { epochSeconds } from '../../src/time.js';
+import { NEW_PASSWORD } from '../support/account.js';
+import { inspect } from '../support/forge.js';
+import { GOOD_PASSWORD, LOGIN, REFRESH_BRIEF, registerUser } from '../support/operations.js';
+import { serveTestApp, type ServedApp } from '../support/served.js';
+import { CHANGE_PASSWORD_BRIEF, REAUTHENTICATE, refusalCode } from './support.js';
+
+let s: ServedApp;
+let short: ServedApp; // REAUTH_MAX_AGE=60
+let locking: ServedApp; // RATE_LIMITS=on: the lockout counts
+beforeAll(async () => {
+  s = await serveTestApp();
+  short = await serveTestApp({ REAUTH_MAX_AGE: '60' }, s.t.database);
+  locking = await serveTestApp({ RATE_LIMITS: 'on' }, s.t.database);
+});
+afterAll(async () => {
+  await locking?.close();
+  await short?.close();
+  await s?.close();
+});
+
+const changePassword = (app: ServedApp, token: string) =>
+  app.gql(CHANGE_PASSWORD_BRIEF, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, { token });
+
+describe('recentAuth on changePassword', () => {
+  it('lets a session signed in 300 s ago change its password', async () => {
+    const user = await registerUser(s);
+    s.t.clock.advance(300);
+    const res = await changePassword(s, user.accessToken);
+    expect(res.data?.changePassword?.__typename, JSON.stringify(res)).toBe('AuthPayload');
+  });
+
+  it('refuses a session signed in 301 s ago with REAUTHENTICATION_REQUIRED, changing nothing', async () => {
+    const user = await registerUser(s);
+    s.t.clock.advance(301);
+    const res = await changePassword(s, user.accessToken);
+    expect(refusalCode(res)).toBe('REAUTHENTICATION_REQUIRED');
+    expect(res.data).toBeNull();
+    // The password is unchanged: the old one still signs in.
+    const login = await s.gql(LOGIN, { input: { email: user.email, password: GOOD_PASSWORD } });
+    expect(login.data?.login.__typename).toBe('AuthPayload');
+  });
+
+  it('still refuses a stale session after a refresh: refreshing is not authenticating', async () => {
+    const user = await registerUser(s);
+    s.t.clock.advance(400);
+    const refreshed = await s.gql(REFRESH_BRIEF, { token: user.refreshToken });
+    const res = await changePassword(s, refreshed.data!.refresh.accessToken);
+    expect(refusalCode(res)).toBe('REAUTHENTICATION_REQUIRED');
+  });
+
+  it('follows REAUTH_MAX_AGE: 61 s is stale when it is 60', async () => {
+    const user = await registerUser(short);
+    short.t.clock.advance(61);
+    expect(refusalCode(await changePassword(short, user.accessToken))).toBe('REAUTHENTICATION_REQUIRED');
+  });
+
+  it('answers UNAUTHENTICATED, not REAUTHENTICATION_REQUIRED, without a token', async () => {
+    expect(refusalCode(await s.gql(CHANGE_PASSWORD_BRIEF, { current: GOOD_PASSWORD, next: NEW_PASSWORD }))).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('reauthenticate', () => {
+  it('with the password hands out an access token with auth_time now, which passes recentAuth', async () => {
+    const user = await registerUser(s);
+    s.t.clock.advance(600);
+    const res = await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken });
+    const answer = res.data?.reauthenticate;
+    expect(answer?.__typename, JSON.stringify(res)).toBe('Reauthentication');
+    expect(answer.amr).toEqual(['pwd']);
+    expect(new Date(answer.authTime).getTime()).toBe(s.t.clock.now().getTime());
+    const { claims } = inspect(answer.accessToken);
+    expect(claims.auth_time).toBe(epochSeconds(s.t.clock.now()));
+    expect(claims.sid).toBe(inspect(user.accessToken).claims.sid);
+    expect((await changePassword(s, answer.accessToken)).data?.changePassword?.__typename).toBe('AuthPayload');
+  });
+
+  it("moves the session's auth_time: a refresh afterwards carries it", async () => {
+    const user = await registerUser(s);
+    s.t.clock.advance(600);
+    await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken });
+    const reauthenticatedAt = epochSeconds(s.t.clock.now());
+    s.t.clock.advance(10);
+    const refreshed = await s.gql(REFRESH_BRIEF, { token: user.refreshToken });
+    expect(inspect(refreshed.data!.refresh.accessToken).claims.auth_time).toBe(reauthenticatedAt);
+  });
+
+  it('refuses a wrong password with InvalidCredentialsError and leaves the session stale', async () => {
+    const user = await registerUser(s);
+    s.t.clock.advance(600);
+    const res = await s.gql(REAUTHENTICATE, { password: 'not-the-password-1' }, { token: user.accessToken });
+    expect(res.data?.reauthenticate).toMatchObject({ __typename: 'InvalidCredentialsError', code: 'INVALID_CREDENTIALS' });
+    expect(refusalCode(await changePassword(s, user.accessToken))).toBe('REAUTHENTICATION_REQUIRED');
+  });
+
+  it('counts wrong passwords toward the account lockout shared with login', async () => {
+    const user = await registerUser(locking);
+    for (let i = 0; i < 5; i++) {
+      const res = await locking.gql(REAUTHENTICATE, { password: `wrong-password-${i}` }, { token: user.accessToken });
+      expect(res.data?.reauthenticate.__typename, JSON.stringify(res)).toBe('InvalidCredentialsError');
+    }
+    const login = await locking.gql(LOGIN, { input: { email: user.email, password: GOOD_PASSWORD } });
+    expect(login.data?.login.__typename, JSON.stringify(login)).toBe('RateLimitedError');
+    const again = await locking.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken });
+    expect(again.data?.reauthenticate.__typename).toBe('RateLimitedError');
+  });
+
+  it.each([
+    ['nothing', {}],
+    ['a password and a code', { password: GOOD_PASSWORD, code: '123456' }],
+  ])('answers InputError for %s', async (_what, variables) => {
+    const user = await registerUser(s);
+    const res = await s.gql(REAUTHENTICATE, variables, { token: user.accessToken });
+    expect(res.data?.reauthenticate).toMatchObject({ __typename: 'InputError', code: 'INVALID_INPUT' });
+  });
+
+  it('answers InputError on passkey: passkeys are not available yet', async () => {
+    const user = await registerUser(s);
+    const res = await s.gql(REAUTHENTICATE, { passkey: { id: 'x' } }, { token: user.accessToken });
+    expect(res.data?.reauthenticate).toMatchObject({ __typename: 'InputError', field: 'passkey' });
+  });
+
+  it('answers UNAUTHENTICATED without an access token', async () => {
+    expect(refusalCode(await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }))).toBe('UNAUTHENTICATED');
+  });
+});
