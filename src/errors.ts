@@ -119,6 +119,14 @@ export class InvalidSecondFactorError extends AuthError {
   }
 }
 
+/** The operation needs an enabled second factor and the user has none (regenerateRecoveryCodes). */
+export class NoSecondFactorError extends AuthError {
+  readonly code = 'NO_SECOND_FACTOR';
+  constructor() {
+    super('Turn on an authenticator app first.');
+  }
+}
+
 /** The user an administrative operation names does not exist. */
 export class UserNotFoundError extends AuthError {
   readonly code = 'NOT_FOUND';
@@ -314,6 +322,11 @@ export const ERRORS = {
     description:
       'The second-factor code is wrong or was used already, or the sign-in challenge is unknown, expired, spent or ' +
       'dead after too many wrong codes (then sign in again).',
+  },
+  NO_SECOND_FACTOR: {
+    channel: 'field',
+    class: NoSecondFactorError,
+    description: 'The user has no second factor enabled (recovery codes stand in for one).',
   },
   NOT_FOUND: { channel: 'field', class: UserNotFoundError, description: 'No user has this id.' },
   UNKNOWN_ROLE: { channel: 'field', class: UnknownRoleError, description: 'No role has this name.' },

@@ -19,6 +19,9 @@ import { createRefreshCookies, refreshCookieSettings } from './sessions/refresh-
 import { createRegistration } from './accounts/registration.js';
 import { createSignIn } from './credentials/sign-in.js';
 import { createReauthentication } from './credentials/reauthentication.js';
+import { createSecondFactors } from './credentials/second-factors.js';
+import { createTotpStore } from './credentials/totp.js';
+import { createKeyEncryption } from './tokens/key-encryption.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import { createUserDirectory } from './authz/user-directory.js';
 import { createAuditQuery } from './audit/audit-query.js';
@@ -114,7 +117,18 @@ export function createServices(options: {
     sessionPolicy,
     requireEmailVerification: config.requireEmailVerification,
   });
-  const reauthentication = createReauthentication({ db, clock, audit, passwords, guard, auth });
+  // TOTP secrets are sealed with the key that seals the signing keys (SigningKeys.secretsKey).
+  const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer });
+  const secondFactors = createSecondFactors({ db, clock, audit, totp });
+  const reauthentication = createReauthentication({
+    db,
+    clock,
+    audit,
+    passwords,
+    guard,
+    auth,
+    checkCode: (userId, code, request) => secondFactors.checkCode(userId, code, request, 'reauthenticate'),
+  });
   // Account lifecycle: sessions, password change, the emailed flows.
   const tasks = createBackgroundTasks(logger);
   const sessionAdmin = createSessionAdmin({ db, clock, audit });
@@ -160,6 +174,7 @@ export function createServices(options: {
     /** Sign-in through OpenID Connect providers and GitHub, and the identities linked to accounts. */
     socialSignIn,
     reauthentication,
+    secondFactors,
     accessTokens,
     revocations,
     roleAdmin,

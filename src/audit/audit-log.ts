@@ -32,6 +32,10 @@ export const AUTH_EVENT_TYPES = [
   'identity_unlinked',
   'rate_limited',
   'reauthentication',
+  'second_factor_added',
+  'second_factor_removed',
+  'second_factor_failure',
+  'recovery_codes_regenerated',
   'signing_key_created',
   'signing_key_activated',
   'signing_key_retired',
@@ -60,7 +64,7 @@ export interface AuditLog {
   purgeExpired(): Promise<number>;
 }
 
-const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited', 'signing_key_revoked']);
+const WARN_EVENTS = new Set<AuthEventType>(['refresh_reuse_detected', 'lockout', 'login_failure', 'rate_limited', 'signing_key_revoked', 'second_factor_failure']);
 
 /** The audit log in the auth_events table, mirrored to the JSON log. */
 export function createAuditLog(deps: {

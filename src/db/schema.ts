@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   boolean,
   index,
   integer,
@@ -286,3 +287,36 @@ export const socialSignInStates = pgTable(
   },
   (t) => [index('social_sign_in_states_expires_at_idx').on(t.expiresAt)],
 );
+
+/**
+ * A user's authenticator-app (TOTP, RFC 6238) secret, sealed with the key-encryption key (see
+ * tokens/key-encryption.ts). `pendingSecret` is an enrolment waiting for its first code
+ * (confirmTotp); `secret` the confirmed one. `lastUsedStep` is the time step of the last code
+ * accepted: a code of that step or an earlier one is refused (no replay).
+ */
+export const totpCredentials = pgTable('totp_credentials', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secret: text('secret'),
+  confirmedAt: timestamp('confirmed_at', { withTimezone: true }),
+  lastUsedStep: bigint('last_used_step', { mode: 'number' }),
+  pendingSecret: text('pending_secret'),
+  pendingSince: timestamp('pending_since', { withTimezone: true }),
+});
+
+/** Single-use recovery codes: SHA-256 of each (they are random, 80 bits), spent by setting `usedAt`. */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    createdAt: createdAt(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('recovery_codes_user_code').on(t.userId, t.codeHash)],
+);
+export type TotpCredentialRow = typeof totpCredentials.$inferSelect;

@@ -12,6 +12,7 @@ import './types/auth.js';
 import './types/session.js';
 import './types/account.js';
 import './types/reauthentication.js';
+import './types/second-factor.js';
 import './types/viewer-event.js';
 import './types/social.js';
 

@@ -44,6 +44,12 @@ export interface SigningKeys {
   ring: KeyRing;
   /** HMAC key that derives a refresh token's successor from it (see refresh-tokens.ts); it does not change with rotation. */
   successorKey: Buffer;
+  /**
+   * The key that seals second-factor secrets at rest (TOTP): KEY_ENCRYPTION_KEY (or its generated
+   * development key), the one that seals stored signing keys; under HS* without it, a key of its
+   * own derived from JWT_SECRET.
+   */
+  secretsKey: Buffer;
   /** Null for a symmetric key (nothing is stored or rotated). */
   manager: KeyManager | null;
   /**
@@ -101,6 +107,8 @@ async function symmetricKeys(config: Config, logger: Logger): Promise<SigningKey
     algorithm,
     ring: symmetricKeyRing(key, algorithm, kid),
     successorKey: deriveSuccessorKey(bytes),
+    // A deployment under HS* may have no KEY_ENCRYPTION_KEY: its secret then derives one of its own.
+    secretsKey: config.keys.encryptionKey ?? Buffer.from(hkdfSync('sha256', bytes, Buffer.alloc(0), 'authgraph second-factor secrets', 32)),
     manager: null,
     listening: () => null,
     close: async () => {},
@@ -278,6 +286,7 @@ async function storedKeys(config: Config, logger: Logger): Promise<KeysOnDatabas
       // From JWT_PRIVATE_KEY when given, as before the key set existed (a retry across the upgrade
       // still gets its successor); else from KEY_ENCRYPTION_KEY.
       successorKey: deriveSuccessorKey(environmentPair?.der ?? kek),
+      secretsKey: kek,
       manager,
       listening: () => listening,
       close: async () => {

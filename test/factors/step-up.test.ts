@@ -9,7 +9,16 @@ import { NEW_PASSWORD } from '../support/account.js';
 import { inspect } from '../support/forge.js';
 import { GOOD_PASSWORD, LOGIN, REFRESH_BRIEF, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
-import { CHANGE_PASSWORD_BRIEF, REAUTHENTICATE, refusalCode } from './support.js';
+import { schema } from '../../src/graphql/schema.js';
+import {
+  CHANGE_PASSWORD_BRIEF,
+  DISABLE_TOTP,
+  enableTotp,
+  ENROLL_TOTP,
+  REAUTHENTICATE,
+  refusalCode,
+  REGENERATE_RECOVERY_CODES,
+} from './support.js';
 
 let s: ServedApp;
 let short: ServedApp; // REAUTH_MAX_AGE=60
@@ -128,5 +137,47 @@ describe('reauthenticate', () => {
 
   it('answers UNAUTHENTICATED without an access token', async () => {
     expect(refusalCode(await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }))).toBe('UNAUTHENTICATED');
+  });
+});
+
+/** Every field with a step-up scope, and an operation that reaches it as its owner would send it. */
+const STEP_UP_FIELDS: Record<string, { scopes: string[]; operation: string; variables?: Record<string, unknown> }> = {
+  'Mutation.changePassword': { scopes: ['recentAuth'], operation: CHANGE_PASSWORD_BRIEF, variables: { current: GOOD_PASSWORD, next: NEW_PASSWORD } },
+  'Mutation.enrollTotp': { scopes: ['recentAuth'], operation: ENROLL_TOTP },
+  'Mutation.disableTotp': { scopes: ['recentAuth'], operation: DISABLE_TOTP },
+  'Mutation.regenerateRecoveryCodes': { scopes: ['recentAuth'], operation: REGENERATE_RECOVERY_CODES },
+};
+
+/** The step-up scopes a field of the running schema enforces (read from its authScopes, as scope-auth would). */
+async function stepUpScopesOf(field: { extensions: Record<string, any> }): Promise<string[]> {
+  const authScopes = field.extensions.pothosOptions?.authScopes;
+  if (typeof authScopes !== 'function') return [];
+  const fake = { services: { sessionAdmin: { ownerOf: async () => null } } };
+  const scopes = await authScopes({ id: 'x' }, { id: 'x' }, fake);
+  return scopes && '$all' in scopes ? Object.keys(scopes.$all).filter((k) => k !== '$any') : [];
+}
+
+describe('every field with a step-up scope', () => {
+  it('is listed here with the scopes it enforces (a new one must be added, and so tested below)', async () => {
+    const found: Record<string, string[]> = {};
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!('getFields' in type) || type.name.startsWith('__')) continue;
+      for (const field of Object.values((type as any).getFields() as Record<string, any>)) {
+        const scopes = await stepUpScopesOf(field);
+        if (scopes.length > 0) found[`${type.name}.${field.name}`] = scopes;
+      }
+    }
+    expect(found).toEqual(Object.fromEntries(Object.entries(STEP_UP_FIELDS).map(([name, { scopes }]) => [name, scopes])));
+  });
+
+  it.each(Object.entries(STEP_UP_FIELDS))('%s refuses a stale session with a second factor, and says so in its description', async (name, field) => {
+    const [type, fieldName] = name.split('.') as [string, string];
+    const description = (schema.getType(type) as any).getFields()[fieldName].description as string;
+    expect(description).toMatch(/signed in .*within the last 5 minutes \(REAUTH_MAX_AGE\)\.$/);
+    const user = await registerUser(s);
+    await enableTotp(s, user.accessToken); // two factors: only the age is wrong
+    s.t.clock.advance(301);
+    const res = await s.gql(field.operation, field.variables ?? {}, { token: user.accessToken });
+    expect(refusalCode(res)).toBe('REAUTHENTICATION_REQUIRED');
   });
 });

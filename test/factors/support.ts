@@ -1,6 +1,10 @@
 /** Operations and helpers of the second-factor tests, sent as a client sends them. */
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import { Secret, TOTP } from 'otpauth';
+import { authEvents } from '../../src/db/schema.js';
 import { expect } from 'vitest';
 import type { GraphQLResponse } from '../support/app.js';
+import type { ServedApp } from '../support/served.js';
 
 export const REAUTHENTICATE = `mutation Reauthenticate($password: String, $code: String, $passkey: JSON) {
   reauthenticate(password: $password, code: $code, passkey: $passkey) {
@@ -20,4 +24,37 @@ export const CHANGE_PASSWORD_BRIEF = `mutation ChangePassword($current: String!,
 export function refusalCode(res: GraphQLResponse): string | undefined {
   expect(res.errors, JSON.stringify(res)).toHaveLength(1);
   return res.errors![0]!.extensions?.code;
+}
+
+export const ENROLL_TOTP = `mutation { enrollTotp { secret otpauthUri qrCodeSvg } }`;
+export const CONFIRM_TOTP = `mutation ConfirmTotp($code: String!) {
+  confirmTotp(code: $code) { __typename ... on RecoveryCodes { codes } ... on Error { code message } }
+}`;
+export const DISABLE_TOTP = `mutation { disableTotp }`;
+export const REGENERATE_RECOVERY_CODES = `mutation { regenerateRecoveryCodes { codes } }`;
+export const MY_FACTORS = `query { me { id secondFactors } }`;
+
+/** The 6-digit code of a base32 secret at an instant (what the user's app shows then). */
+export function totpCode(secret: string, at: Date): string {
+  return TOTP.generate({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp: at.getTime() });
+}
+
+/** Enrols and confirms TOTP for a freshly signed-in user; returns the secret and the recovery codes. */
+export async function enableTotp(app: ServedApp, accessToken: string): Promise<{ secret: string; codes: string[] }> {
+  const enrolled = await app.gql(ENROLL_TOTP, {}, { token: accessToken });
+  expect(enrolled.errors, JSON.stringify(enrolled)).toBeUndefined();
+  const { secret } = enrolled.data!.enrollTotp;
+  const confirmed = await app.gql(CONFIRM_TOTP, { code: totpCode(secret, app.t.clock.now()) }, { token: accessToken });
+  expect(confirmed.data?.confirmTotp.__typename, JSON.stringify(confirmed)).toBe('RecoveryCodes');
+  return { secret, codes: confirmed.data!.confirmTotp.codes };
+}
+
+/** The user's audit events of these types, oldest first. */
+export async function eventsOf(app: ServedApp, userId: string, types: string[]) {
+  const rows = await app.t.database.db
+    .select()
+    .from(authEvents)
+    .where(and(eq(authEvents.userId, userId), inArray(authEvents.type, types)))
+    .orderBy(asc(authEvents.createdAt), asc(authEvents.id));
+  return rows;
 }

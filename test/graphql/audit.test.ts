@@ -20,7 +20,7 @@ import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE, expectRefused, registerAdmin,
 import { OWN_DATABASE_TIMEOUT, openTestDatabase } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, LOGOUT, REFRESH, REGISTER, registerUser, uniqueEmail, type Session } from '../support/operations.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
-import { REAUTHENTICATE } from '../factors/support.js';
+import { CONFIRM_TOTP, DISABLE_TOTP, ENROLL_TOTP, REAUTHENTICATE, REGENERATE_RECOVERY_CODES, totpCode } from '../factors/support.js';
 
 const UA = 'AuditTest/1.0 (authgraph; +https://example.test)';
 const WRONG = 'not-the-password-7';
@@ -285,6 +285,26 @@ describe('audit rows for every event type', () => {
     expect(res.data?.reauthenticate.__typename, JSON.stringify(res)).toBe('Reauthentication');
     keepSecrets(res.data!.reauthenticate.accessToken);
     expect((await theEvent(t, rightIp, 'reauthentication', session.userId)).detail).toEqual({ method: 'password', sessionId: expect.any(String) });
+  });
+
+  it('second_factor_added, second_factor_failure, recovery_codes_regenerated, second_factor_removed (issue 14)', async () => {
+    const session = await registerFrom(uniqueIp());
+    const [enrollIp, wrongIp, confirmIp, regenerateIp, disableIp] = [uniqueIp(), uniqueIp(), uniqueIp(), uniqueIp(), uniqueIp()];
+    const { secret } = (await t.gql(ENROLL_TOTP, {}, from(enrollIp, session.accessToken))).data!.enrollTotp;
+    keepSecrets(secret);
+    const right = totpCode(secret, t.clock.now());
+    const wrong = right === '000000' ? '111111' : '000000';
+    keepSecrets(right, wrong);
+    await t.gql(CONFIRM_TOTP, { code: wrong }, from(wrongIp, session.accessToken));
+    expect((await theEvent(t, wrongIp, 'second_factor_failure', session.userId)).detail).toEqual({ use: 'confirm_totp' });
+    const confirmed = await t.gql(CONFIRM_TOTP, { code: right }, from(confirmIp, session.accessToken));
+    keepSecrets(...confirmed.data!.confirmTotp.codes);
+    expect((await theEvent(t, confirmIp, 'second_factor_added', session.userId)).detail).toMatchObject({ method: 'TOTP' });
+    const renewed = await t.gql(REGENERATE_RECOVERY_CODES, {}, from(regenerateIp, session.accessToken));
+    keepSecrets(...renewed.data!.regenerateRecoveryCodes.codes);
+    await theEvent(t, regenerateIp, 'recovery_codes_regenerated', session.userId);
+    expect((await t.gql(DISABLE_TOTP, {}, from(disableIp, session.accessToken))).data?.disableTotp).toBe(true);
+    expect((await theEvent(t, disableIp, 'second_factor_removed', session.userId)).detail).toMatchObject({ lastFactor: true });
   });
 
   it('email_verification_requested and email_verified (issue 4)', async () => {

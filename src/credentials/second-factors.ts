@@ -1,0 +1,118 @@
+import QRCode from 'qrcode';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Database, Tx } from '../db/client.js';
+import { InvalidSecondFactorError, NoSecondFactorError } from '../errors.js';
+import { findUserById } from '../accounts/accounts.js';
+import type { AccessClaims } from '../tokens/access-tokens.js';
+import { revokeUserSessions } from '../sessions/sessions.js';
+import type { RequestInfo } from '../request-info.js';
+import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
+import type { TotpStore } from './totp.js';
+
+/** The second factors a user can pass (PASSKEY comes with passkeys). */
+export type SecondFactorMethod = 'TOTP' | 'RECOVERY_CODE' | 'PASSKEY';
+
+/** Where a code was presented, for the audit event of a wrong one. */
+export type CodeUse = 'sign_in' | 'reauthenticate' | 'confirm_totp';
+
+/** What enrollTotp answers: the secret, its otpauth:// URI, and that URI as a QR code (SVG). */
+export interface TotpEnrollmentAnswer {
+  secret: string;
+  otpauthUri: string;
+  qrCodeSvg: string;
+}
+
+/** Enrolling, confirming and removing second factors, and checking their codes. */
+export function createSecondFactors(deps: { db: Database; clock: Clock; audit: AuditLog; totp: TotpStore }) {
+  const { db, clock, audit, totp } = deps;
+
+  /**
+   * Changing factors ends the user's other sessions (in the caller's transaction): a thief's
+   * session must not outlive the owner's turning on (or re-keying) a factor, nor keep its
+   * access while the owner turns one off.
+   */
+  const revokeOthers = (tx: Tx, claims: AccessClaims, now: Date) => revokeUserSessions(tx, claims.sub, now, { except: claims.sid });
+
+  async function methodsOf(executor: Database | Tx, userId: string): Promise<SecondFactorMethod[]> {
+    if (!(await totp.isEnabled(executor, userId))) return [];
+    return (await unusedRecoveryCodes(executor, userId)) > 0 ? ['TOTP', 'RECOVERY_CODE'] : ['TOTP'];
+  }
+
+  return {
+    /** The factors the user can pass now (empty: password only). */
+    methodsOf: (userId: string) => methodsOf(db, userId),
+
+    /** A new pending authenticator-app secret; it works only once confirmTotp has seen a code of it. */
+    async enrollTotp(claims: AccessClaims): Promise<TotpEnrollmentAnswer> {
+      const user = await findUserById(db, claims.sub);
+      if (!user) throw new Error('the signed-in user is gone');
+      const enrollment = await db.transaction((tx) => totp.enroll(tx, user, clock.now()));
+      const qrCodeSvg = await QRCode.toString(enrollment.otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      return { ...enrollment, qrCodeSvg };
+    },
+
+    /**
+     * Confirms the pending secret with a code of it and returns a new set of recovery codes (shown
+     * this once; any older set stops working). Ends the user's other sessions.
+     */
+    async confirmTotp(claims: AccessClaims, code: string, request: RequestInfo): Promise<{ codes: string[] }> {
+      const now = clock.now();
+      const codes = await db.transaction(async (tx) => {
+        if (!(await totp.confirm(tx, claims.sub, code, now))) return null;
+        const issued = await replaceRecoveryCodes(tx, claims.sub, now);
+        const revokedSessions = await revokeOthers(tx, claims, now);
+        await audit.record({ type: 'second_factor_added', userId: claims.sub, request, detail: { method: 'TOTP', revokedSessions } }, tx);
+        return issued;
+      });
+      if (!codes) {
+        await audit.record({ type: 'second_factor_failure', userId: claims.sub, request, detail: { use: 'confirm_totp' } });
+        throw new InvalidSecondFactorError('wrong_code');
+      }
+      return { codes };
+    },
+
+    /** Turns the authenticator app off (and with it the recovery codes). Ends the user's other sessions. False when it was off. */
+    async disableTotp(claims: AccessClaims, request: RequestInfo): Promise<boolean> {
+      const now = clock.now();
+      return db.transaction(async (tx) => {
+        if (!(await totp.remove(tx, claims.sub))) return false;
+        await deleteRecoveryCodes(tx, claims.sub);
+        const revokedSessions = await revokeOthers(tx, claims, now);
+        const remaining = await methodsOf(tx, claims.sub);
+        const detail = { method: 'TOTP', lastFactor: remaining.length === 0, revokedSessions };
+        await audit.record({ type: 'second_factor_removed', userId: claims.sub, request, detail }, tx);
+        return true;
+      });
+    },
+
+    /** A new set of recovery codes (the old set stops working). Ends the user's other sessions. */
+    async regenerateRecoveryCodes(claims: AccessClaims, request: RequestInfo): Promise<{ codes: string[] }> {
+      const now = clock.now();
+      const codes = await db.transaction(async (tx) => {
+        if (!(await totp.isEnabled(tx, claims.sub))) return null;
+        const issued = await replaceRecoveryCodes(tx, claims.sub, now);
+        const revokedSessions = await revokeOthers(tx, claims, now);
+        await audit.record({ type: 'recovery_codes_regenerated', userId: claims.sub, request, detail: { revokedSessions } }, tx);
+        return issued;
+      });
+      if (!codes) throw new NoSecondFactorError();
+      return { codes };
+    },
+
+    /**
+     * Spends a second-factor code of the user: an authenticator-app code (6 digits) or a
+     * recovery code. Returns the `amr` value it earns, or null (audited: every failed code).
+     */
+    async checkCode(userId: string, code: string, request: RequestInfo, use: CodeUse): Promise<{ amr: 'otp'; method: SecondFactorMethod } | null> {
+      const now = clock.now();
+      const method: SecondFactorMethod = totp.isTotpCode(code) ? 'TOTP' : 'RECOVERY_CODE';
+      const ok = method === 'TOTP' ? await totp.spend(db, userId, code, now) : await spendRecoveryCode(db, userId, code, now);
+      if (ok) return { amr: 'otp', method };
+      await audit.record({ type: 'second_factor_failure', userId, request, detail: { use, method } });
+      return null;
+    },
+  };
+}
+
+export type SecondFactors = ReturnType<typeof createSecondFactors>;

@@ -1,0 +1,91 @@
+import type { Account } from '../../accounts/accounts.js';
+import type { TotpEnrollmentAnswer } from '../../credentials/second-factors.js';
+import { InputError, InvalidSecondFactorError, RateLimitedError } from '../../errors.js';
+import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
+import { builder } from '../builder.js';
+import { guarded } from '../policy.js';
+import type { Context } from '../../context.js';
+import { UserRef } from './user.js';
+
+export const SecondFactorMethodEnum = builder.enumType('SecondFactorMethod', {
+  description: 'A second factor a user can pass at sign-in or reauthenticate.',
+  values: {
+    TOTP: { description: 'A 6-digit code of an authenticator app (RFC 6238: SHA-1, 30 s).' },
+    RECOVERY_CODE: { description: 'One of the single-use recovery codes handed out when TOTP was confirmed.' },
+    PASSKEY: { description: 'A WebAuthn passkey (not available yet).' },
+  },
+});
+
+const TotpEnrollmentRef = builder.objectRef<TotpEnrollmentAnswer>('TotpEnrollment').implement({
+  description: 'A new authenticator-app secret, pending until confirmTotp receives a code of it.',
+  fields: (t) => ({
+    secret: t.exposeString('secret', { description: 'The secret in base32, for typing into an app by hand.' }),
+    otpauthUri: t.exposeString('otpauthUri', { description: 'The `otpauth://totp/...` URI apps read from a QR code.' }),
+    qrCodeSvg: t.exposeString('qrCodeSvg', { description: 'The URI as a QR code, an SVG document.' }),
+  }),
+});
+
+const RecoveryCodesRef = builder.objectRef<{ codes: string[] }>('RecoveryCodes').implement({
+  description: 'Ten single-use recovery codes, shown this once (only their hashes are stored). Any older set stops working.',
+  fields: (t) => ({ codes: t.exposeStringList('codes') }),
+});
+
+/** The viewer's claims, or UNAUTHENTICATED (the policy has let only signed-in users through). */
+async function claimsOf(ctx: Context) {
+  const viewer = await ctx.viewer();
+  if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
+  return viewer.claims;
+}
+
+const FACTOR_CHANGE = 'Your other sessions are signed out.';
+
+builder.mutationFields((t) => ({
+  enrollTotp: t.field({
+    type: TotpEnrollmentRef,
+    ...guarded(
+      { authenticated: true, recentAuth: true },
+      'Starts turning on an authenticator app: a new secret, not active until confirmTotp receives a code of it. ' +
+        'Enrolling again replaces a pending secret; a confirmed one keeps working until the new one is confirmed.',
+    ),
+    rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
+    resolve: async (_root, _args, ctx) => ctx.services.secondFactors.enrollTotp(await claimsOf(ctx)),
+  }),
+  confirmTotp: t.field({
+    type: RecoveryCodesRef,
+    errors: { types: [InvalidSecondFactorError, InputError, RateLimitedError], union: { name: 'ConfirmTotpResult' } },
+    args: { code: t.arg.string({ required: true, description: 'A current code of the app, from the enrolled secret.' }) },
+    ...guarded(
+      { authenticated: true },
+      'Turns on the authenticator app enrolled with enrollTotp, with a current code of it, and answers the ' +
+        `recovery codes (shown once). InvalidSecondFactorError: wrong code, or nothing enrolled. ${FACTOR_CHANGE}`,
+    ),
+    rateLimit: { ip: ['SECOND_FACTOR_IP'] },
+    resolve: async (_root, { code }, ctx) => ctx.services.secondFactors.confirmTotp(await claimsOf(ctx), code, ctx.request),
+  }),
+  disableTotp: t.boolean({
+    ...guarded(
+      { authenticated: true, recentAuth: true },
+      `Turns the authenticator app off, and with it the recovery codes. False when it was off. ${FACTOR_CHANGE}`,
+    ),
+    rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
+    resolve: async (_root, _args, ctx) => ctx.services.secondFactors.disableTotp(await claimsOf(ctx), ctx.request),
+  }),
+  regenerateRecoveryCodes: t.field({
+    type: RecoveryCodesRef,
+    ...guarded(
+      { authenticated: true, recentAuth: true },
+      `A new set of recovery codes; the old set stops working. ${FACTOR_CHANGE}\n\n${describeErrors(['NO_SECOND_FACTOR'])}`,
+    ),
+    rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
+    resolve: async (_root, _args, ctx) =>
+      withTypedErrors(async () => ctx.services.secondFactors.regenerateRecoveryCodes(await claimsOf(ctx), ctx.request)),
+  }),
+}));
+
+builder.objectField(UserRef, 'secondFactors', (t) =>
+  t.field({
+    type: [SecondFactorMethodEnum],
+    ...guarded({ self: (user: Account) => user.id }, 'The second factors the user can pass (empty: password only).'),
+    resolve: (user, _args, ctx) => ctx.services.secondFactors.methodsOf(user.id),
+  }),
+);
