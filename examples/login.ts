@@ -11,6 +11,8 @@ export type SignIn =
   // refreshToken is null when the server keeps it in an HttpOnly cookie (REFRESH_TOKEN_TRANSPORT=cookie).
   | { kind: 'signed-in'; accessToken: string; refreshToken: string | null; accessTokenExpiresAt: string; email: string }
   | { kind: 'retry-later'; seconds: number }
+  // The account has a second factor: ask for a code, then call completeSignIn with the challenge.
+  | { kind: 'second-factor'; challenge: string; methods: string[]; expiresIn: number }
   | { kind: 'refused'; code: string; message: string; field?: string };
 
 /** What the login form does with each answer of `login`. */
@@ -26,6 +28,8 @@ export function toSignIn(result: LoginMutation['login']): SignIn {
       };
     case 'RateLimitedError':
       return { kind: 'retry-later', seconds: result.retryAfter };
+    case 'SecondFactorRequired':
+      return { kind: 'second-factor', challenge: result.challenge, methods: result.methods, expiresIn: result.expiresIn };
     case 'InputError':
       return { kind: 'refused', code: result.code, message: result.message, field: result.field };
     case 'InvalidCredentialsError':

@@ -1,5 +1,6 @@
 import { purgeOneTimeTokens } from './accounts/one-time-tokens.js';
 import { purgeExpiredSessions } from './sessions/sessions.js';
+import { purgeExpiredChallenges } from './credentials/sign-in-challenges.js';
 import type { AppServices } from './services.js';
 import { purgeSocialStates } from './social/social-states.js';
 
@@ -10,6 +11,8 @@ export interface PurgeCounts {
   oneTimeTokens: number;
   /** Social sign-ins started and never completed. */
   socialStates: number;
+  /** Sign-in challenges (second factor) past their expiry. */
+  signInChallenges: number;
   rateLimits: number;
   lockouts: number;
   auditEvents: number;
@@ -27,6 +30,7 @@ export async function purgeExpired(services: AppServices): Promise<PurgeCounts> 
     sessions: await purgeExpiredSessions(services.db, now),
     oneTimeTokens: await purgeOneTimeTokens(services.db, now),
     socialStates: await purgeSocialStates(services.db, now),
+    signInChallenges: await purgeExpiredChallenges(services.db, now),
     rateLimits: await services.rateLimiter.purgeEnded(),
     lockouts: await services.lockout.purgeStale(),
     auditEvents: await services.audit.purgeExpired(),

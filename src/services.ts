@@ -106,6 +106,9 @@ export function createServices(options: {
     revocations,
     sessionPolicy,
   });
+  // TOTP secrets are sealed with the key that seals the signing keys (SigningKeys.secretsKey).
+  const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer });
+  const secondFactors = createSecondFactors({ db, clock, audit, totp });
   const registration = createRegistration({ db, clock, audit, passwords, auth, sessionPolicy });
   const signIn = createSignIn({
     db,
@@ -115,11 +118,9 @@ export function createServices(options: {
     guard,
     auth,
     sessionPolicy,
+    secondFactors,
     requireEmailVerification: config.requireEmailVerification,
   });
-  // TOTP secrets are sealed with the key that seals the signing keys (SigningKeys.secretsKey).
-  const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer });
-  const secondFactors = createSecondFactors({ db, clock, audit, totp });
   const reauthentication = createReauthentication({
     db,
     clock,

@@ -1,10 +1,20 @@
 import type { AbuseGuard } from '../abuse/guard.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
-import type { Database } from '../db/client.js';
-import { AccountDisabledError, EmailNotVerifiedError, InvalidCredentialsError } from '../errors.js';
-import { findUserByEmail, lockUser, recordSignIn } from '../accounts/accounts.js';
+import type { Database, Tx } from '../db/client.js';
+import type { UserRow } from '../db/schema.js';
+import {
+  AccountDisabledError,
+  AuthError,
+  EmailNotVerifiedError,
+  InputError,
+  InvalidCredentialsError,
+  InvalidSecondFactorError,
+} from '../errors.js';
+import { findUserByEmail, findUserById, lockUser, recordSignIn } from '../accounts/accounts.js';
 import type { Passwords } from './passwords.js';
+import type { SecondFactorMethod, SecondFactors } from './second-factors.js';
+import { CHALLENGE_TTL_SECONDS, issueChallenge, passwordStepDigest, reserveGuess, spendChallenge } from './sign-in-challenges.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
@@ -14,12 +24,31 @@ export interface SignInDeps {
   clock: Clock;
   audit: AuditLog;
   passwords: Passwords;
-  /** The account lockout: every password check is counted before it runs. */
+  /** The account lockout: every password check (and every second-factor code) is counted before it runs. */
   guard: Pick<AbuseGuard, 'reserveSignIn'>;
   auth: Pick<AuthService, 'issueTokens'>;
   sessionPolicy: SessionPolicy;
+  /** The user's second factors: a sign-in of a user with one stops at SecondFactorRequired. */
+  secondFactors: Pick<SecondFactors, 'methodsOf' | 'checkCode'>;
   /** REQUIRE_EMAIL_VERIFICATION: refuse sign-in (after the password check) until the email is verified. */
   requireEmailVerification?: boolean;
+}
+
+/**
+ * The answer of a right password when the user has a second factor: no tokens, a challenge
+ * that completeSignIn finishes with a code. Answered as a member of the result union (the
+ * errors plugin carries it), though it is no failure.
+ */
+export class SecondFactorRequired extends Error {
+  readonly passkeyOptions = null;
+  constructor(
+    readonly challenge: string,
+    readonly methods: SecondFactorMethod[],
+    readonly expiresIn: number,
+  ) {
+    super('A second factor is required to finish signing in.');
+    this.name = new.target.name;
+  }
 }
 
 /** How a checked sign-in ended: the lockout counts a wrong password, clears on success, and forgets the rest. */
@@ -28,9 +57,46 @@ type Verdict =
   | { kind: 'refused'; error: Error }
   | { kind: 'signed_in'; tokens: AuthTokens };
 
-/** Password sign-in: the lockout, the password check, and the session it opens. */
+/** Why opening a session after the checks did not happen. */
+type NotOpened = 'stale' | 'disabled' | 'spent';
+
+/** Password sign-in, and its second step when the user has a second factor. */
 export function createSignIn(deps: SignInDeps) {
-  const { db, clock, audit, passwords, guard, auth, sessionPolicy, requireEmailVerification = false } = deps;
+  const { db, clock, audit, passwords, guard, auth, sessionPolicy, secondFactors, requireEmailVerification = false } = deps;
+
+  /**
+   * Opens a session for a user whose credentials were checked against `checkedHash`, in one
+   * transaction: only if that is still the stored hash, the account still active, and its
+   * cut-off (log out everywhere) not after now. `spend` runs in it too (a challenge spent once).
+   */
+  async function openSession(
+    user: UserRow,
+    options: {
+      request: RequestInfo;
+      now: Date;
+      amr: string[];
+      isCurrent: (stored: UserRow) => boolean;
+      rehashed?: string | null;
+      spend?: (tx: Tx) => Promise<boolean>;
+      detail?: Record<string, unknown>;
+    },
+  ): Promise<{ ok: true; tokens: AuthTokens } | { ok: false; reason: NotOpened }> {
+    const { request, now } = options;
+    const opened = await db.transaction(async (tx) => {
+      const current = await lockUser(tx, user.id);
+      if (!current || !options.isCurrent(current)) return { ok: false, reason: 'stale' } as const;
+      if (!current.active) return { ok: false, reason: 'disabled' } as const;
+      if (current.tokensValidAfter && current.tokensValidAfter > now) return { ok: false, reason: 'stale' } as const;
+      if (options.spend && !(await options.spend(tx))) return { ok: false, reason: 'spent' } as const;
+      const signedIn = await recordSignIn(tx, user.id, { now, passwordHash: options.rehashed ?? null });
+      const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr: options.amr });
+      const detail = { sessionId: started.session.id, ...options.detail };
+      await audit.record({ type: 'login_success', userId: user.id, request, detail }, tx);
+      return { ok: true, user: signedIn, ...started } as const;
+    });
+    if (!opened.ok) return opened;
+    return { ok: true, tokens: await auth.issueTokens(opened.user, opened.session, opened.refreshToken, now) };
+  }
 
   async function check(email: string, password: string, request: RequestInfo): Promise<Verdict> {
     const failure = (reason: string, userId: string | null = null) =>
@@ -54,37 +120,40 @@ export function createSignIn(deps: SignInDeps) {
       await failure('email_not_verified', user.id);
       return { kind: 'refused', error: new EmailNotVerifiedError() };
     }
+    const methods = await secondFactors.methodsOf(user.id);
+    if (methods.length > 0) {
+      // No tokens yet: a challenge bound to this user and to the hash the password matched.
+      const issued = await issueChallenge(db, { userId: user.id, passwordHash: user.passwordHash, now: clock.now() });
+      return { kind: 'refused', error: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) };
+    }
     // A re-hash is computed outside the lock and replaces only the hash it verified.
     const rehashed = verified.needsRehash ? await passwords.hash(password) : null;
-    const now = clock.now();
-    const opened = await db.transaction(async (tx) => {
-      // argon2 took a while: the session opens only if the password checked is still the
-      // stored one, the account still active, and its cut-off (log out everywhere) not after now.
-      const current = await lockUser(tx, user.id);
-      if (current?.passwordHash !== user.passwordHash) return { kind: 'stale' } as const;
-      if (!current.active) return { kind: 'disabled' } as const;
-      if (current.tokensValidAfter && current.tokensValidAfter > now) return { kind: 'stale' } as const;
-      const signedIn = await recordSignIn(tx, user.id, { now, passwordHash: rehashed });
-      const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy });
-      await audit.record({ type: 'login_success', userId: user.id, request, detail: { sessionId: started.session.id } }, tx);
-      return { kind: 'opened', user: signedIn, ...started } as const;
+    const opened = await openSession(user, {
+      request,
+      now: clock.now(),
+      amr: ['pwd'],
+      rehashed,
+      // argon2 took a while: the password checked must still be the stored one.
+      isCurrent: (stored) => stored.passwordHash === user.passwordHash,
     });
-    if (opened.kind === 'disabled') {
+    if (opened.ok) return { kind: 'signed_in', tokens: opened.tokens };
+    if (opened.reason === 'disabled') {
       await failure('account_disabled', user.id);
       return { kind: 'refused', error: new AccountDisabledError() };
     }
-    if (opened.kind === 'stale') {
-      await failure('credentials_changed', user.id);
-      return { kind: 'wrong_password', userId: user.id };
-    }
-    return { kind: 'signed_in', tokens: await auth.issueTokens(opened.user, opened.session, opened.refreshToken, now) };
+    await failure('credentials_changed', user.id);
+    return { kind: 'wrong_password', userId: user.id };
   }
 
   return {
     /**
-     * Checks a password and opens a new session. The email comes normalized and the password
-     * non-empty and within the policy's length (graphql/arguments.ts parses them at the edge). The attempt is counted by the lockout before
-     * the password is checked (RateLimitedError, checking nothing, while the email is locked).
+     * Checks a password and opens a new session, or, when the user has a second factor, answers
+     * SecondFactorRequired (thrown, carried as a union member) with a challenge and no tokens.
+     * The email comes normalized and the password non-empty and within the policy's length
+     * (graphql/arguments.ts parses them at the edge). The attempt is counted by the lockout
+     * before the password is checked (RateLimitedError, checking nothing, while the email is
+     * locked); a right password with a factor due is taken back, not counted as a success:
+     * only a completed sign-in clears the count.
      */
     async login(credentials: { email: string; password: string }, request: RequestInfo): Promise<AuthTokens> {
       const { email, password } = credentials;
@@ -106,6 +175,58 @@ export function createSignIn(deps: SignInDeps) {
         case 'signed_in':
           await attempt.succeeded();
           return verdict.tokens;
+      }
+    },
+
+    /**
+     * Finishes a sign-in that answered SecondFactorRequired, with a code (TOTP or recovery
+     * code) or, later, a passkey. The challenge counts each code before it is checked and dies
+     * after MAX_CHALLENGE_GUESSES; each wrong code also counts toward the account lockout like a
+     * wrong password. A session opens (amr pwd+otp) only if the password is still the one the
+     * challenge was issued after.
+     */
+    async completeSignIn(
+      input: { challenge: string; code?: string | null | undefined; passkey?: unknown },
+      request: RequestInfo,
+    ): Promise<AuthTokens> {
+      const given = (['code', 'passkey'] as const).filter((name) => input[name] !== undefined && input[name] !== null);
+      if (given.length !== 1) throw new InputError(given[1] ?? 'code', 'Give exactly one of code or passkey.');
+      if (given[0] === 'passkey') throw new InputError('passkey', 'Passkeys are not available on this server yet.');
+      const now = clock.now();
+      const failure = (reason: string, userId?: string) =>
+        audit.record({ type: 'login_failure', userId, request, detail: { reason, step: 'second_factor' } });
+      const guess = await reserveGuess(db, input.challenge, now);
+      if (!guess.ok) {
+        await failure(`challenge_${guess.reason}`, guess.userId);
+        throw new InvalidSecondFactorError(guess.reason);
+      }
+      const user = await findUserById(db, guess.userId);
+      if (!user) throw new InvalidSecondFactorError('unknown');
+      const attempt = await guard.reserveSignIn(user.email, request);
+      try {
+        const passed = await secondFactors.checkCode(user.id, input.code!, request, 'sign_in');
+        if (!passed) {
+          await attempt.failed();
+          throw new InvalidSecondFactorError('wrong_code');
+        }
+        const opened = await openSession(user, {
+          request,
+          now,
+          amr: ['pwd', passed.amr],
+          isCurrent: (stored) => passwordStepDigest(stored.passwordHash) === guess.passwordHashDigest,
+          spend: (tx) => spendChallenge(tx, guess.id, now),
+          detail: { secondFactor: passed.method },
+        });
+        if (!opened.ok) {
+          await attempt.release();
+          await failure(opened.reason === 'disabled' ? 'account_disabled' : `challenge_${opened.reason}`, user.id);
+          throw new InvalidSecondFactorError(opened.reason);
+        }
+        await attempt.succeeded();
+        return opened.tokens;
+      } catch (err) {
+        if (!(err instanceof AuthError)) await attempt.release(); // no verdict: not a failure
+        throw err;
       }
     },
   };

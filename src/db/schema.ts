@@ -320,3 +320,27 @@ export const recoveryCodes = pgTable(
   (t) => [uniqueIndex('recovery_codes_user_code').on(t.userId, t.codeHash)],
 );
 export type TotpCredentialRow = typeof totpCredentials.$inferSelect;
+
+/**
+ * A sign-in halfway: the password was right, a second factor is due. The challenge is a split
+ * token (`<id>.<secret>`, only the secret's SHA-256 kept), single-use, short-lived, bound to the
+ * user and to the password it was issued after (`passwordHashDigest`: SHA-256 of the stored
+ * hash then; a changed password kills it), and dead after `MAX_CHALLENGE_GUESSES` codes.
+ */
+export const signInChallenges = pgTable(
+  'sign_in_challenges',
+  {
+    id: text('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    secretHash: text('secret_hash').notNull(),
+    passwordHashDigest: text('password_hash_digest').notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** Codes checked against it so far (each counted before it is checked). */
+    guesses: integer('guesses').notNull().default(0),
+    spentAt: timestamp('spent_at', { withTimezone: true }),
+  },
+  (t) => [index('sign_in_challenges_expires_at_idx').on(t.expiresAt)],
+);

@@ -3,11 +3,14 @@
  * run the submissions one after another): of simultaneous submissions of one TOTP code or one
  * recovery code, exactly one succeeds.
  */
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authEvents } from '../../src/db/schema.js';
 import { onPostgres } from '../support/database.js';
 import { registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
-import { enableTotp, REAUTHENTICATE, totpCode } from './support.js';
+import { GOOD_PASSWORD } from '../support/operations.js';
+import { COMPLETE_SIGN_IN, enableTotp, passwordStep, REAUTHENTICATE, totpCode } from './support.js';
 
 const SUBMISSIONS = 12;
 
@@ -40,5 +43,28 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
     const outcomes = await race(user.accessToken, codes[0]!);
     expect(outcomes.filter((o) => o === 'Reauthentication')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'InvalidSecondFactorError')).toHaveLength(SUBMISSIONS - 1);
+  });
+
+  it('finishes one sign-in from many simultaneous completions of one challenge with distinct right codes', async () => {
+    const user = await registerUser(s);
+    const { codes } = await enableTotp(s, user.accessToken);
+    const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
+    const answers = await Promise.all(codes.slice(0, 5).map((code) => s.gql(COMPLETE_SIGN_IN, { challenge, code })));
+    const types = answers.map((res) => res.data?.completeSignIn.__typename ?? JSON.stringify(res.errors));
+    expect(types.filter((t) => t === 'AuthPayload')).toHaveLength(1);
+    expect(types.filter((t) => t === 'InvalidSecondFactorError')).toHaveLength(4);
+  });
+
+  it('checks at most 5 of many simultaneous wrong codes on one challenge, which is dead afterwards', async () => {
+    const user = await registerUser(s);
+    const { secret } = await enableTotp(s, user.accessToken);
+    s.t.clock.advance(90);
+    const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
+    const wrong = Array.from({ length: SUBMISSIONS }, (_, i) => String(100000 + i));
+    await Promise.all(wrong.map((code) => s.gql(COMPLETE_SIGN_IN, { challenge, code })));
+    const failures = await s.t.database.db.select().from(authEvents).where(eq(authEvents.userId, user.userId));
+    expect(failures.filter((e) => e.type === 'second_factor_failure')).toHaveLength(5);
+    const right = await s.gql(COMPLETE_SIGN_IN, { challenge, code: totpCode(secret, s.t.clock.now()) });
+    expect(right.data?.completeSignIn.__typename).toBe('InvalidSecondFactorError');
   });
 });

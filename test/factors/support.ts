@@ -58,3 +58,29 @@ export async function eventsOf(app: ServedApp, userId: string, types: string[]) 
     .orderBy(asc(authEvents.createdAt), asc(authEvents.id));
   return rows;
 }
+
+export const LOGIN_2FA = `mutation Login($input: LoginInput!) {
+  login(input: $input) {
+    __typename
+    ... on AuthPayload { accessToken refreshToken user { id } }
+    ... on SecondFactorRequired { challenge methods expiresIn passkeyOptions }
+    ... on Error { code message }
+    ... on RateLimitedError { retryAfter }
+  }
+}`;
+export const COMPLETE_SIGN_IN = `mutation Complete($challenge: String!, $code: String, $passkey: JSON) {
+  completeSignIn(challenge: $challenge, code: $code, passkey: $passkey) {
+    __typename
+    ... on AuthPayload { accessToken refreshToken user { id } }
+    ... on Error { code message }
+    ... on InputError { field }
+    ... on RateLimitedError { retryAfter }
+  }
+}`;
+
+/** Signs in with the password; expects SecondFactorRequired and returns its challenge. */
+export async function passwordStep(app: ServedApp, email: string, password: string): Promise<string> {
+  const res = await app.gql(LOGIN_2FA, { input: { email, password } });
+  expect(res.data?.login.__typename, JSON.stringify(res)).toBe('SecondFactorRequired');
+  return res.data!.login.challenge;
+}

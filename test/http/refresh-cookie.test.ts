@@ -15,6 +15,7 @@ import { openTestDatabase } from '../support/database.js';
 import { listen, type Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, LOGIN, LOGOUT, ME_ID, REFRESH, uniqueEmail } from '../support/operations.js';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
+import { COMPLETE_SIGN_IN, CONFIRM_TOTP, ENROLL_TOTP, LOGIN_2FA, totpCode } from '../factors/support.js';
 
 const APP_ORIGIN = 'https://app.example';
 const EVIL_ORIGIN = 'https://evil.example';
@@ -169,6 +170,24 @@ describe('the cookie', () => {
     expect((await refreshWithCookie(cookieMode, cookieSet(reset))).body.data.refresh.__typename).toBe('AuthPayload');
   });
 
+  it('is set by completeSignIn, which finishes a login stopped at the second factor (and not by that login)', async () => {
+    const { email, payload } = await signUp(cookieMode);
+    const { secret } = (await send(cookieMode, ENROLL_TOTP, {}, { bearer: payload.accessToken })).body.data.enrollTotp;
+    const confirmed = await send(cookieMode, CONFIRM_TOTP, { code: totpCode(secret, cookieMode.t.clock.now()) }, { bearer: payload.accessToken });
+    expect(confirmed.body.data.confirmTotp.__typename, JSON.stringify(confirmed.body)).toBe('RecoveryCodes');
+    const halfway = await send(cookieMode, LOGIN_2FA, { input: { email, password: GOOD_PASSWORD } });
+    expect(halfway.body.data.login.__typename).toBe('SecondFactorRequired');
+    expect(halfway.setCookies).toEqual([]);
+    const { challenge } = halfway.body.data.login;
+    const completed = await send(cookieMode, COMPLETE_SIGN_IN, { challenge, code: confirmed.body.data.confirmTotp.codes[0] });
+    expect(completed.body.data.completeSignIn.__typename, JSON.stringify(completed.body)).toBe('AuthPayload');
+    expect(completed.body.data.completeSignIn.refreshToken).toBeNull();
+    const set = cookieSet(completed);
+    expect(set.name).toBe(HOST_COOKIE);
+    expect(set.maxAge).toBeGreaterThan(0);
+    expect((await refreshWithCookie(cookieMode, set)).body.data.refresh.__typename).toBe('AuthPayload');
+  });
+
   it('covers every field that can answer an AuthPayload (a new one must set the cookie, and join the test above)', () => {
     const producers = Object.values(schema.getMutationType()!.getFields())
       .filter((field) => {
@@ -178,7 +197,7 @@ describe('the cookie', () => {
       })
       .map((field) => field.name);
     // completeSocialSignIn's cookie is checked in test/graphql/social-sign-in.test.ts (it needs an OpenID Provider).
-    expect(producers.sort()).toEqual(['changePassword', 'completeSocialSignIn', 'login', 'refresh', 'register', 'resetPassword']);
+    expect(producers.sort()).toEqual(['changePassword', 'completeSignIn', 'completeSocialSignIn', 'login', 'refresh', 'register', 'resetPassword']);
     expect(Object.values(schema.getQueryType()!.getFields()).filter((f) => getNamedType(f.type).name === 'AuthPayload')).toEqual([]);
   });
 

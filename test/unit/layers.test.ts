@@ -13,7 +13,7 @@ const LAYERS: [name: string, matches: RegExp][] = [
   ['foundations', /^(crypto|db)\/|^(time|clock|errors|ids|request-info|logger|config|safe-error|storable-text|background-tasks|metrics)\.ts$|^social\/social-config\.ts$/],
   [
     'stores',
-    /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy|totp|recovery-codes)\.ts$|^sessions\/(sessions|revocation|viewer-events|step-up)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\/|^social\/(identities|social-states|provider-clients)\.ts$/,
+    /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy|totp|recovery-codes|sign-in-challenges)\.ts$|^sessions\/(sessions|revocation|viewer-events|step-up)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\/|^social\/(identities|social-states|provider-clients)\.ts$/,
   ],
   [
     'flows',

@@ -1,4 +1,5 @@
 import type { AuthTokens } from '../../sessions/session-service.js';
+import { SecondFactorRequired } from '../../credentials/sign-in.js';
 import {
   AccountDisabledError,
   EmailNotVerifiedError,
@@ -6,11 +7,13 @@ import {
   InputError,
   InvalidCredentialsError,
   InvalidRefreshTokenError,
+  InvalidSecondFactorError,
   RateLimitedError,
 } from '../../errors.js';
 import { unauthenticatedError, unauthenticatedReason } from '../access-errors.js';
 import { accountEmail, accountName, signInEmail, signInPassword } from '../arguments.js';
 import { builder } from '../builder.js';
+import { SecondFactorMethodEnum } from './second-factor.js';
 import { UserRef } from './user.js';
 
 export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implement({
@@ -45,6 +48,26 @@ export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implemen
   }),
 });
 
+builder.objectType(SecondFactorRequired, {
+  name: 'SecondFactorRequired',
+  description:
+    'The password was right and the account has a second factor: no tokens yet. Call completeSignIn with the ' +
+    'challenge and a code of one of `methods` within `expiresIn` seconds. The challenge works once and dies after 5 ' +
+    'wrong codes (sign in again then).',
+  isTypeOf: (value) => value instanceof SecondFactorRequired,
+  fields: (t) => ({
+    challenge: t.exposeString('challenge', { description: 'Opaque and single-use: pass it to completeSignIn.' }),
+    methods: t.field({ type: [SecondFactorMethodEnum], resolve: (answer) => answer.methods, description: 'The factors that can finish the sign-in.' }),
+    expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the challenge expires (300).' }),
+    passkeyOptions: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: "WebAuthn request options for the user's passkeys; null while passkeys are not available (always, for now).",
+      resolve: (answer) => answer.passkeyOptions,
+    }),
+  }),
+});
+
 const RegisterInput = builder.inputType('RegisterInput', {
   fields: (t) => ({
     email: t.string({ required: true, validate: accountEmail }),
@@ -72,17 +95,39 @@ builder.mutationFields((t) => ({
   login: t.field({
     type: AuthPayload,
     description:
-      'Signs in with email and password, opening a new session. Failed sign-ins per email are capped by the ' +
-      'account lockout (`RATE_LIMIT_LOGIN_ACCOUNT`, `LOCKOUT_BASE`, `LOCKOUT_MAX`): RateLimitedError, and no ' +
-      'password is checked, while the email is locked.',
+      'Signs in with email and password, opening a new session. When the account has a second factor, a right ' +
+      'password answers SecondFactorRequired (no tokens): finish with completeSignIn. Failed sign-ins per email ' +
+      'are capped by the account lockout (`RATE_LIMIT_LOGIN_ACCOUNT`, `LOCKOUT_BASE`, `LOCKOUT_MAX`): ' +
+      'RateLimitedError, and no password is checked, while the email is locked.',
     errors: {
-      types: [InvalidCredentialsError, AccountDisabledError, EmailNotVerifiedError, InputError, RateLimitedError],
+      types: [InvalidCredentialsError, AccountDisabledError, EmailNotVerifiedError, InputError, RateLimitedError, SecondFactorRequired],
       union: { name: 'LoginResult' },
     },
     args: { input: t.arg({ type: LoginInput, required: true }) },
     // Per email, the sign-in itself counts failures (the lockout: RATE_LIMIT_LOGIN_ACCOUNT).
     rateLimit: { ip: ['LOGIN_IP'] },
     resolve: async (_root, { input }, ctx) => ctx.refreshCookie.deliver(await ctx.services.signIn.login(input, ctx.request)),
+  }),
+  completeSignIn: t.field({
+    type: AuthPayload,
+    description:
+      'Finishes a sign-in that answered SecondFactorRequired, with exactly one of `code` (a code of the ' +
+      'authenticator app or a recovery code) or `passkey` (not available yet: InputError), opening a session ' +
+      'that passed two factors (amr `pwd`, `otp`). InvalidSecondFactorError: a wrong or used code, or a ' +
+      'challenge that is unknown, expired, spent or dead after 5 wrong codes. Wrong codes count toward the ' +
+      "account lockout like wrong passwords (RateLimitedError while locked). In cookie mode it sets the refresh cookie like login.",
+    errors: {
+      types: [InvalidSecondFactorError, InputError, RateLimitedError],
+      union: { name: 'CompleteSignInResult' },
+    },
+    args: {
+      challenge: t.arg.string({ required: true, description: 'From SecondFactorRequired.' }),
+      code: t.arg.string(),
+      passkey: t.arg({ type: 'JSON' }),
+    },
+    rateLimit: { ip: ['SECOND_FACTOR_IP'] },
+    resolve: async (_root, args, ctx) =>
+      ctx.refreshCookie.deliver(await ctx.services.signIn.completeSignIn(args, ctx.request)),
   }),
   refresh: t.field({
     type: AuthPayload,

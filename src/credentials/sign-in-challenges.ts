@@ -1,0 +1,82 @@
+import { and, eq, gt, isNull, lt, sql } from 'drizzle-orm';
+import { sha256Digest } from '../crypto/digest.js';
+import { generateSplitToken, parseSplitToken, secretMatches } from '../crypto/split-token.js';
+import type { Database, Tx } from '../db/client.js';
+import { signInChallenges } from '../db/schema.js';
+import { addSeconds } from '../time.js';
+
+/** How long a challenge lives: 5 minutes to find the phone. */
+export const CHALLENGE_TTL_SECONDS = 300;
+/** Codes a challenge takes before it dies, whatever RATE_LIMITS says. */
+export const MAX_CHALLENGE_GUESSES = 5;
+
+/** The binding of a challenge to the password step: the stored hash the password was checked against. */
+export const passwordStepDigest = (passwordHash: string) => sha256Digest(passwordHash, 'hex');
+
+/** Issues a challenge for a user whose password was just checked against `passwordHash`. */
+export async function issueChallenge(
+  db: Database | Tx,
+  options: { userId: string; passwordHash: string; now: Date },
+): Promise<{ challenge: string; expiresAt: Date }> {
+  const token = generateSplitToken();
+  const expiresAt = addSeconds(options.now, CHALLENGE_TTL_SECONDS);
+  await db.insert(signInChallenges).values({
+    id: token.id,
+    userId: options.userId,
+    secretHash: token.secretHash,
+    passwordHashDigest: passwordStepDigest(options.passwordHash),
+    createdAt: options.now,
+    expiresAt,
+  });
+  return { challenge: token.token, expiresAt };
+}
+
+/** Why a challenge was refused. */
+export type ChallengeRefusal = 'malformed' | 'unknown' | 'expired' | 'spent' | 'exhausted';
+
+/**
+ * Counts one code against a live challenge BEFORE the code is checked (a conditional write: of
+ * concurrent guesses, at most MAX_CHALLENGE_GUESSES are ever counted, so checked). Returns the
+ * challenge's user and password binding, or why it is dead.
+ */
+export async function reserveGuess(
+  db: Database,
+  presented: string,
+  now: Date,
+): Promise<{ ok: true; id: string; userId: string; passwordHashDigest: string } | { ok: false; reason: ChallengeRefusal; userId?: string }> {
+  const parts = parseSplitToken(presented);
+  if (!parts) return { ok: false, reason: 'malformed' };
+  const [row] = await db.select().from(signInChallenges).where(eq(signInChallenges.id, parts.id));
+  if (!row || !secretMatches(parts.secret, row.secretHash)) return { ok: false, reason: 'unknown' };
+  const [counted] = await db
+    .update(signInChallenges)
+    .set({ guesses: sql`${signInChallenges.guesses} + 1` })
+    .where(
+      and(
+        eq(signInChallenges.id, row.id),
+        isNull(signInChallenges.spentAt),
+        gt(signInChallenges.expiresAt, now),
+        lt(signInChallenges.guesses, MAX_CHALLENGE_GUESSES),
+      ),
+    )
+    .returning();
+  if (counted) return { ok: true, id: row.id, userId: row.userId, passwordHashDigest: row.passwordHashDigest };
+  const reason = row.spentAt ? 'spent' : row.expiresAt <= now ? 'expired' : 'exhausted';
+  return { ok: false, reason, userId: row.userId };
+}
+
+/** Spends a challenge, in the caller's transaction; false when it was spent (or died) meanwhile. */
+export async function spendChallenge(tx: Tx, id: string, now: Date): Promise<boolean> {
+  const spent = await tx
+    .update(signInChallenges)
+    .set({ spentAt: now })
+    .where(and(eq(signInChallenges.id, id), isNull(signInChallenges.spentAt), gt(signInChallenges.expiresAt, now)))
+    .returning({ id: signInChallenges.id });
+  return spent.length === 1;
+}
+
+/** Deletes challenges past their expiry. */
+export async function purgeExpiredChallenges(db: Database, now: Date): Promise<number> {
+  const deleted = await db.delete(signInChallenges).where(lt(signInChallenges.expiresAt, now)).returning({ id: signInChallenges.id });
+  return deleted.length;
+}
