@@ -142,6 +142,7 @@ export function createServices(options: {
     auth,
     sessionPolicy,
     tasks,
+    secondFactors,
     mailer: createMailer(config, logger),
     publicUrl: config.publicUrl ?? defaultPublicUrl(config),
     emailVerificationTtl: config.emailVerificationTtl,

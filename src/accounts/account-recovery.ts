@@ -25,8 +25,10 @@ import {
 import { assertPasswordPolicy, relatedInputs } from '../credentials/password-policy.js';
 import type { Passwords } from '../credentials/passwords.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
-import { replaceUserSessions, type SessionPolicy } from '../sessions/sessions.js';
+import { replaceUserSessions, signOutEverywhere, type SessionPolicy } from '../sessions/sessions.js';
 import { deleteIdentitiesOf } from '../social/identities.js';
+import type { SecondFactors } from '../credentials/second-factors.js';
+import { CHALLENGE_TTL_SECONDS, issueChallenge, SecondFactorRequired } from '../credentials/sign-in-challenges.js';
 import type { RequestInfo } from '../request-info.js';
 
 export interface AccountRecoveryDeps {
@@ -38,6 +40,8 @@ export interface AccountRecoveryDeps {
   tasks: BackgroundTasks;
   auth: Pick<AuthService, 'issueTokens'>;
   sessionPolicy: SessionPolicy;
+  /** A user with a second factor gets no session from a reset: the factor is still due. */
+  secondFactors: Pick<SecondFactors, 'methodsOf'>;
   /** Base of the links in mails (PUBLIC_URL). */
   publicUrl: string;
   emailVerificationTtl: number;
@@ -52,7 +56,7 @@ interface Refusal {
 
 /** The two emailed flows: verifying an address, and resetting a forgotten password. */
 export function createAccountRecovery(deps: AccountRecoveryDeps) {
-  const { db, clock, audit, passwords, mailer, tasks, auth, sessionPolicy } = deps;
+  const { db, clock, audit, passwords, mailer, tasks, auth, sessionPolicy, secondFactors } = deps;
 
   /** Records a refused use of a genuine token (a replay, an expired link) and throws InvalidTokenError. */
   async function refuse(type: 'email_verified' | 'password_reset', refusal: Refusal, request: RequestInfo): Promise<never> {
@@ -135,8 +139,9 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
 
     /**
      * Spends a reset token, sets the new password, marks the address verified (the mail
-     * reached its owner), revokes every session and token of the user, and signs in anew. When
-     * the address was not verified before, the identities linked to the account are unlinked.
+     * reached its owner), revokes every session and token of the user, and signs in anew; for
+     * a user with a second factor, answers SecondFactorRequired (thrown) instead of a session.
+     * When the address was not verified before, the identities linked to the account are unlinked.
      */
     async resetPassword(presented: string, newPassword: string, request: RequestInfo): Promise<AuthTokens> {
       const now = clock.now();
@@ -168,12 +173,22 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         }
         const user = await setPasswordHash(tx, userId, passwordHash, { now, viaEmail: true });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);
+        // A mailbox alone never passes the second factor: with one, the reset signs out everywhere
+        // and answers a challenge (bound to the new password) instead of a session.
+        const methods = await secondFactors.methodsOf(userId, tx);
+        if (methods.length > 0) {
+          const revokedSessions = await signOutEverywhere(tx, userId, now);
+          const issued = await issueChallenge(tx, { userId, passwordHash, now });
+          await audit.record({ type: 'password_reset', userId, request, detail: { revokedSessions, secondFactorRequired: true } }, tx);
+          return { ok: true, challenge: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) } as const;
+        }
         const started = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy });
         const detail = { sessionId: started.session.id, revokedSessions: started.revokedSessions };
         await audit.record({ type: 'password_reset', userId, request, detail }, tx);
         return { ok: true, user, ...started } as const;
       });
       if (!result.ok) return refuse('password_reset', result, request);
+      if ('challenge' in result) throw result.challenge;
       return auth.issueTokens(result.user, result.session, result.refreshToken, now);
     },
   };

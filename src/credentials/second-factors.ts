@@ -8,10 +8,10 @@ import type { AccessClaims } from '../tokens/access-tokens.js';
 import { revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
+import type { SecondFactorMethod } from './sign-in-challenges.js';
 import type { TotpStore } from './totp.js';
 
-/** The second factors a user can pass (PASSKEY comes with passkeys). */
-export type SecondFactorMethod = 'TOTP' | 'RECOVERY_CODE' | 'PASSKEY';
+export type { SecondFactorMethod };
 
 /** Where a code was presented, for the audit event of a wrong one. */
 export type CodeUse = 'sign_in' | 'reauthenticate' | 'confirm_totp';
@@ -40,8 +40,8 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
   }
 
   return {
-    /** The factors the user can pass now (empty: password only). */
-    methodsOf: (userId: string) => methodsOf(db, userId),
+    /** The factors the user can pass now (empty: password only); in the caller's transaction when given one. */
+    methodsOf: (userId: string, executor: Database | Tx = db) => methodsOf(executor, userId),
 
     /** A new pending authenticator-app secret; it works only once confirmTotp has seen a code of it. */
     async enrollTotp(claims: AccessClaims): Promise<TotpEnrollmentAnswer> {

@@ -13,6 +13,26 @@ export const MAX_CHALLENGE_GUESSES = 5;
 /** The binding of a challenge to the password step: the stored hash the password was checked against. */
 export const passwordStepDigest = (passwordHash: string) => sha256Digest(passwordHash, 'hex');
 
+/** The second factors a user can pass (PASSKEY comes with passkeys). */
+export type SecondFactorMethod = 'TOTP' | 'RECOVERY_CODE' | 'PASSKEY';
+
+/**
+ * The answer of a right password when the user has a second factor: no tokens, a challenge
+ * that completeSignIn finishes with a code. Answered as a member of the result union (the
+ * errors plugin carries it), though it is no failure.
+ */
+export class SecondFactorRequired extends Error {
+  readonly passkeyOptions = null;
+  constructor(
+    readonly challenge: string,
+    readonly methods: SecondFactorMethod[],
+    readonly expiresIn: number,
+  ) {
+    super('A second factor is required to finish signing in.');
+    this.name = new.target.name;
+  }
+}
+
 /** Issues a challenge for a user whose password was just checked against `passwordHash`. */
 export async function issueChallenge(
   db: Database | Tx,

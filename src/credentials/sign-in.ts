@@ -13,8 +13,15 @@ import {
 } from '../errors.js';
 import { findUserByEmail, findUserById, lockUser, recordSignIn } from '../accounts/accounts.js';
 import type { Passwords } from './passwords.js';
-import type { SecondFactorMethod, SecondFactors } from './second-factors.js';
-import { CHALLENGE_TTL_SECONDS, issueChallenge, passwordStepDigest, reserveGuess, spendChallenge } from './sign-in-challenges.js';
+import type { SecondFactors } from './second-factors.js';
+import {
+  CHALLENGE_TTL_SECONDS,
+  issueChallenge,
+  passwordStepDigest,
+  reserveGuess,
+  SecondFactorRequired,
+  spendChallenge,
+} from './sign-in-challenges.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
@@ -32,23 +39,6 @@ export interface SignInDeps {
   secondFactors: Pick<SecondFactors, 'methodsOf' | 'checkCode'>;
   /** REQUIRE_EMAIL_VERIFICATION: refuse sign-in (after the password check) until the email is verified. */
   requireEmailVerification?: boolean;
-}
-
-/**
- * The answer of a right password when the user has a second factor: no tokens, a challenge
- * that completeSignIn finishes with a code. Answered as a member of the result union (the
- * errors plugin carries it), though it is no failure.
- */
-export class SecondFactorRequired extends Error {
-  readonly passkeyOptions = null;
-  constructor(
-    readonly challenge: string,
-    readonly methods: SecondFactorMethod[],
-    readonly expiresIn: number,
-  ) {
-    super('A second factor is required to finish signing in.');
-    this.name = new.target.name;
-  }
 }
 
 /** How a checked sign-in ended: the lockout counts a wrong password, clears on success, and forgets the rest. */

@@ -4,6 +4,7 @@ import {
   InvalidTokenError,
   RateLimitedError,
 } from '../../errors.js';
+import { SecondFactorRequired } from '../../credentials/sign-in-challenges.js';
 import { unauthenticatedError } from '../access-errors.js';
 import { emailKey } from '../arguments.js';
 import { builder } from '../builder.js';
@@ -87,10 +88,12 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description:
       'Sets a new password with the token from the link of a reset mail, marks the email verified, revokes ' +
-      'every session and token of the account, and signs in to a new session. A password the policy refuses ' +
-      '(InputError on newPassword) leaves the link usable.',
+      'every session and token of the account, and signs in to a new session. When the account has a second ' +
+      'factor, the password is set and every session revoked, but the answer is SecondFactorRequired (no ' +
+      'tokens): finish with completeSignIn; a mailbox alone never passes or switches off a second factor. A ' +
+      'password the policy refuses (InputError on newPassword) leaves the link usable.',
     errors: {
-      types: [InvalidTokenError, InputError, RateLimitedError],
+      types: [InvalidTokenError, InputError, RateLimitedError, SecondFactorRequired],
       union: { name: 'ResetPasswordResult' },
     },
     args: {

@@ -1,5 +1,5 @@
 import type { AuthTokens } from '../../sessions/session-service.js';
-import { SecondFactorRequired } from '../../credentials/sign-in.js';
+import { SecondFactorRequired } from '../../credentials/sign-in-challenges.js';
 import {
   AccountDisabledError,
   EmailNotVerifiedError,
