@@ -277,12 +277,12 @@ describe('access token claims', () => {
     expect(inspect(session.accessToken).header).toEqual({ alg: 'HS256', typ: 'at+jwt', kid: expect.stringMatching(/^hs-[\w-]{16}$/) });
   });
 
-  it('carries iss, aud, sub, sid, jti, iat, exp and roles, with exp = iat + 900', async () => {
+  it('carries iss, aud, sub, sid, jti, iat, exp, roles, amr and auth_time, with exp = iat + 900', async () => {
     const session = await registerUser(t);
     const nowSecond = Math.floor(t.clock.now().getTime() / 1000);
     const { claims } = inspect(session.accessToken);
-    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub']);
-    expect(claims).toMatchObject({ iss: ISSUER, aud: AUDIENCE, sub: session.userId, roles: ['user'] });
+    expect(Object.keys(claims).sort()).toEqual(['amr', 'aud', 'auth_time', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub']);
+    expect(claims).toMatchObject({ iss: ISSUER, aud: AUDIENCE, sub: session.userId, roles: ['user'], amr: ['pwd'], auth_time: nowSecond });
     expect(claims.iat).toBe(nowSecond);
     expect(claims.exp).toBe(nowSecond + 900);
     expect(t.config.accessTokenTtl).toBe(900);

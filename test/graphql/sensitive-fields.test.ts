@@ -35,6 +35,12 @@ const CALLS: Record<string, string> = {
   changePassword: 'changePassword(currentPassword: $password, newPassword: $password) { __typename }',
   resetPassword: 'resetPassword(token: $password, newPassword: $password) { __typename }',
   verifyEmail: 'verifyEmail(token: $password) { __typename }',
+  reauthenticate: 'reauthenticate(password: $password) { __typename }',
+  completeSignIn: 'completeSignIn(challenge: $password, code: $password) { __typename }',
+  enrollTotp: 'enrollTotp { secret }',
+  confirmTotp: 'confirmTotp(code: $password) { __typename }',
+  disableTotp: 'disableTotp',
+  regenerateRecoveryCodes: 'regenerateRecoveryCodes { codes }',
 };
 const VARS = '($email: String!, $password: String!)';
 const SENSITIVE_FIELDS = Object.keys(CALLS);
