@@ -10,11 +10,13 @@ import { recoveryCodes, totpCredentials } from '../../src/db/schema.js';
 import { GOOD_PASSWORD, loginUser, ME_ID, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import {
+  COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
   DISABLE_TOTP,
   ENROLL_TOTP,
   enableTotp,
   eventsOf,
+  LOGIN_2FA,
   MY_FACTORS,
   REAUTHENTICATE,
   REGENERATE_RECOVERY_CODES,
@@ -37,6 +39,15 @@ function alignClock(app: ServedApp) {
 }
 const at = (seconds: number) => new Date(s.t.clock.now().getTime() + seconds * 1000);
 const reauthWith = (token: string, code: string) => s.gql(REAUTHENTICATE, { code }, { token });
+
+/** Another session of a user with TOTP, signed in with the password and a code of the next step; its access token. */
+async function passwordAndCode(email: string, secret: string): Promise<string> {
+  s.t.clock.advance(30);
+  const res = await s.gql(LOGIN_2FA, { input: { email, password: GOOD_PASSWORD } });
+  const done = await s.gql(COMPLETE_SIGN_IN, { challenge: res.data!.login.challenge, code: totpCode(secret, s.t.clock.now()) });
+  expect(done.data?.completeSignIn.__typename, JSON.stringify(done)).toBe('AuthPayload');
+  return done.data!.completeSignIn.accessToken;
+}
 
 describe('enrolTotp and confirmTotp', () => {
   it('hands out a base32 secret, its otpauth URI and an SVG QR code, and keeps the secret sealed at rest', async () => {
@@ -86,6 +97,18 @@ describe('enrolTotp and confirmTotp', () => {
     for (const code of codes) expect(JSON.stringify(stored)).not.toContain(code.replace(/-/g, ''));
     const events = await eventsOf(s, user.userId, ['second_factor_added']);
     expect(events.map((e) => e.detail)).toEqual([expect.objectContaining({ method: 'TOTP' })]);
+  });
+
+  it("signs out the user's other sessions when the codes are regenerated or TOTP is turned off", async () => {
+    const user = await registerUser(s);
+    const { secret } = await enableTotp(s, user.accessToken);
+    const second = await passwordAndCode(user.email, secret);
+    expect((await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: user.accessToken })).errors).toBeUndefined();
+    expect(refusalCode(await s.gql(ME_ID, {}, { token: second }))).toBe('UNAUTHENTICATED');
+    const third = await passwordAndCode(user.email, secret);
+    expect((await s.gql(DISABLE_TOTP, {}, { token: user.accessToken })).data?.disableTotp).toBe(true);
+    expect(refusalCode(await s.gql(ME_ID, {}, { token: third }))).toBe('UNAUTHENTICATED');
+    expect((await s.gql(ME_ID, {}, { token: user.accessToken })).data?.me.id).toBe(user.userId);
   });
 
   it("signs out the user's other sessions, not the one that turned TOTP on", async () => {

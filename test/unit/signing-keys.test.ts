@@ -121,7 +121,8 @@ describe('the algorithm when JWT_ALGORITHM is not set', () => {
     const codec = createAccessTokenCodec(keys.ring, codecOptions);
     expect(await codec.verify(preUpgrade, now)).toEqual({
       ok: true,
-      claims: { sub: claims.sub, sid: claims.sid, jti: claims.jti, iat, exp: iat + 900, roles: ['user'] },
+      // Signed before sessions recorded how they were authenticated: no factor, no auth_time.
+      claims: { sub: claims.sub, sid: claims.sid, jti: claims.jti, iat, exp: iat + 900, roles: ['user'], amr: [] },
     });
     // A refresh retried across the upgrade gets the successor it got before: same derivation from the secret.
     const before = Buffer.from(hkdfSync('sha256', Buffer.from(TEST_JWT_SECRET), Buffer.alloc(0), 'authgraph refresh-token successor', 32));
