@@ -98,7 +98,8 @@ export function createSignIn(deps: SignInDeps) {
       return { kind: 'wrong_password', userId: null };
     }
     const verified = await passwords.verify(user.passwordHash, password);
-    if (!verified.ok) {
+    // An account without a password (made through a provider) never verifies one.
+    if (!verified.ok || user.passwordHash === null) {
       await failure('wrong_password', user.id);
       return { kind: 'wrong_password', userId: user.id };
     }
@@ -203,7 +204,7 @@ export function createSignIn(deps: SignInDeps) {
           request,
           now,
           amr: ['pwd', passed.amr],
-          isCurrent: (stored) => passwordStepDigest(stored.passwordHash) === guess.passwordHashDigest,
+          isCurrent: (stored) => stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === guess.passwordHashDigest,
           spend: (tx) => spendChallenge(tx, guess.id, now),
           detail: { secondFactor: passed.method },
         });
