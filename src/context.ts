@@ -7,10 +7,14 @@ import type { RefreshCookieJar } from './sessions/refresh-cookie.js';
 import type { AppServices } from './services.js';
 import { readRequestInfo, type RequestInfo, type ServerContext } from './request-info.js';
 
-/** Who is calling: nobody, somebody whose token was refused (and why), or a signed-in user. */
+/**
+ * Who is calling: nobody, somebody whose token was refused (and why), or a signed-in user. A
+ * refused token that is ours but expired keeps its claims, for logout alone (see AccessTokenCheck).
+ */
 export type Viewer =
   | { kind: 'anonymous' }
-  | { kind: 'refused'; reason: AccessTokenFailure | RevocationReason | 'bad_scheme' }
+  | { kind: 'refused'; reason: Exclude<AccessTokenFailure, 'expired'> | RevocationReason | 'bad_scheme' }
+  | { kind: 'refused'; reason: 'expired'; claims: AccessClaims }
   | { kind: 'user'; claims: AccessClaims };
 
 /** What resolvers may use: the services, never the database handle (they ask a service). */
@@ -54,7 +58,9 @@ async function authenticate(header: string | null, services: ResolverServices): 
   if (!match) return { kind: 'refused', reason: 'bad_scheme' };
   const now = services.clock.now();
   const check = await services.accessTokens.verify(match[1]!, now);
-  if (!check.ok) return { kind: 'refused', reason: check.reason };
+  if (!check.ok) {
+    return check.reason === 'expired' ? { kind: 'refused', reason: 'expired', claims: check.claims } : { kind: 'refused', reason: check.reason };
+  }
   const revoked = await services.revocations.isRevoked(check.claims, now);
   if (revoked) return { kind: 'refused', reason: revoked };
   return { kind: 'user', claims: check.claims };

@@ -201,6 +201,6 @@ export function createServices(options: {
     /** REAUTH_MAX_AGE and REQUIRE_SECOND_FACTOR_FOR_ROLES, for the step-up scopes. */
     stepUp: config.stepUp,
     /** Where refresh tokens travel (REFRESH_TOKEN_TRANSPORT), and each request's refresh cookie. */
-    refreshCookies: createRefreshCookies(refreshCookieSettings(config)),
+    refreshCookies: createRefreshCookies(refreshCookieSettings(config), (token) => auth.liveSessionOf(token)),
   };
 }

@@ -61,14 +61,24 @@ export interface RefreshCookieJar {
   clear(): void;
   /**
    * Rotates the refresh token the request names (see tokenFrom) with `rotate`, the same call
-   * for an argument and for the cookie, and sets the successor's cookie. A rejected cookie
-   * (revoked, expired, replayed, malformed) is cleared in the same response.
+   * for an argument and for the cookie, and sets the successor's cookie, unless the argument was
+   * spent and the cookie belongs to another session that is still live (then the cookie is left
+   * as it was; the successor is in the body). A rejected cookie (revoked, expired, replayed,
+   * malformed) is cleared in the same response.
    */
   refresh(argument: string | null | undefined, rotate: (token: string) => Promise<AuthTokens>): Promise<AuthTokens>;
+  /**
+   * After a request ended sessions (logout, revokeSession): clears the cookie it presented
+   * unless that cookie belongs to a session that is still live.
+   */
+  release(): Promise<void>;
 }
 
+/** The live session a refresh token names, or null (the session service answers). */
+export type LiveSessionOf = (refreshToken: string) => Promise<string | null>;
+
 /** The refresh cookie of each request: what it presented, and the Set-Cookie its response gets. */
-export function createRefreshCookies(settings: RefreshCookieSettings) {
+export function createRefreshCookies(settings: RefreshCookieSettings, liveSessionOf: LiveSessionOf) {
   const enabled = settings.transport !== 'body';
   const attributes: SerializeOptions = { httpOnly: true, secure: settings.secure, sameSite: 'strict', path: '/' };
   // By request, as @whatwg-node's cookie plugin keeps its store: the resolvers (through the
@@ -79,6 +89,14 @@ export function createRefreshCookies(settings: RefreshCookieSettings) {
   function createJar(request: Request): RefreshCookieJar {
     const header = enabled ? request.headers.get('cookie') : null;
     const presented = header ? parseCookie(header)[settings.name] || undefined : undefined;
+    // The one place that decides whether the cookie is another live session's: a browser must
+    // not forget a session the server still honours (both mode, where an argument may name
+    // another session than the cookie's), nor keep one that is over.
+    async function belongsToOtherLiveSession(sessionId: string | null): Promise<boolean> {
+      if (!presented) return false;
+      const live = await liveSessionOf(presented);
+      return live !== null && live !== sessionId;
+    }
     const jar: RefreshCookieJar = {
       inBody: settings.transport !== 'cookie',
       presented,
@@ -95,12 +113,18 @@ export function createRefreshCookies(settings: RefreshCookieSettings) {
       async refresh(argument, rotate) {
         const token = jar.tokenFrom(argument);
         if (!token) throw new InvalidRefreshTokenError('missing');
+        let tokens: AuthTokens;
         try {
-          return jar.deliver(await rotate(token));
+          tokens = await rotate(token);
         } catch (err) {
           if (!argument && err instanceof InvalidRefreshTokenError) jar.clear();
           throw err;
         }
+        if (argument && (await belongsToOtherLiveSession(tokens.sessionId))) return tokens;
+        return jar.deliver(tokens);
+      },
+      async release() {
+        if (presented && !(await belongsToOtherLiveSession(null))) jar.clear();
       },
     };
     return jar;

@@ -29,7 +29,25 @@ export interface AuthTokens {
   /** When the refresh token stops working (its own lifetime, or the session's end if sooner). */
   refreshTokenExpiresAt: Date;
   user: Account;
+  /** The session the tokens belong to (not part of the GraphQL payload). */
+  sessionId: string;
 }
+
+/**
+ * The access token a logout was sent with: a valid one, or one of ours whose only fault is its
+ * `exp` (the signature verified), which still names the session it was issued in.
+ */
+export interface LogoutAccess {
+  claims: AccessClaims;
+  expired: boolean;
+}
+
+/**
+ * What a logout did: revoked what it was given; found nothing live to revoke; or refused
+ * `everywhere`, revoking nothing, because an expired access token came without a live refresh
+ * token of its user.
+ */
+export type LogoutOutcome = 'revoked' | 'nothing_live' | 'everywhere_unproven';
 
 export interface AuthServiceDeps {
   db: Database;
@@ -65,6 +83,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       refreshExpiresIn: wholeSecondsLeft(refreshToken.expiresAt, now),
       refreshTokenExpiresAt: refreshToken.expiresAt,
       user: toAccount(user),
+      sessionId,
     };
   }
 
@@ -98,43 +117,51 @@ export function createAuthService(deps: AuthServiceDeps) {
       return tokensFor(result.user, result.session, result.refreshToken, now);
     },
 
-    /** Whether a refresh token still names a live session (neither it nor its session expired or revoked). */
-    async refreshTokenLives(presented: string): Promise<boolean> {
-      return (await findSessionOfRefreshToken(db, presented, clock.now())) !== null;
+    /** The live session a refresh token names (neither it nor its session expired or revoked), else null. */
+    async liveSessionOf(presented: string): Promise<string | null> {
+      return (await findSessionOfRefreshToken(db, presented, clock.now()))?.id ?? null;
     },
 
     /**
      * Revokes the caller's access token and session, the session of a presented refresh token,
-     * or (everywhere) all of the user's sessions and tokens. Returns false when neither token was
-     * live, so nothing was revoked (the resolver decides what that answers).
+     * or (everywhere) all of the user's sessions and tokens. An expired access token of ours
+     * ends its own session only while it would otherwise still be honoured (its session live,
+     * its user active, not revoked itself): an old leaked token can end the session it was
+     * issued in, nothing more. With it, `everywhere` also needs a live refresh token of the same
+     * user, proof of holding the account now; else nothing is revoked.
      */
     async logout(options: {
-      claims: AccessClaims | null;
+      access: LogoutAccess | null;
       refreshToken?: string | null | undefined;
       everywhere: boolean;
       request: RequestInfo;
-    }) {
+    }): Promise<LogoutOutcome> {
       const now = clock.now();
-      const { claims } = options;
-      if (options.everywhere && !claims) return false;
+      const { access, everywhere } = options;
       const tokenSession = options.refreshToken ? await findSessionOfRefreshToken(db, options.refreshToken, now) : null;
-      if (!claims && !tokenSession) return false;
+      // Whose sessions `everywhere` ends: a valid access token's user, or an expired one's
+      // when a live refresh token of that user comes with it.
+      const everyoneOf = everywhere && access && (!access.expired || tokenSession?.userId === access.claims.sub) ? access.claims.sub : null;
+      if (everywhere && !everyoneOf) return 'everywhere_unproven';
+      const claims = access && (!access.expired || (await revocations.isRevoked(access.claims, now)) === null) ? access.claims : null;
+      if (!claims && !tokenSession) return 'nothing_live';
       await db.transaction(async (tx) => {
         if (claims) {
-          await revocations.revokeAccessToken(tx, claims);
+          // An expired token needs no entry: it is refused by its `exp` already.
+          if (!access!.expired) await revocations.revokeAccessToken(tx, claims);
           await revokeSession(tx, claims.sid, now);
         }
         if (tokenSession) await revokeSession(tx, tokenSession.id, now);
-        if (options.everywhere && claims) await signOutEverywhere(tx, claims.sub, now);
+        if (everyoneOf) await signOutEverywhere(tx, everyoneOf, now);
         const event = {
-          type: options.everywhere ? 'logout_everywhere' : 'logout',
+          type: everywhere ? 'logout_everywhere' : 'logout',
           userId: claims?.sub ?? tokenSession?.userId,
           request: options.request,
-          detail: { sessionId: claims?.sid ?? tokenSession?.id },
+          detail: { sessionId: claims?.sid ?? tokenSession?.id, ...(access?.expired && claims ? { accessTokenExpired: true } : {}) },
         } as const;
         await audit.record(event, tx);
       });
-      return true;
+      return 'revoked';
     },
   };
 }

@@ -35,9 +35,15 @@ export interface AccessSubject {
 /** Why a presented access token was refused; kept for logs, never shown to the client. */
 export type AccessTokenFailure = 'malformed' | 'oversized' | 'expired' | 'bad_signature' | 'bad_claims' | 'unknown_key';
 
+/**
+ * A verdict on a presented token. An expired token of ours (its signature verified by the ring,
+ * every other check passed, only `exp` past) keeps its claims: they prove which session the
+ * token was issued in (logout ends it), never a right to be served.
+ */
 export type AccessTokenCheck =
   | { ok: true; claims: AccessClaims }
-  | { ok: false; reason: AccessTokenFailure };
+  | { ok: false; reason: 'expired'; claims: AccessClaims }
+  | { ok: false; reason: Exclude<AccessTokenFailure, 'expired'> };
 
 export interface IssuedAccessToken {
   token: string;
@@ -68,8 +74,16 @@ const claimsShape = z.object({
   auth_time: z.number().int().optional(),
 });
 
-function failureOf(err: unknown): AccessTokenFailure {
-  if (err instanceof errors.JWTExpired) return 'expired';
+function failureOf(err: unknown): Exclude<AccessTokenCheck, { ok: true }> {
+  // jose checks `exp` last: after the signature, typ, issuer, audience and required claims.
+  if (err instanceof errors.JWTExpired && err.claim === 'exp') {
+    const claims = claimsShape.safeParse(err.payload);
+    return claims.success ? { ok: false, reason: 'expired', claims: claims.data } : { ok: false, reason: 'bad_claims' };
+  }
+  return { ok: false, reason: reasonOf(err) };
+}
+
+function reasonOf(err: unknown): Exclude<AccessTokenFailure, 'expired'> {
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'bad_signature';
   if (err instanceof errors.JWTClaimValidationFailed) return 'bad_claims';
   if (err instanceof errors.JWKSNoMatchingKey) return 'unknown_key';
@@ -143,7 +157,7 @@ export function createAccessTokenCodec(
         verified.set(digest, { claims: claims.data, header: { kid: protectedHeader.kid, alg: protectedHeader.alg } });
         return { ok: true, claims: claims.data };
       } catch (err) {
-        return { ok: false, reason: failureOf(err) };
+        return failureOf(err);
       }
     },
   };

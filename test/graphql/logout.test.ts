@@ -2,22 +2,33 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokedTokens, sessions, users } from '../../src/db/schema.js';
 import { purgeExpired } from '../../src/purge.js';
-import { createTestApp, type TestApp } from '../support/app.js';
+import { eventsOfUser } from '../support/abuse.js';
+import { createTestApp, type GraphQLResponse, type TestApp } from '../support/app.js';
+import { listen, type Listening } from '../support/listen.js';
 import { refreshTokenRow } from '../support/rows.js';
-import { claimsOf, expectUnauthenticated, inspect, mint } from '../support/forge.js';
+import { claimsOf, expectUnauthenticated, inspect, mint, tamperClaims } from '../support/forge.js';
 import { loginUser, LOGOUT, registerUser, type Session, ME_ID, REFRESH_BRIEF } from '../support/operations.js';
 
 let t: TestApp;
+let server: Listening;
 beforeAll(async () => {
   t = await createTestApp();
+  server = await listen(t.app);
 });
-afterAll(() => t.close());
+afterAll(async () => {
+  await server?.close();
+  await t?.close();
+});
 
 const REFRESH = REFRESH_BRIEF;
 
-/** Logs out with the given access token (if any) and arguments. */
-function logout(options: { token?: string; refreshToken?: string; everywhere?: boolean }) {
-  return t.gql(LOGOUT, { token: options.refreshToken, everywhere: options.everywhere }, { token: options.token });
+/** Logs out over the app's HTTP port, with the given access token (if any) and arguments. */
+async function logout(options: { token?: string; refreshToken?: string; everywhere?: boolean }): Promise<GraphQLResponse> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const variables = { token: options.refreshToken, everywhere: options.everywhere };
+  const response = await fetch(`${server.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: LOGOUT, variables }) });
+  return { status: response.status, ...(await response.json()) };
 }
 
 async function expectLoggedOut(res: Awaited<ReturnType<typeof logout>>) {
@@ -109,7 +120,7 @@ describe('logout', () => {
     await expectRefreshWorks(session);
   });
 
-  it('logs out with the refresh token alone once the access token has expired', async () => {
+  it('logs out with the refresh token beside an expired access token', async () => {
     const session = await registerUser(t);
     t.clock.advance(t.config.accessTokenTtl + 1);
     await expectAccessRefused(session);
@@ -159,13 +170,17 @@ describe('logout', () => {
     expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
   });
 
-  it('answers UNAUTHENTICATED (MALFORMED) with a forged access token, and revokes nothing', async () => {
+  it('answers UNAUTHENTICATED (MALFORMED) with a forged access token, unexpired or expired, and revokes nothing', async () => {
     const session = await registerUser(t);
     const forged = await mint({ claims: claimsOf(session.accessToken), secret: new TextEncoder().encode('y'.repeat(40)) });
-    const res = await logout({ token: forged });
-    expectUnauthenticated(res, 'logout', { nullable: false });
-    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
-    await expectAccessWorks(session);
+    for (const when of ['unexpired', 'expired']) {
+      // Expired, a token of ours would still end its session; a forged one proves nothing.
+      if (when === 'expired') t.clock.advance(t.config.accessTokenTtl + 1);
+      const res = await logout({ token: forged });
+      expectUnauthenticated(res, 'logout', { nullable: false });
+      expect(res.errors![0]!.extensions, when).toEqual({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
+    }
+    await expectRefreshWorks(session);
   });
 
   it('revokes the session of a valid refresh token even beside a garbage access token', async () => {
@@ -176,19 +191,53 @@ describe('logout', () => {
   });
 });
 
+describe('logout with an expired access token of ours', () => {
+  /** The user's logout and logout_everywhere audit events. */
+  const logoutEvents = async (session: Session) =>
+    (await eventsOfUser(t, session.userId)).filter((event) => event.type.startsWith('logout'));
+
+  it('revokes the session the token was issued in, and only that one', async () => {
+    const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    await expectAccessRefused(session);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    await expectRefreshRefused(session.refreshToken);
+    await expectRefreshWorks(other);
+    const events = await logoutEvents(session);
+    expect(events.map((event) => [event.type, event.detail])).toEqual([
+      ['logout', { sessionId: claimsOf(session.accessToken).sid, accessTokenExpired: true }],
+    ]);
+  });
+
+  it('revokes nothing and records nothing when its session is over already', async () => {
+    const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
+    await expectLoggedOut(await logout({ refreshToken: session.refreshToken }));
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    await expectLoggedOut(await logout({ token: session.accessToken }));
+    // Only the first logout (by refresh token) is on record; the other session goes on.
+    expect(await logoutEvents(session)).toHaveLength(1);
+    await expectRefreshWorks(other);
+  });
+
+  it('stays UNAUTHENTICATED (MALFORMED) when its claims were altered (another session named), and revokes nothing', async () => {
+    const session = await registerUser(t);
+    const victim = await loginUser(t, session.email);
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    const altered = tamperClaims(session.accessToken, { sid: claimsOf(victim.accessToken).sid });
+    const res = await logout({ token: altered });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'MALFORMED' });
+    await expectRefreshWorks(victim);
+    await expectRefreshWorks(session);
+  });
+});
+
 describe('logout is idempotent: dead tokens answer true', () => {
   it('answers true with an expired access token and an expired refresh token', async () => {
     const session = await registerUser(t);
     t.clock.advance(t.config.refreshTokenTtl + 1);
     await expectLoggedOut(await logout({ token: session.accessToken, refreshToken: session.refreshToken }));
-  });
-
-  it('answers true with an expired access token alone', async () => {
-    const session = await registerUser(t);
-    t.clock.advance(t.config.accessTokenTtl + 1);
-    await expectLoggedOut(await logout({ token: session.accessToken }));
-    // Nothing proved the session's end, so nothing was revoked: its refresh token goes on.
-    await expectRefreshWorks(session);
   });
 
   it('answers true a second time for an access token already logged out', async () => {
@@ -321,14 +370,36 @@ describe('logout everywhere', () => {
     await expectRefreshWorks(session);
   });
 
-  it('answers UNAUTHENTICATED (EXPIRED) with an expired access token and a valid refresh token, and revokes nothing', async () => {
+  it('with an expired access token alone answers UNAUTHENTICATED (EXPIRED), and revokes nothing, not even its session', async () => {
     const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
     t.clock.advance(t.config.accessTokenTtl + 1);
-    const res = await logout({ token: session.accessToken, refreshToken: session.refreshToken, everywhere: true });
+    const res = await logout({ token: session.accessToken, everywhere: true });
     expectUnauthenticated(res, 'logout', { nullable: false });
-    // EXPIRED: the client refreshes and retries, which is the only way to end every session.
+    // A leaked old access token ends its own session at most, never all of them.
     expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'EXPIRED' });
     await expectRefreshWorks(session);
+    await expectRefreshWorks(other);
+  });
+
+  it('with an expired access token and a live refresh token of the same user revokes every session', async () => {
+    const session = await registerUser(t);
+    const other = await loginUser(t, session.email);
+    const third = await loginUser(t, session.email);
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    await expectLoggedOut(await logout({ token: session.accessToken, refreshToken: other.refreshToken, everywhere: true }));
+    for (const each of [session, other, third]) await expectRefreshRefused(each.refreshToken);
+    await expectAccessRefused(third);
+  });
+
+  it('with an expired access token and a live refresh token of another user answers UNAUTHENTICATED (EXPIRED), and revokes nothing', async () => {
+    const session = await registerUser(t);
+    const stranger = await registerUser(t);
+    t.clock.advance(t.config.accessTokenTtl + 1);
+    const res = await logout({ token: session.accessToken, refreshToken: stranger.refreshToken, everywhere: true });
+    expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'EXPIRED' });
+    await expectRefreshWorks(session);
+    await expectRefreshWorks(stranger);
   });
 
   it('answers UNAUTHENTICATED (REVOKED) with an access token already logged out: other sessions may live on', async () => {

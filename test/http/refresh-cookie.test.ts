@@ -255,14 +255,31 @@ describe('refresh through the cookie', () => {
     expect(res.setCookies).toEqual([]);
   });
 
-  it('gives the argument precedence over the cookie: the argument is spent, the cookie left as it was', async () => {
+  it("gives the argument precedence over the cookie: the argument is spent, another live session's cookie left as it was", async () => {
     const a = await signUp(bothMode);
     const b = await signUp(bothMode);
     const res = await send(bothMode, REFRESH, { token: b.payload.refreshToken }, { cookie: cookieHeader(a.cookie!) });
     expect(res.body.data.refresh.user.id).toBe(b.payload.user.id);
-    expect(cookieSet(res).value).toBe(res.body.data.refresh.refreshToken);
+    // b's successor is in the body only: overwriting the cookie would sign this browser out of a's session.
+    expect(res.body.data.refresh.refreshToken).toMatch(/^[\w-]+\.[\w-]+$/);
+    expect(res.setCookies).toEqual([]);
     // a's token was not spent: it still rotates.
     expect((await refreshWithCookie(bothMode, a.cookie!)).body.data.refresh.user.id).toBe(a.payload.user.id);
+  });
+
+  it("sets the argument's successor when the cookie is of the same session, or of a session that is over", async () => {
+    const a = await signUp(bothMode);
+    const same = await send(bothMode, REFRESH, { token: a.payload.refreshToken }, { cookie: cookieHeader(a.cookie!) });
+    expect(cookieSet(same).value).toBe(same.body.data.refresh.refreshToken);
+    // The cookie still holds a's first (now spent) token: the same session, so its successor replaces it.
+    bothMode.t.clock.advance(GRACE + 1);
+    const spentCookie = await send(bothMode, REFRESH, { token: same.body.data.refresh.refreshToken }, { cookie: cookieHeader(a.cookie!) });
+    expect(cookieSet(spentCookie).value).toBe(spentCookie.body.data.refresh.refreshToken);
+    const dead = await signUp(bothMode);
+    await send(bothMode, LOGOUT, { token: dead.payload.refreshToken });
+    const b = await signUp(bothMode);
+    const overDead = await send(bothMode, REFRESH, { token: b.payload.refreshToken }, { cookie: cookieHeader(dead.cookie!) });
+    expect(cookieSet(overDead).value).toBe(overDead.body.data.refresh.refreshToken);
   });
 
   // The cookie is one more source of the same string: every rule of rotation holds alike.
@@ -308,12 +325,45 @@ describe('refresh through the cookie', () => {
 describe('a dead session clears the cookie', () => {
   it('revoked (revokeSession): refresh through the cookie answers InvalidRefreshTokenError and clears it', async () => {
     const { cookie, payload } = await signUp(cookieMode);
-    const revoke = await send(cookieMode, REVOKE_SESSION, { id: sessionIdOf(payload.accessToken) }, { bearer: payload.accessToken });
+    const revoke = await send(
+      cookieMode,
+      REVOKE_SESSION,
+      { id: sessionIdOf(payload.accessToken) },
+      { bearer: payload.accessToken, cookie: cookieHeader(cookie!) },
+    );
     expect(revoke.body.data.revokeSession).toBe(true);
-    expectCleared(revoke); // its own session: the answer clears the cookie at once
+    expectCleared(revoke); // the cookie's own session: the answer clears the cookie at once
     const res = await refreshWithCookie(cookieMode, cookie!);
     expect(res.body.data.refresh.__typename).toBe('InvalidRefreshTokenError');
     expectCleared(res);
+  });
+
+  it("revokeSession keeps a cookie of another live session (both mode), even when revoking the access token's own session", async () => {
+    const mine = await signUp(bothMode);
+    const login = await send(bothMode, LOGIN, { input: { email: mine.email, password: GOOD_PASSWORD } });
+    const app = login.body.data.login; // a second session of the same user, held by a native app
+    const revoke = await send(
+      bothMode,
+      REVOKE_SESSION,
+      { id: sessionIdOf(app.accessToken) },
+      { bearer: app.accessToken, cookie: cookieHeader(mine.cookie!) },
+    );
+    expect(revoke.body.data.revokeSession).toBe(true);
+    expect(revoke.setCookies).toEqual([]);
+    expect((await refreshWithCookie(bothMode, mine.cookie!)).body.data.refresh.__typename).toBe('AuthPayload');
+  });
+
+  it("revokeSession of the cookie's session clears it though the access token is of another session (both mode)", async () => {
+    const mine = await signUp(bothMode);
+    const login = await send(bothMode, LOGIN, { input: { email: mine.email, password: GOOD_PASSWORD } });
+    const revoke = await send(
+      bothMode,
+      REVOKE_SESSION,
+      { id: sessionIdOf(mine.payload.accessToken) },
+      { bearer: login.body.data.login.accessToken, cookie: cookieHeader(mine.cookie!) },
+    );
+    expect(revoke.body.data.revokeSession).toBe(true);
+    expectCleared(revoke);
   });
 
   it('expired: refresh through the cookie answers InvalidRefreshTokenError and clears it', async () => {

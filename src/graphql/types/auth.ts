@@ -144,35 +144,40 @@ builder.mutationFields((t) => ({
   logout: t.boolean({
     description:
       'Revokes the current access token and its session, and the session of `refreshToken` if given. ' +
-      '`everywhere: true` (needs a valid access token) revokes every session of the user. Idempotent: true ' +
-      'also when the tokens given are already expired or revoked (a refresh token the server does not know ' +
-      'counts as dead). UNAUTHENTICATED, revoking nothing, when no token is given (MISSING), when no token ' +
-      'given is live and the access token is not one of ours (MALFORMED), and for `everywhere` without a ' +
-      'valid access token (its reason). Without `refreshToken`, the refresh cookie counts as given ' +
-      '(REFRESH_TOKEN_TRANSPORT cookie or both), and logout clears it, unless `refreshToken` is given and the ' +
-      'cookie belongs to another session that is still live.',
+      'An expired access token of this server (its signature valid) still revokes the session it was ' +
+      'issued in, if that session is live, and nothing else. `everywhere: true` revokes every session of ' +
+      'the user: it needs a valid access token, or an expired one together with a live refresh token of ' +
+      'the same user (else UNAUTHENTICATED with the access token\'s reason, revoking nothing). Idempotent: ' +
+      'true also when the tokens given are already expired or revoked (a refresh token the server does ' +
+      'not know counts as dead). UNAUTHENTICATED, revoking nothing, when no token is given (MISSING), and ' +
+      'when no token given is live and the access token is not one of ours (MALFORMED). Without ' +
+      '`refreshToken`, the refresh cookie counts as given (REFRESH_TOKEN_TRANSPORT cookie or both), and ' +
+      'logout clears it, unless it belongs to another session that is still live.',
     args: {
       refreshToken: t.arg.string(),
       everywhere: t.arg.boolean({ defaultValue: false }),
     },
     resolve: async (_root, args, ctx) => {
       const viewer = await ctx.viewer();
-      // Only a valid access token proves whose sessions "everywhere" are; anything less would
-      // answer true while other sessions live on.
-      if (args.everywhere && viewer.kind !== 'user') throw unauthenticatedError(viewer);
+      // An expired token of ours still proves which session it was issued in (the service
+      // decides how far that proof reaches).
+      const access =
+        viewer.kind === 'user' || (viewer.kind === 'refused' && viewer.reason === 'expired')
+          ? { claims: viewer.claims, expired: viewer.kind !== 'user' }
+          : null;
       const refreshToken = ctx.refreshCookie.tokenFrom(args.refreshToken);
-      const revoked = await ctx.services.auth.logout({
-        claims: viewer.kind === 'user' ? viewer.claims : null,
+      const outcome = await ctx.services.auth.logout({
+        access,
         refreshToken,
         everywhere: args.everywhere ?? false,
         request: ctx.request,
       });
-      // The cookie goes with its session: revoked just now, or dead already. A refreshToken
-      // argument may name another session than the cookie's (both mode): a cookie whose session
-      // lives on is kept, or the browser would forget a session the server still honours.
-      const cookie = ctx.refreshCookie.presented;
-      if (!args.refreshToken || !cookie || !(await ctx.services.auth.refreshTokenLives(cookie))) ctx.refreshCookie.clear();
-      if (revoked) return true;
+      // Only a token of ours proves whose sessions "everywhere" are; anything less would answer
+      // true while other sessions live on.
+      if (outcome === 'everywhere_unproven') throw unauthenticatedError(viewer);
+      // The cookie goes with its session: revoked just now, or dead already.
+      await ctx.refreshCookie.release();
+      if (outcome === 'revoked') return true;
       // Nothing was live. Dead tokens (expired, revoked) make a retried or late logout succeed, so
       // clients never refresh just to sign out. An unknown refresh token counts as dead: it may
       // have been purged after expiry, and telling "unknown" from "wrong secret" would tell a

@@ -60,15 +60,18 @@ builder.mutationFields((t) => ({
       },
       'Revokes one session: its refresh token and every access token issued in it stop working on their next use. ' +
         'Anything not allowed is FORBIDDEN, whether or not the session exists. True when a live session was ' +
-        'revoked; false when it was revoked already (or, with the permission, does not exist).',
+        'revoked; false when it was revoked already (or, with the permission, does not exist). The refresh ' +
+        'cookie this request carries (REFRESH_TOKEN_TRANSPORT cookie or both) is cleared when its session is ' +
+        'over (the one revoked, or one that ended before), and kept while it is live.',
     ),
     resolve: async (_root, { id }, ctx) => {
       const viewer = await signedIn(ctx);
       const mayRevokeAny = (await ctx.access())?.permissions.includes(SESSIONS_REVOKE) ?? false;
       const result = await ctx.services.sessionAdmin.revokeSession({ ...viewer, mayRevokeAny }, id ?? null);
       if (result.kind === 'forbidden') throw accessError('FORBIDDEN');
-      // Revoking the session this request is signed in with: its refresh cookie goes with it.
-      if (id === viewer.sessionId) ctx.refreshCookie.clear();
+      // The refresh cookie goes when its session did (or was over already), whichever session
+      // the access token is of: in both mode they may differ.
+      await ctx.refreshCookie.release();
       return result.revoked;
     },
   }),
