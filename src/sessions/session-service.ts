@@ -83,7 +83,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       refreshExpiresIn: wholeSecondsLeft(refreshToken.expiresAt, now),
       refreshTokenExpiresAt: refreshToken.expiresAt,
       user: toAccount(user),
-      sessionId,
+      sessionId: session.id,
     };
   }
 
