@@ -41,6 +41,10 @@ const CALLS: Record<string, string> = {
   confirmTotp: 'confirmTotp(code: $password) { __typename }',
   disableTotp: 'disableTotp',
   regenerateRecoveryCodes: 'regenerateRecoveryCodes { codes }',
+  startSocialSignIn: 'startSocialSignIn(provider: $email, redirectUri: $password) { __typename }',
+  completeSocialSignIn: 'completeSocialSignIn(provider: $email, code: $password, state: $password) { __typename }',
+  startIdentityLink: 'startIdentityLink(provider: $email, redirectUri: $password) { __typename }',
+  completeIdentityLink: 'completeIdentityLink(provider: $email, code: $password, state: $password) { __typename }',
 };
 const VARS = '($email: String!, $password: String!)';
 const SENSITIVE_FIELDS = Object.keys(CALLS);
