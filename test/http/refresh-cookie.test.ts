@@ -366,6 +366,28 @@ describe('a dead session clears the cookie', () => {
     expectCleared(revoke);
   });
 
+  it("revokeOtherSessions with the access token of another session clears a cookie whose session it ended (both mode)", async () => {
+    const mine = await signUp(bothMode);
+    const login = await send(bothMode, LOGIN, { input: { email: mine.email, password: GOOD_PASSWORD } });
+    const others = await send(bothMode, 'mutation { revokeOtherSessions }', {}, {
+      bearer: login.body.data.login.accessToken,
+      cookie: cookieHeader(mine.cookie!),
+    });
+    expect(others.body.data.revokeOtherSessions).toBe(1);
+    expectCleared(others);
+  });
+
+  it("revokeOtherSessions keeps the cookie of the session the request is made in (both mode)", async () => {
+    const mine = await signUp(bothMode);
+    await send(bothMode, LOGIN, { input: { email: mine.email, password: GOOD_PASSWORD } });
+    const others = await send(bothMode, 'mutation { revokeOtherSessions }', {}, {
+      bearer: mine.payload.accessToken,
+      cookie: cookieHeader(mine.cookie!),
+    });
+    expect(others.body.data.revokeOtherSessions).toBe(1);
+    expect(others.setCookies).toEqual([]);
+  });
+
   it('expired: refresh through the cookie answers InvalidRefreshTokenError and clears it', async () => {
     const { cookie } = await signUp(cookieMode);
     cookieMode.t.clock.advance(cookie!.maxAge! + 1);

@@ -78,22 +78,30 @@ builder.mutationFields((t) => ({
   revokeOtherSessions: t.int({
     ...guarded(
       { authenticated: true },
-      'Revokes all your sessions but the one this request is made in (sign out other devices); returns how many.',
+      'Revokes all your sessions but the one this request is made in (sign out other devices); returns how many. ' +
+        'The refresh cookie this request carries is cleared when its session is one of them (or over already).',
     ),
     resolve: async (_root, _args, ctx) => {
       const viewer = await signedIn(ctx);
-      return ctx.services.sessionAdmin.revokeOtherSessions(viewer, viewer.sessionId);
+      const revoked = await ctx.services.sessionAdmin.revokeOtherSessions(viewer, viewer.sessionId);
+      // In both mode the cookie may be of one of the sessions just ended.
+      await ctx.refreshCookie.release();
+      return revoked;
     },
   }),
   revokeUserSessions: t.int({
     args: { userId: t.arg.id({ required: true }).validate(rowId) },
     ...guarded(
       { permission: SESSIONS_REVOKE },
-      `Revokes every session of a user; returns how many.\n\n${describeErrors(['NOT_FOUND'])}`,
+      `Revokes every session of a user; returns how many. The refresh cookie this request carries is cleared when ` +
+        `its session is one of them (or over already).\n\n${describeErrors(['NOT_FOUND'])}`,
     ),
     resolve: async (_root, { userId }, ctx) => {
       const viewer = await signedIn(ctx);
-      return withTypedErrors(() => ctx.services.sessionAdmin.revokeUserSessions(viewer, userId ?? null));
+      const revoked = await withTypedErrors(() => ctx.services.sessionAdmin.revokeUserSessions(viewer, userId ?? null));
+      // An administrator may end their own sessions this way, the cookie's among them.
+      await ctx.refreshCookie.release();
+      return revoked;
     },
   }),
 }));
