@@ -178,7 +178,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         const methods = await secondFactors.methodsOf(userId, tx);
         if (methods.length > 0) {
           const revokedSessions = await signOutEverywhere(tx, userId, now);
-          const issued = await issueChallenge(tx, { userId, passwordHash, now });
+          const issued = await issueChallenge(tx, { userId, firstStep: { factor: 'pwd', passwordHash }, now });
           await audit.record({ type: 'password_reset', userId, request, detail: { revokedSessions, secondFactorRequired: true } }, tx);
           return { ok: true, challenge: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) } as const;
         }

@@ -17,7 +17,7 @@ export const passwordStepDigest = (passwordHash: string) => sha256Digest(passwor
 export type SecondFactorMethod = 'TOTP' | 'RECOVERY_CODE' | 'PASSKEY';
 
 /**
- * The answer of a right password when the user has a second factor: no tokens, a challenge
+ * The answer of a right password (or a provider's sign-in) when the user has a second factor: no tokens, a challenge
  * that completeSignIn finishes with a code. Answered as a member of the result union (the
  * errors plugin carries it), though it is no failure.
  */
@@ -33,22 +33,42 @@ export class SecondFactorRequired extends Error {
   }
 }
 
-/** Issues a challenge for a user whose password was just checked against `passwordHash`. */
+/**
+ * The first step a challenge was issued after, and what binds it there: the stored hash the
+ * password was checked against (`pwd`), or the provider identity that signed in (`fed`).
+ */
+export type FirstStep = { factor: 'pwd'; passwordHash: string } | { factor: 'fed'; identityId: string };
+
+/** What a counted guess learns of its challenge's first step (the password hash only as its digest). */
+export type FirstStepBinding = { factor: 'pwd'; passwordHashDigest: string } | { factor: 'fed'; identityId: string };
+
+/** Issues a challenge for a user who just passed `firstStep`. */
 export async function issueChallenge(
   db: Database | Tx,
-  options: { userId: string; passwordHash: string; now: Date },
+  options: { userId: string; firstStep: FirstStep; now: Date },
 ): Promise<{ challenge: string; expiresAt: Date }> {
+  const { firstStep } = options;
   const token = generateSplitToken();
   const expiresAt = addSeconds(options.now, CHALLENGE_TTL_SECONDS);
   await db.insert(signInChallenges).values({
     id: token.id,
     userId: options.userId,
     secretHash: token.secretHash,
-    passwordHashDigest: passwordStepDigest(options.passwordHash),
+    firstFactor: firstStep.factor,
+    ...(firstStep.factor === 'pwd'
+      ? { passwordHashDigest: passwordStepDigest(firstStep.passwordHash) }
+      : { identityId: firstStep.identityId }),
     createdAt: options.now,
     expiresAt,
   });
   return { challenge: token.token, expiresAt };
+}
+
+/** The binding of a stored challenge row (the table's check constraint keeps it whole). */
+function bindingOf(row: typeof signInChallenges.$inferSelect): FirstStepBinding {
+  if (row.firstFactor === 'fed' && row.identityId) return { factor: 'fed', identityId: row.identityId };
+  if (row.firstFactor === 'pwd' && row.passwordHashDigest) return { factor: 'pwd', passwordHashDigest: row.passwordHashDigest };
+  throw new Error(`sign-in challenge without the binding of its first factor (${row.firstFactor})`);
 }
 
 /** Why a challenge was refused. */
@@ -57,13 +77,13 @@ export type ChallengeRefusal = 'malformed' | 'unknown' | 'expired' | 'spent' | '
 /**
  * Counts one code against a live challenge BEFORE the code is checked (a conditional write: of
  * concurrent guesses, at most MAX_CHALLENGE_GUESSES are ever counted, so checked). Returns the
- * challenge's user and password binding, or why it is dead.
+ * challenge's user and first-step binding, or why it is dead.
  */
 export async function reserveGuess(
   db: Database,
   presented: string,
   now: Date,
-): Promise<{ ok: true; id: string; userId: string; passwordHashDigest: string } | { ok: false; reason: ChallengeRefusal; userId?: string }> {
+): Promise<{ ok: true; id: string; userId: string; binding: FirstStepBinding } | { ok: false; reason: ChallengeRefusal; userId?: string }> {
   const parts = parseSplitToken(presented);
   if (!parts) return { ok: false, reason: 'malformed' };
   const [row] = await db.select().from(signInChallenges).where(eq(signInChallenges.id, parts.id));
@@ -80,7 +100,7 @@ export async function reserveGuess(
       ),
     )
     .returning();
-  if (counted) return { ok: true, id: row.id, userId: row.userId, passwordHashDigest: row.passwordHashDigest };
+  if (counted) return { ok: true, id: row.id, userId: row.userId, binding: bindingOf(row) };
   const reason = row.spentAt ? 'spent' : row.expiresAt <= now ? 'expired' : 'exhausted';
   return { ok: false, reason, userId: row.userId };
 }

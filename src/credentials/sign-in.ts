@@ -114,7 +114,8 @@ export function createSignIn(deps: SignInDeps) {
     const methods = await secondFactors.methodsOf(user.id);
     if (methods.length > 0) {
       // No tokens yet: a challenge bound to this user and to the hash the password matched.
-      const issued = await issueChallenge(db, { userId: user.id, passwordHash: user.passwordHash, now: clock.now() });
+      const firstStep = { factor: 'pwd', passwordHash: user.passwordHash } as const;
+      const issued = await issueChallenge(db, { userId: user.id, firstStep, now: clock.now() });
       return { kind: 'refused', error: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) };
     }
     // A re-hash is computed outside the lock and replaces only the hash it verified.
@@ -170,11 +171,12 @@ export function createSignIn(deps: SignInDeps) {
     },
 
     /**
-     * Finishes a sign-in that answered SecondFactorRequired, with a code (TOTP or recovery
-     * code) or, later, a passkey. The challenge counts each code before it is checked and dies
-     * after MAX_CHALLENGE_GUESSES; each wrong code also counts toward the account lockout like a
-     * wrong password. A session opens (amr pwd+otp) only if the password is still the one the
-     * challenge was issued after.
+     * Finishes a sign-in that answered SecondFactorRequired (after a password, or a provider's
+     * sign-in), with a code (TOTP or recovery code) or, later, a passkey. The challenge counts
+     * each code before it is checked and dies after MAX_CHALLENGE_GUESSES; each wrong code also
+     * counts toward the account lockout like a wrong password. A session opens (amr: the first
+     * factor, then otp) only if the first step still holds: the password is still the one the
+     * challenge was issued after, or the provider identity is still linked.
      */
     async completeSignIn(
       input: { challenge: string; code?: string | null | undefined; passkey?: unknown },
@@ -200,13 +202,18 @@ export function createSignIn(deps: SignInDeps) {
           await attempt.failed();
           throw new InvalidSecondFactorError('wrong_code');
         }
+        const { binding } = guess;
         const opened = await openSession(user, {
           request,
           now,
-          amr: ['pwd', passed.amr],
-          isCurrent: (stored) => stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === guess.passwordHashDigest,
+          amr: [binding.factor, passed.amr],
+          isCurrent: (stored) =>
+            binding.factor === 'fed' ||
+            (stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === binding.passwordHashDigest),
+          // A federated challenge is bound to its identity by the foreign key: unlinking the
+          // identity (under the user's lock, as here) deletes the challenge, so it is not spent.
           spend: (tx) => spendChallenge(tx, guess.id, now),
-          detail: { secondFactor: passed.method },
+          detail: binding.factor === 'fed' ? { secondFactor: passed.method, method: 'social', identityId: binding.identityId } : { secondFactor: passed.method },
         });
         if (!opened.ok) {
           await attempt.release();

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
+  check,
   index,
   integer,
   jsonb,
@@ -322,10 +323,12 @@ export const recoveryCodes = pgTable(
 export type TotpCredentialRow = typeof totpCredentials.$inferSelect;
 
 /**
- * A sign-in halfway: the password was right, a second factor is due. The challenge is a split
+ * A sign-in halfway: the first factor passed, a second factor is due. The challenge is a split
  * token (`<id>.<secret>`, only the secret's SHA-256 kept), single-use, short-lived, bound to the
- * user and to the password it was issued after (`passwordHashDigest`: SHA-256 of the stored
- * hash then; a changed password kills it), and dead after `MAX_CHALLENGE_GUESSES` codes.
+ * user and to the first step it was issued after, and dead after `MAX_CHALLENGE_GUESSES` codes.
+ * `firstFactor` is that step's RFC 8176 amr: `pwd` binds the password (`passwordHashDigest`:
+ * SHA-256 of the stored hash then; a changed password kills it), `fed` the provider identity
+ * that signed in (`identityId`; unlinking it deletes the challenge).
  */
 export const signInChallenges = pgTable(
   'sign_in_challenges',
@@ -335,12 +338,21 @@ export const signInChallenges = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     secretHash: text('secret_hash').notNull(),
-    passwordHashDigest: text('password_hash_digest').notNull(),
+    firstFactor: text('first_factor', { enum: ['pwd', 'fed'] }).notNull().default('pwd'),
+    passwordHashDigest: text('password_hash_digest'),
+    identityId: uuid('identity_id').references(() => identities.id, { onDelete: 'cascade' }),
     createdAt: createdAt(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     /** Codes checked against it so far (each counted before it is checked). */
     guesses: integer('guesses').notNull().default(0),
     spentAt: timestamp('spent_at', { withTimezone: true }),
   },
-  (t) => [index('sign_in_challenges_expires_at_idx').on(t.expiresAt)],
+  (t) => [
+    index('sign_in_challenges_expires_at_idx').on(t.expiresAt),
+    // Exactly the binding of its first factor: a challenge never passes unbound.
+    check(
+      'sign_in_challenges_binding',
+      sql`(${t.firstFactor} = 'pwd' AND ${t.passwordHashDigest} IS NOT NULL AND ${t.identityId} IS NULL) OR (${t.firstFactor} = 'fed' AND ${t.identityId} IS NOT NULL AND ${t.passwordHashDigest} IS NULL)`,
+    ),
+  ],
 );

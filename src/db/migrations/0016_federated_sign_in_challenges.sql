@@ -1,0 +1,5 @@
+ALTER TABLE "sign_in_challenges" ALTER COLUMN "password_hash_digest" DROP NOT NULL;--> statement-breakpoint
+ALTER TABLE "sign_in_challenges" ADD COLUMN "first_factor" text DEFAULT 'pwd' NOT NULL;--> statement-breakpoint
+ALTER TABLE "sign_in_challenges" ADD COLUMN "identity_id" uuid;--> statement-breakpoint
+ALTER TABLE "sign_in_challenges" ADD CONSTRAINT "sign_in_challenges_identity_id_identities_id_fk" FOREIGN KEY ("identity_id") REFERENCES "public"."identities"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "sign_in_challenges" ADD CONSTRAINT "sign_in_challenges_binding" CHECK (("sign_in_challenges"."first_factor" = 'pwd' AND "sign_in_challenges"."password_hash_digest" IS NOT NULL AND "sign_in_challenges"."identity_id" IS NULL) OR ("sign_in_challenges"."first_factor" = 'fed' AND "sign_in_challenges"."identity_id" IS NOT NULL AND "sign_in_challenges"."password_hash_digest" IS NULL));
