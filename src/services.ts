@@ -157,6 +157,7 @@ export function createServices(options: {
     sessionPolicy,
     config: config.social,
     clients: createProviderClients(config.social.providers, logger),
+    secondFactors,
   });
   const roleAdmin = createRoleAdmin({ db, clock, audit });
   const directory = createUserDirectory({ db, clock, memory });

@@ -16,6 +16,8 @@ import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '
 import type { Logger } from '../logger.js';
 import type { RequestInfo } from '../request-info.js';
 import { isStorableText } from '../storable-text.js';
+import type { SecondFactors } from '../credentials/second-factors.js';
+import { CHALLENGE_TTL_SECONDS, issueChallenge, SecondFactorRequired } from '../credentials/sign-in-challenges.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { countIdentities, deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
@@ -32,6 +34,8 @@ export interface SocialSignInDeps {
   sessionPolicy: SessionPolicy;
   config: SocialConfig;
   clients: ProviderClients;
+  /** The user's second factors: a linked identity of a user with one stops at SecondFactorRequired, as a password does. */
+  secondFactors: Pick<SecondFactors, 'methodsOf'>;
 }
 
 /** What the frontend sends the user to, and the state it gets back with the code. */
@@ -75,6 +79,7 @@ const MAX_SUBJECT_LENGTH = 255;
 
 type SignInOutcome =
   | { kind: 'signed_in'; tokens: Parameters<AuthService['issueTokens']>; created: boolean }
+  | { kind: 'second_factor'; answer: SecondFactorRequired }
   | { kind: 'disabled'; userId: string }
   | { kind: 'exists'; userId: string };
 
@@ -86,7 +91,7 @@ type SignInOutcome =
  * otherwise hand over the account.
  */
 export function createSocialSignIn(deps: SocialSignInDeps) {
-  const { db, clock, audit, logger, auth, sessionPolicy, config, clients } = deps;
+  const { db, clock, audit, logger, auth, sessionPolicy, config, clients, secondFactors } = deps;
 
   function providerOf(id: string): SocialProviderConfig {
     const provider = config.providers.find((p) => p.id === id);
@@ -139,6 +144,13 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
         if (identity) {
           const user = await lockUser(tx, identity.userId);
           if (!user?.active) return { kind: 'disabled', userId: identity.userId };
+          // The provider is one factor, like a password: a user with a second factor finishes
+          // with completeSignIn, on a challenge bound to this identity (amr fed+otp).
+          const methods = await secondFactors.methodsOf(user.id, tx);
+          if (methods.length > 0) {
+            const issued = await issueChallenge(tx, { userId: user.id, firstStep: { factor: 'fed', identityId: identity.id }, now });
+            return { kind: 'second_factor', answer: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) };
+          }
           const signedIn = await recordSignIn(tx, user.id, { now });
           const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr: FEDERATED });
           const detail = { sessionId: started.session.id, method: 'social', provider: provider.id };
@@ -181,9 +193,11 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
 
 
     /**
-     * Completes a sign-in: a linked identity signs its user in; a new identity whose email no
-     * account has creates one (email verified only if the provider asserts it); one whose email
-     * an account has is AccountExistsError, linking nothing.
+     * Completes a sign-in: a linked identity signs its user in, or, when the user has a second
+     * factor, answers SecondFactorRequired (thrown, carried as a union member: no session until
+     * completeSignIn); a new identity whose email no account has creates one (email verified
+     * only if the provider asserts it); one whose email an account has is AccountExistsError,
+     * linking nothing.
      */
     async completeSignIn(response: ProviderResponse, request: RequestInfo): Promise<AuthTokens> {
       const failure = (reason: string, userId: string | null = null) =>
@@ -206,6 +220,8 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
         case 'exists':
           await failure('account_exists', outcome.userId);
           throw new AccountExistsError();
+        case 'second_factor':
+          throw outcome.answer;
         case 'signed_in':
           return auth.issueTokens(...outcome.tokens);
       }

@@ -9,7 +9,7 @@ import { inspect } from '../support/forge.js';
 import { GOOD_PASSWORD, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { NEW_PASSWORD } from '../support/account.js';
-import { CHANGE_PASSWORD_BRIEF, COMPLETE_SIGN_IN, enableTotp, LOGIN_2FA, passwordStep, totpCode } from './support.js';
+import { CHALLENGED, CHANGE_PASSWORD_BRIEF, COMPLETE_SIGN_IN, enableTotp, LOGIN_2FA, passwordStep, totpCode } from './support.js';
 
 let s: ServedApp; // RATE_LIMITS=off (the test default)
 let locking: ServedApp; // RATE_LIMITS=on, same database
@@ -37,13 +37,7 @@ describe('login of a user with a second factor', () => {
   it('answers SecondFactorRequired with a challenge, the methods and 300 s, and no tokens', async () => {
     const user = await userWithTotp();
     const res = await s.gql(LOGIN_2FA, { input: { email: user.email, password: GOOD_PASSWORD } });
-    expect(res.data?.login).toEqual({
-      __typename: 'SecondFactorRequired',
-      challenge: expect.stringMatching(/^[\w-]{22}\.[\w-]{43}$/),
-      methods: ['TOTP', 'RECOVERY_CODE'],
-      expiresIn: 300,
-      passkeyOptions: null,
-    });
+    expect(res.data?.login).toEqual(CHALLENGED);
     expect(JSON.stringify(res)).not.toMatch(/accessToken|refreshToken/);
   });
 

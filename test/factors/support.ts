@@ -78,6 +78,15 @@ export const COMPLETE_SIGN_IN = `mutation Complete($challenge: String!, $code: S
   }
 }`;
 
+/** The whole SecondFactorRequired answer for a user with TOTP and recovery codes: a challenge, 300 s, no passkey options. */
+export const CHALLENGED = {
+  __typename: 'SecondFactorRequired',
+  challenge: expect.stringMatching(/^[\w-]{22}\.[\w-]{43}$/),
+  methods: ['TOTP', 'RECOVERY_CODE'],
+  expiresIn: 300,
+  passkeyOptions: null,
+};
+
 /** Signs in with the password; expects SecondFactorRequired and returns its challenge. */
 export async function passwordStep(app: ServedApp, email: string, password: string): Promise<string> {
   const res = await app.gql(LOGIN_2FA, { input: { email, password } });

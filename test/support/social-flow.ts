@@ -8,6 +8,9 @@ import type { TestApp } from './app.js';
 import { browse, REDIRECT_URI, type GitHubUser, type ProviderUser, type TestGitHub, type TestOpenIdProvider } from './identity-providers.js';
 import { uniqueEmail } from './operations.js';
 
+/** Whatever sends GraphQL operations: a test app (yoga.fetch) or one served on a port. */
+type Client = Pick<TestApp, 'gql'>;
+
 export const CLIENT = { id: 'authgraph', secret: 'authgraph-test-client-secret-0123456789' };
 export const INTRUDER = { id: 'intruder', secret: 'intruder-test-client-secret-0123456789' };
 export const GITHUB_CLIENT = { id: 'gh-client', secret: 'gh-test-client-secret-0123456789' };
@@ -19,7 +22,11 @@ export const START = `mutation Start($provider: String!, $redirectUri: String!) 
 }`;
 export const COMPLETE = `mutation Complete($provider: String!, $code: String!, $state: String!, $iss: String) {
   completeSocialSignIn(provider: $provider, code: $code, state: $state, iss: $iss) {
-    __typename ... on AuthPayload { accessToken user { id email emailVerified } } ... on InputError { field } ... on Error { code }
+    __typename
+    ... on AuthPayload { accessToken user { id email emailVerified } }
+    ... on SecondFactorRequired { challenge methods expiresIn passkeyOptions }
+    ... on InputError { field }
+    ... on Error { code }
   }
 }`;
 export const START_LINK = `mutation StartLink($provider: String!, $redirectUri: String!) {
@@ -83,7 +90,7 @@ export function githubUser(overrides: Partial<GitHubUser> = {}): GitHubUser {
 }
 
 /** startSocialSignIn, or startIdentityLink with a token; fails the test unless it starts. */
-export async function start(app: TestApp, provider = 'corp', redirectUri = REDIRECT_URI, token?: string) {
+export async function start(app: Client, provider = 'corp', redirectUri = REDIRECT_URI, token?: string) {
   const res = token
     ? await app.gql(START_LINK, { provider, redirectUri }, { token })
     : await app.gql(START, { provider, redirectUri });
@@ -100,7 +107,7 @@ export async function atProvider(providers: { idp?: TestOpenIdProvider; github?:
 }
 
 /** completeSocialSignIn; fails the test on a GraphQL error. */
-export async function complete(app: TestApp, variables: Record<string, unknown>) {
+export async function complete(app: Client, variables: Record<string, unknown>) {
   const res = await app.gql(COMPLETE, variables);
   expect(res.errors, JSON.stringify(res)).toBeUndefined();
   return res.data!.completeSocialSignIn;
@@ -115,14 +122,14 @@ export const callbackVariables = (provider: string, back: URLSearchParams) => ({
 });
 
 /** The whole sign-in: start, the provider, complete. */
-export async function signIn(app: TestApp, providers: { idp?: TestOpenIdProvider; github?: TestGitHub }, user: ProviderUser | GitHubUser, provider = 'login' in user ? 'github' : 'corp') {
+export async function signIn(app: Client, providers: { idp?: TestOpenIdProvider; github?: TestGitHub }, user: ProviderUser | GitHubUser, provider = 'login' in user ? 'github' : 'corp') {
   const started = await start(app, provider);
   const back = await atProvider(providers, started.authorizationUrl, user);
   return complete(app, callbackVariables(provider, back));
 }
 
 /** The whole link of `user` at the provider to the account `token` is signed in to; the answer. */
-export async function link(app: TestApp, providers: { idp?: TestOpenIdProvider; github?: TestGitHub }, token: string, user: ProviderUser | GitHubUser, provider = 'login' in user ? 'github' : 'corp') {
+export async function link(app: Client, providers: { idp?: TestOpenIdProvider; github?: TestGitHub }, token: string, user: ProviderUser | GitHubUser, provider = 'login' in user ? 'github' : 'corp') {
   const started = await start(app, provider, REDIRECT_URI, token);
   const back = await atProvider(providers, started.authorizationUrl, user);
   const res = await app.gql(COMPLETE_LINK, callbackVariables(provider, back), { token });

@@ -96,7 +96,10 @@ describe('the error catalogue and the published schema', () => {
     completeIdentityLink: 'LinkIdentityResult',
   };
 
-  it('gives every field that returns a union a <Field>Result (or the name its contract fixes) of one payload and Error members (and SecondFactorRequired for login)', () => {
+  /** The sign-ins whose first step may stop halfway at the second factor (password, reset by email, provider). */
+  const FIRST_STEPS = ['login', 'resetPassword', 'completeSocialSignIn'];
+
+  it('gives every field that returns a union a <Field>Result (or the name its contract fixes) of one payload and Error members (and SecondFactorRequired for the first steps of a sign-in)', () => {
     const fields = Object.values(committed.getTypeMap())
       .filter((type) => isObjectType(type) && !type.name.startsWith('__'))
       .flatMap((type) => Object.values((type as GraphQLObjectType).getFields()));
@@ -106,11 +109,23 @@ describe('the error catalogue and the published schema', () => {
       const union = getNamedType(field.type) as GraphQLUnionType;
       expect(union.name).toBe(FIXED_UNION_NAMES[field.name] ?? `${field.name[0]!.toUpperCase()}${field.name.slice(1)}Result`);
       // A sign-in may also stop halfway, at the second factor: SecondFactorRequired is no failure.
+      const halfway = FIRST_STEPS.includes(field.name) ? 'SecondFactorRequired' : null;
       const payloads = union
         .getTypes()
-        .filter((member) => !member.getInterfaces().some((i) => i.name === 'Error') && member.name !== 'SecondFactorRequired');
+        .filter((member) => !member.getInterfaces().some((i) => i.name === 'Error') && member.name !== halfway);
       expect(payloads, union.name).toHaveLength(1);
     }
+  });
+
+  it('lets every first step of a sign-in stop at SecondFactorRequired, and no other field', () => {
+    const mutation = committed.getMutationType()!;
+    const answering = Object.values(mutation.getFields())
+      .filter((field) => {
+        const named = getNamedType(field.type);
+        return isUnionType(named) && named.getTypes().some((member) => member.name === 'SecondFactorRequired');
+      })
+      .map((field) => field.name);
+    expect(answering.sort()).toEqual([...FIRST_STEPS].sort());
   });
 
   it('documents each ErrorCode value with its catalogue description', () => {

@@ -51,7 +51,8 @@ export const AuthPayload = builder.objectRef<AuthTokens>('AuthPayload').implemen
 builder.objectType(SecondFactorRequired, {
   name: 'SecondFactorRequired',
   description:
-    'The password was right and the account has a second factor: no tokens yet. Call completeSignIn with the ' +
+    'The first factor passed (the password, or a sign-in through a provider) and the account has a second ' +
+    'factor: no tokens yet. Call completeSignIn with the ' +
     'challenge and a code of one of `methods` within `expiresIn` seconds. The challenge works once and dies after 5 ' +
     'wrong codes (sign in again then).',
   isTypeOf: (value) => value instanceof SecondFactorRequired,
@@ -111,10 +112,12 @@ builder.mutationFields((t) => ({
   completeSignIn: t.field({
     type: AuthPayload,
     description:
-      'Finishes a sign-in that answered SecondFactorRequired, with exactly one of `code` (a code of the ' +
-      'authenticator app or a recovery code) or `passkey` (not available yet: InputError), opening a session ' +
-      'that passed two factors (amr `pwd`, `otp`). InvalidSecondFactorError: a wrong or used code, or a ' +
-      'challenge that is unknown, expired, spent or dead after 5 wrong codes. Wrong codes count toward the ' +
+      'Finishes a sign-in (login, resetPassword or completeSocialSignIn) that answered SecondFactorRequired, with ' +
+      'exactly one of `code` (a code of the authenticator app or a recovery code) or `passkey` (not available yet: ' +
+      'InputError), opening a session that passed two factors (amr `pwd`, `otp` after a password; `fed`, `otp` ' +
+      'after a provider). InvalidSecondFactorError: a wrong or used code, or a challenge that is unknown, expired, ' +
+      'spent, dead after 5 wrong codes, or whose first step no longer holds (the password changed, the provider ' +
+      'identity was unlinked). Wrong codes count toward the ' +
       "account lockout like wrong passwords (RateLimitedError while locked). In cookie mode it sets the refresh cookie like login.",
     errors: {
       types: [InvalidSecondFactorError, InputError, RateLimitedError],

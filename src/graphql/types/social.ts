@@ -8,6 +8,7 @@ import {
   RateLimitedError,
   SocialSignInError,
 } from '../../errors.js';
+import { SecondFactorRequired } from '../../credentials/sign-in-challenges.js';
 import type { SocialSignInStart } from '../../social/social-sign-in.js';
 import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
 import { rowId } from '../arguments.js';
@@ -99,12 +100,13 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description:
       "Completes a sign-in with what the provider's redirect carried (`iss` when it had one: it must be the " +
-      "provider's issuer). A linked identity signs its user in; a new identity whose email no account has creates " +
-      'one. One whose email an account already has is AccountExistsError: it is never linked on its own, sign in ' +
+      "provider's issuer). A linked identity signs its user in, or, when the user has a second factor, answers " +
+      'SecondFactorRequired (no tokens): finish with completeSignIn, whose session then has amr `fed`, `otp`. ' +
+      'A new identity whose email no account has creates one. One whose email an account already has is AccountExistsError: it is never linked on its own, sign in ' +
       'and use startIdentityLink. A wrong, spent, expired or other-provider state, a bad code or ID token is ' +
       'SocialSignInError and creates nothing.',
     errors: {
-      types: [AccountExistsError, AccountDisabledError, SocialSignInError, InputError, RateLimitedError],
+      types: [AccountExistsError, AccountDisabledError, SocialSignInError, InputError, RateLimitedError, SecondFactorRequired],
       union: { name: 'CompleteSocialSignInResult' },
     },
     args: {
