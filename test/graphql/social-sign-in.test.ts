@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { authEvents, identities, users } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { inspect } from '../support/forge.js';
 import { openTestDatabase } from '../support/database.js';
 import {
   REDIRECT_URI,
@@ -103,10 +104,11 @@ describe('social sign-in through an OpenID Provider', () => {
     expect(url.searchParams.get('scope')).toBe('openid email profile');
   });
 
-  it('creates an account for a new identity: verified email from the provider, no password, one identity, a session', async () => {
+  it('creates an account for a new identity: verified email from the provider, no password, one identity, a session authenticated as federated (amr ["fed"])', async () => {
     const user = oidcUser();
     const payload = await signIn(user);
     expect(payload).toMatchObject({ __typename: 'AuthPayload', user: { email: user.email, emailVerified: true } });
+    expect(inspect(payload.accessToken).claims.amr).toEqual(['fed']);
     const row = await userRow(t, payload.user.id);
     expect(row.passwordHash).toBeNull();
     expect(row.name).toBe('Olivia Idp');
@@ -133,11 +135,12 @@ describe('social sign-in through an OpenID Provider', () => {
     expect(payload).toMatchObject({ __typename: 'AuthPayload', user: { emailVerified: false } });
   });
 
-  it('signs a linked identity in again as the same user, in a new session', async () => {
+  it('signs a linked identity in again as the same user, in a new session (amr ["fed"])', async () => {
     const user = oidcUser();
     const first = await signIn(user);
     const again = await signIn(user);
     expect(again.__typename).toBe('AuthPayload');
+    expect(inspect(again.accessToken).claims.amr).toEqual(['fed']);
     expect(again.user.id).toBe(first.user.id);
     expect(again.accessToken).not.toBe(first.accessToken);
     const events = await database.db.select().from(authEvents).where(and(eq(authEvents.userId, first.user.id), eq(authEvents.type, 'login_success')));
