@@ -9,8 +9,10 @@ export type Authentication = Pick<AccessClaims, 'amr' | 'auth_time'>;
  * held (an authenticator app's code, a recovery code, a security key or passkey), something
  * one is (user verification on the authenticator: biometrics or its PIN).
  */
-const FACTOR_KINDS: Record<string, 'knowledge' | 'possession' | 'inherence'> = {
+const FACTOR_KINDS: Record<string, 'knowledge' | 'possession' | 'inherence' | 'federated'> = {
   pwd: 'knowledge',
+  // A provider's sign-in (social sign-in): whatever it checked, it is a proof apart from ours.
+  fed: 'federated',
   otp: 'possession',
   hwk: 'possession',
   swk: 'possession',

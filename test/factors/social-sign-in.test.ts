@@ -8,16 +8,18 @@
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessions } from '../../src/db/schema.js';
+import { ADMIN_STATS } from '../support/authz.js';
 import { inspect } from '../support/forge.js';
 import { startOpenIdProvider, type ProviderUser, type TestOpenIdProvider } from '../support/identity-providers.js';
 import { GOOD_PASSWORD, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { CLIENT, link, MY_IDENTITIES, oidcUser, signIn as signInAt, socialEnv, UNLINK } from '../support/social-flow.js';
-import { CHALLENGED, COMPLETE_SIGN_IN, DISABLE_TOTP, enableTotp, eventsOf, passwordStep, totpCode } from './support.js';
+import { CHALLENGED, COMPLETE_SIGN_IN, DISABLE_TOTP, enableTotp, eventsOf, passwordStep, refusalCode, totpCode } from './support.js';
 
 let idp: TestOpenIdProvider;
 let s: ServedApp; // RATE_LIMITS=off (the test default)
 let locking: ServedApp; // RATE_LIMITS=on, same database
+let strict: ServedApp; // REQUIRE_SECOND_FACTOR_FOR_ROLES=admin, same database
 beforeAll(async () => {
   idp = await startOpenIdProvider([CLIENT]);
   s = await serveTestApp(socialEnv(idp.issuer));
@@ -26,8 +28,10 @@ beforeAll(async () => {
     { ...socialEnv(idp.issuer), RATE_LIMITS: 'on', RATE_LIMIT_SOCIAL_SIGN_IN_IP: '1000/60', RATE_LIMIT_SECOND_FACTOR_IP: '1000/60' },
     s.t.database,
   );
+  strict = await serveTestApp({ ...socialEnv(idp.issuer), REQUIRE_SECOND_FACTOR_FOR_ROLES: 'admin' }, s.t.database);
 });
 afterAll(async () => {
+  await strict?.close();
   await locking?.close();
   await s?.close();
   await idp?.close();
@@ -76,6 +80,24 @@ describe('completeSocialSignIn of a linked identity whose user has a second fact
     // The account was made by its first sign-in ('register'): this is its one login_success.
     const events = await eventsOf(s, account.userId, ['login_success']);
     expect(events.map((e) => e.detail)).toEqual([expect.objectContaining({ secondFactor: 'TOTP', method: 'social' })]);
+  });
+
+  it('counts the provider and the code as two factors: an admin so signed in passes REQUIRE_SECOND_FACTOR_FOR_ROLES, with the provider alone not', async () => {
+    const account = await providerUserWithTotp(strict);
+    await strict.t.services.roleAdmin.grantRole({ kind: 'operator' }, account.userId, 'admin');
+    await strict.t.services.changes.sync();
+    const challenge = await providerStep(strict, account.user);
+    const res = await complete(strict, challenge, totpCode(account.secret, account.now()));
+    expect(typeOf(res)).toBe('AuthPayload');
+    const stats = await strict.gql(ADMIN_STATS, {}, { token: res.data!.completeSignIn.accessToken });
+    expect(stats.errors, JSON.stringify(stats)).toBeUndefined();
+    // The same admin signed in by the provider alone (factor turned off): one factor, refused.
+    strict.t.clock.advance(90);
+    const off = await strict.gql(DISABLE_TOTP, {}, { token: res.data!.completeSignIn.accessToken });
+    expect(off.errors, JSON.stringify(off)).toBeUndefined();
+    const alone = await signIn(strict, account.user);
+    expect(alone.__typename).toBe('AuthPayload');
+    expect(refusalCode(await strict.gql(ADMIN_STATS, {}, { token: alone.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
   });
 
   it('asks for it on an account with a password and a linked identity too; a recovery code finishes it (amr ["fed","otp"])', async () => {

@@ -147,6 +147,11 @@ const STEP_UP_FIELDS: Record<string, { scopes: string[]; operation: string; vari
   'Mutation.enrollTotp': { scopes: ['recentAuth'], operation: ENROLL_TOTP },
   'Mutation.disableTotp': { scopes: ['recentAuth'], operation: DISABLE_TOTP },
   'Mutation.regenerateRecoveryCodes': { scopes: ['recentAuth'], operation: REGENERATE_RECOVERY_CODES },
+  // Refused before its resolver looks at the provider (none is configured here).
+  'Mutation.startIdentityLink': {
+    scopes: ['recentAuth'],
+    operation: `mutation { startIdentityLink(provider: "corp", redirectUri: "https://app.example/auth/callback") { __typename } }`,
+  },
 };
 
 /** The step-up scopes a field of the running schema enforces (read from its authScopes, as scope-auth would). */
