@@ -107,7 +107,7 @@ export function createServices(options: {
     sessionPolicy,
   });
   // TOTP secrets are sealed with the key that seals the signing keys (SigningKeys.secretsKey).
-  const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer });
+  const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer, logger });
   const secondFactors = createSecondFactors({ db, clock, audit, totp });
   const registration = createRegistration({ db, clock, audit, passwords, auth, sessionPolicy });
   const signIn = createSignIn({

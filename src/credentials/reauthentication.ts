@@ -18,8 +18,15 @@ export interface ReauthenticationProof {
   passkey?: unknown;
 }
 
-/** Checks a second-factor code of a user (TOTP or recovery code), spending it; the amr value it earns, or null. */
-export type CodeCheck = (userId: string, code: string, request: RequestInfo) => Promise<{ amr: string } | null>;
+/**
+ * Checks a second-factor code of a user (TOTP or recovery code), spending it; the amr value it
+ * earns, or why not (`unverifiable`: the code could not be checked at all, see CodeVerdict).
+ */
+export type CodeCheck = (
+  userId: string,
+  code: string,
+  request: RequestInfo,
+) => Promise<{ ok: true; amr: string } | { ok: false; reason: 'wrong_code' | 'unverifiable' }>;
 
 /** A re-authenticated session's new access token, carrying its new `auth_time` and `amr`. */
 export interface Reauthenticated {
@@ -69,17 +76,26 @@ export function createReauthentication(deps: ReauthenticationDeps) {
         audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: claims.sid, method, failed: reason } });
       const attempt = await guard.reserveSignIn(user.email, request);
       let earned: string | null;
+      let unverifiable = false;
       try {
         if (method === 'password') {
           const password = proof.password!;
           const ok = [...password].length <= MAX_PASSWORD_LENGTH && (await passwords.verify(user.passwordHash, password)).ok;
           earned = ok ? 'pwd' : null;
         } else {
-          earned = checkCode ? ((await checkCode(user.id, proof.code!, request))?.amr ?? null) : null;
+          const verdict = checkCode ? await checkCode(user.id, proof.code!, request) : null;
+          earned = verdict?.ok ? verdict.amr : null;
+          unverifiable = verdict?.ok === false && verdict.reason === 'unverifiable';
         }
       } catch (err) {
         await attempt.release(); // no verdict (argon2 overload, a database fault): not a failure
         throw err;
+      }
+      if (earned === null && unverifiable) {
+        // The server cannot check app codes (its key changed): not the user's wrong guess.
+        await failure('unverifiable');
+        await attempt.release();
+        throw new InvalidSecondFactorError('unverifiable');
       }
       if (earned === null) {
         await failure(method === 'password' ? 'wrong_password' : 'wrong_code');

@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { InvalidSecondFactorError, NoSecondFactorError } from '../errors.js';
-import { findUserById } from '../accounts/accounts.js';
+import { findUserById, lockUser } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
 import { revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
@@ -15,6 +15,14 @@ export type { SecondFactorMethod };
 
 /** Where a code was presented, for the audit event of a wrong one. */
 export type CodeUse = 'sign_in' | 'reauthenticate' | 'confirm_totp';
+
+/**
+ * How checking a code ended. `unverifiable`: the user's TOTP secret does not open with this
+ * server's key (the operator changed it), so no app code can pass; it is not the user's wrong guess.
+ */
+export type CodeVerdict =
+  | { ok: true; amr: 'otp'; method: SecondFactorMethod }
+  | { ok: false; reason: 'wrong_code' | 'unverifiable' };
 
 /** What enrollTotp answers: the secret, its otpauth:// URI, and that URI as a QR code (SVG). */
 export interface TotpEnrollmentAnswer {
@@ -33,6 +41,13 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
    * access while the owner turns one off.
    */
   const revokeOthers = (tx: Tx, claims: AccessClaims, now: Date) => revokeUserSessions(tx, claims.sub, now, { except: claims.sid });
+
+  /**
+   * Every change to a user's factors first locks the user's row, the lock under which a
+   * password-only sign-in (and a password reset) checks that the user has no factor before it
+   * opens a session: a change either is seen there, or waits and then ends that session.
+   */
+  const lockOwner = (tx: Tx, claims: AccessClaims) => lockUser(tx, claims.sub);
 
   async function methodsOf(executor: Database | Tx, userId: string): Promise<SecondFactorMethod[]> {
     if (!(await totp.isEnabled(executor, userId))) return [];
@@ -59,6 +74,7 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     async confirmTotp(claims: AccessClaims, code: string, request: RequestInfo): Promise<{ codes: string[] }> {
       const now = clock.now();
       const codes = await db.transaction(async (tx) => {
+        await lockOwner(tx, claims);
         if (!(await totp.confirm(tx, claims.sub, code, now))) return null;
         const issued = await replaceRecoveryCodes(tx, claims.sub, now);
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -76,6 +92,7 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     async disableTotp(claims: AccessClaims, request: RequestInfo): Promise<boolean> {
       const now = clock.now();
       return db.transaction(async (tx) => {
+        await lockOwner(tx, claims);
         if (!(await totp.remove(tx, claims.sub))) return false;
         await deleteRecoveryCodes(tx, claims.sub);
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -90,6 +107,8 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     async regenerateRecoveryCodes(claims: AccessClaims, request: RequestInfo): Promise<{ codes: string[] }> {
       const now = clock.now();
       const codes = await db.transaction(async (tx) => {
+        // Under the lock: a disableTotp committing meanwhile is seen, never left with a fresh set of codes.
+        await lockOwner(tx, claims);
         if (!(await totp.isEnabled(tx, claims.sub))) return null;
         const issued = await replaceRecoveryCodes(tx, claims.sub, now);
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -102,15 +121,16 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
 
     /**
      * Spends a second-factor code of the user: an authenticator-app code (6 digits) or a
-     * recovery code. Returns the `amr` value it earns, or null (audited: every failed code).
+     * recovery code. Returns the `amr` value it earns, or why not (audited: every failed code).
      */
-    async checkCode(userId: string, code: string, request: RequestInfo, use: CodeUse): Promise<{ amr: 'otp'; method: SecondFactorMethod } | null> {
+    async checkCode(userId: string, code: string, request: RequestInfo, use: CodeUse): Promise<CodeVerdict> {
       const now = clock.now();
       const method: SecondFactorMethod = totp.isTotpCode(code) ? 'TOTP' : 'RECOVERY_CODE';
-      const ok = method === 'TOTP' ? await totp.spend(db, userId, code, now) : await spendRecoveryCode(db, userId, code, now);
-      if (ok) return { amr: 'otp', method };
-      await audit.record({ type: 'second_factor_failure', userId, request, detail: { use, method } });
-      return null;
+      const outcome = method === 'TOTP' ? await totp.spend(db, userId, code, now) : (await spendRecoveryCode(db, userId, code, now)) ? 'spent' : 'wrong';
+      if (outcome === 'spent') return { ok: true, amr: 'otp', method };
+      const reason = outcome === 'unreadable' ? 'unverifiable' : 'wrong_code';
+      await audit.record({ type: 'second_factor_failure', userId, request, detail: { use, method, ...(reason === 'unverifiable' && { reason }) } });
+      return { ok: false, reason };
     },
   };
 }

@@ -105,6 +105,18 @@ export async function reserveGuess(
   return { ok: false, reason, userId: row.userId };
 }
 
+/**
+ * Gives back a guess reserveGuess counted for a code that could not be checked at all (the
+ * server cannot open the user's TOTP secret): no code of that kind can pass, so nothing is
+ * learned by it, and the challenge stays alive for a recovery code.
+ */
+export async function returnGuess(db: Database, id: string): Promise<void> {
+  await db
+    .update(signInChallenges)
+    .set({ guesses: sql`greatest(${signInChallenges.guesses} - 1, 0)` })
+    .where(and(eq(signInChallenges.id, id), isNull(signInChallenges.spentAt)));
+}
+
 /** Spends a challenge, in the caller's transaction; false when it was spent (or died) meanwhile. */
 export async function spendChallenge(tx: Tx, id: string, now: Date): Promise<boolean> {
   const spent = await tx

@@ -19,6 +19,7 @@ import {
   issueChallenge,
   passwordStepDigest,
   reserveGuess,
+  returnGuess,
   SecondFactorRequired,
   spendChallenge,
 } from './sign-in-challenges.js';
@@ -48,7 +49,7 @@ type Verdict =
   | { kind: 'signed_in'; tokens: AuthTokens };
 
 /** Why opening a session after the checks did not happen. */
-type NotOpened = 'stale' | 'disabled' | 'spent';
+type NotOpened = 'stale' | 'disabled' | 'spent' | 'factor_due';
 
 /** Password sign-in, and its second step when the user has a second factor. */
 export function createSignIn(deps: SignInDeps) {
@@ -58,6 +59,8 @@ export function createSignIn(deps: SignInDeps) {
    * Opens a session for a user whose credentials were checked against `checkedHash`, in one
    * transaction: only if that is still the stored hash, the account still active, and its
    * cut-off (log out everywhere) not after now. `spend` runs in it too (a challenge spent once).
+   * `passwordOnly`: the user had no second factor when the password was checked; checked again
+   * under the row lock, which every change of factors takes (a factor turned on meanwhile wins).
    */
   async function openSession(
     user: UserRow,
@@ -66,6 +69,7 @@ export function createSignIn(deps: SignInDeps) {
       now: Date;
       amr: string[];
       isCurrent: (stored: UserRow) => boolean;
+      passwordOnly?: boolean;
       rehashed?: string | null;
       spend?: (tx: Tx) => Promise<boolean>;
       detail?: Record<string, unknown>;
@@ -77,6 +81,7 @@ export function createSignIn(deps: SignInDeps) {
       if (!current || !options.isCurrent(current)) return { ok: false, reason: 'stale' } as const;
       if (!current.active) return { ok: false, reason: 'disabled' } as const;
       if (current.tokensValidAfter && current.tokensValidAfter > now) return { ok: false, reason: 'stale' } as const;
+      if (options.passwordOnly && (await secondFactors.methodsOf(user.id, tx)).length > 0) return { ok: false, reason: 'factor_due' } as const;
       if (options.spend && !(await options.spend(tx))) return { ok: false, reason: 'spent' } as const;
       const signedIn = await recordSignIn(tx, user.id, { now, passwordHash: options.rehashed ?? null });
       const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr: options.amr });
@@ -111,24 +116,28 @@ export function createSignIn(deps: SignInDeps) {
       await failure('email_not_verified', user.id);
       return { kind: 'refused', error: new EmailNotVerifiedError() };
     }
-    const methods = await secondFactors.methodsOf(user.id);
-    if (methods.length > 0) {
-      // No tokens yet: a challenge bound to this user and to the hash the password matched.
-      const firstStep = { factor: 'pwd', passwordHash: user.passwordHash } as const;
+    const { passwordHash } = user;
+    // No tokens yet: a challenge bound to this user and to the hash the password matched.
+    const challenge = async (): Promise<Verdict> => {
+      const methods = await secondFactors.methodsOf(user.id);
+      const firstStep = { factor: 'pwd', passwordHash } as const;
       const issued = await issueChallenge(db, { userId: user.id, firstStep, now: clock.now() });
       return { kind: 'refused', error: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) };
-    }
+    };
+    if ((await secondFactors.methodsOf(user.id)).length > 0) return challenge();
     // A re-hash is computed outside the lock and replaces only the hash it verified.
     const rehashed = verified.needsRehash ? await passwords.hash(password) : null;
     const opened = await openSession(user, {
       request,
       now: clock.now(),
       amr: ['pwd'],
+      passwordOnly: true,
       rehashed,
       // argon2 took a while: the password checked must still be the stored one.
       isCurrent: (stored) => stored.passwordHash === user.passwordHash,
     });
     if (opened.ok) return { kind: 'signed_in', tokens: opened.tokens };
+    if (opened.reason === 'factor_due') return challenge(); // turned on while the password was checked
     if (opened.reason === 'disabled') {
       await failure('account_disabled', user.id);
       return { kind: 'refused', error: new AccountDisabledError() };
@@ -198,7 +207,15 @@ export function createSignIn(deps: SignInDeps) {
       const attempt = await guard.reserveSignIn(user.email, request);
       try {
         const passed = await secondFactors.checkCode(user.id, input.code!, request, 'sign_in');
-        if (!passed) {
+        if (!passed.ok && passed.reason === 'unverifiable') {
+          // The server cannot open the user's TOTP secret (the operator changed its key): no app
+          // code can pass, so guessing gains nothing; counting it would lock the owner out and
+          // burn the challenge they need for a recovery code.
+          await returnGuess(db, guess.id);
+          await attempt.release();
+          throw new InvalidSecondFactorError('unverifiable');
+        }
+        if (!passed.ok) {
           await attempt.failed();
           throw new InvalidSecondFactorError('wrong_code');
         }

@@ -2,6 +2,7 @@ import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import { Secret, TOTP } from 'otpauth';
 import type { Database, Tx } from '../db/client.js';
 import { totpCredentials, type TotpCredentialRow } from '../db/schema.js';
+import type { Logger } from '../logger.js';
 import type { KeyEncryption } from '../tokens/key-encryption.js';
 
 /** RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30-second steps. */
@@ -23,14 +24,27 @@ const stepAt = (now: Date) => Math.floor(now.getTime() / 1000 / PARAMETERS.perio
 /** The label a secret is sealed under: a sealed secret moved to another user's row does not open. */
 const sealLabel = (userId: string) => `totp:${userId}`;
 
-/** A user's authenticator-app secret: enrolment, confirmation, and codes spent at most once. */
-export function createTotpStore(deps: { encryption: KeyEncryption; issuer: string }) {
-  const { encryption, issuer } = deps;
+/** How spending a code ended; `unreadable`: the stored secret does not open with this server's key, so no code can be checked. */
+export type TotpSpend = 'spent' | 'wrong' | 'unreadable';
 
+/** A user's authenticator-app secret: enrolment, confirmation, and codes spent at most once. */
+export function createTotpStore(deps: { encryption: KeyEncryption; issuer: string; logger: Pick<Logger, 'error'> }) {
+  const { encryption, issuer, logger } = deps;
+
+  /**
+   * The secret, or null when it was sealed under another key (KEY_ENCRYPTION_KEY added or
+   * changed, or under HS* without it JWT_SECRET changed): the operator's fault, not the user's,
+   * so it is logged (the user's id only) and answered as a code that cannot pass.
+   */
   const open = (sealed: string, userId: string) => {
     const bytes = encryption.open(sealed, sealLabel(userId));
-    if (!bytes) throw new Error('a stored TOTP secret does not open with the key-encryption key');
-    return Secret.fromBase32(bytes.toString('utf8'));
+    if (bytes) return Secret.fromBase32(bytes.toString('utf8'));
+    logger.error(
+      { userId },
+      'a stored TOTP secret does not open with the current key-encryption key (KEY_ENCRYPTION_KEY, or under HS* JWT_SECRET, changed?): ' +
+        'its codes cannot be checked; the user needs a recovery code',
+    );
+    return null;
   };
 
   /** The step of `code` within the window around now, or null. */
@@ -63,7 +77,9 @@ export function createTotpStore(deps: { encryption: KeyEncryption; issuer: strin
     async confirm(tx: Tx, userId: string, code: string, now: Date): Promise<boolean> {
       const [row] = await tx.select().from(totpCredentials).where(eq(totpCredentials.userId, userId)).for('update');
       if (!row?.pendingSecret) return false;
-      const step = matchingStep(open(row.pendingSecret, userId), code.trim(), now);
+      const secret = open(row.pendingSecret, userId);
+      if (!secret) return false; // enrolling again seals a new pending secret under the current key
+      const step = matchingStep(secret, code.trim(), now);
       if (step === null) return false;
       await tx
         .update(totpCredentials)
@@ -75,16 +91,18 @@ export function createTotpStore(deps: { encryption: KeyEncryption; issuer: strin
     /**
      * Spends a code of the user's confirmed secret. A code is accepted once: its step (and every
      * earlier one) is then refused, by a conditional write, so of concurrent submissions of one
-     * code exactly one wins. False when wrong, replayed, or no secret is confirmed.
+     * code exactly one wins. `wrong` when wrong, replayed, or no secret is confirmed.
      */
-    async spend(db: Database | Tx, userId: string, code: string, now: Date): Promise<boolean> {
+    async spend(db: Database | Tx, userId: string, code: string, now: Date): Promise<TotpSpend> {
       const [row] = await db
         .select()
         .from(totpCredentials)
         .where(and(eq(totpCredentials.userId, userId), isNotNull(totpCredentials.secret)));
-      if (!row?.secret) return false;
-      const step = matchingStep(open(row.secret, userId), code.trim(), now);
-      if (step === null) return false;
+      if (!row?.secret) return 'wrong';
+      const secret = open(row.secret, userId);
+      if (!secret) return 'unreadable';
+      const step = matchingStep(secret, code.trim(), now);
+      if (step === null) return 'wrong';
       const spent = await db
         .update(totpCredentials)
         .set({ lastUsedStep: step })
@@ -96,7 +114,7 @@ export function createTotpStore(deps: { encryption: KeyEncryption; issuer: strin
           ),
         )
         .returning({ userId: totpCredentials.userId });
-      return spent.length === 1;
+      return spent.length === 1 ? 'spent' : 'wrong';
     },
 
     /** Removes the user's secret, confirmed and pending; true when a confirmed one was removed. */
