@@ -82,6 +82,15 @@ const envSchema = z.object({
   // Second factors and step-up
   REAUTH_MAX_AGE: seconds(300),
   REQUIRE_SECOND_FACTOR_FOR_ROLES: optionalText,
+  // Passkeys (WebAuthn): the relying party. Unset outside production: derived from PUBLIC_URL.
+  RP_ID: optionalText.pipe(
+    z
+      .string()
+      .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a lower-case domain name without scheme or port, e.g. example.com')
+      .optional(),
+  ),
+  RP_NAME: optionalText,
+  RP_ORIGINS: optionalText,
   // Abuse resistance
   RATE_LIMITS: z.enum(['on', 'off']).default('on'),
   LOCKOUT_BASE: seconds(60),
@@ -196,6 +205,30 @@ function metricsProblems(e: z.output<typeof envSchema>): string[] {
   return [];
 }
 
+/** The origins of RP_ORIGINS (comma-separated), each as its canonical origin; undefined when unset. */
+function originsOf(value: string | undefined): string[] | undefined {
+  return value?.split(',').map((origin) => origin.trim()).filter(Boolean);
+}
+
+/**
+ * RP_ORIGINS: each an exact http(s) origin (no path), whose host is RP_ID or a subdomain of it
+ * (WebAuthn refuses any other pairing in the browser; saying so at start-up beats a passkey that
+ * can never be used). That both are set in production is checked where the services are made
+ * (credentials/webauthn.ts), as SMTP_URL is.
+ */
+function relyingPartyProblems(e: z.output<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  for (const origin of originsOf(e.RP_ORIGINS) ?? []) {
+    const url = URL.canParse(origin) ? new URL(origin) : null;
+    if (!url || !/^https?:$/.test(url.protocol) || url.origin !== origin) {
+      problems.push(`RP_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path or trailing slash)`);
+    } else if (e.RP_ID !== undefined && url.hostname !== e.RP_ID && !url.hostname.endsWith(`.${e.RP_ID}`)) {
+      problems.push(`RP_ORIGINS: "${origin}" is not on RP_ID ${e.RP_ID} or a subdomain of it`);
+    }
+  }
+  return problems;
+}
+
 /** Parses and validates the environment; throws a ConfigError naming every bad variable. */
 export function loadConfig(rawEnv: Record<string, string | undefined> = process.env): Config {
   const env = withoutBlanks(rawEnv);
@@ -205,7 +238,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)),
     ...rateLimits.problems,
   ];
-  if (parsed.success) problems.push(...metricsProblems(parsed.data));
+  if (parsed.success) problems.push(...metricsProblems(parsed.data), ...relyingPartyProblems(parsed.data));
   // Read even when other variables are bad, so one refusal names every bad variable.
   const social = parseSocialConfig(env, {
     production: env.NODE_ENV === 'production',
@@ -275,6 +308,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
       /** Roles whose permissions a session may use only after a second factor. */
       secondFactorRoles: (e.REQUIRE_SECOND_FACTOR_FOR_ROLES ?? '').split(',').map((role) => role.trim()).filter(Boolean),
     },
+    /** The WebAuthn relying party as configured; unset parts are derived from PUBLIC_URL outside production (credentials/webauthn.ts). */
+    passkeys: { rpId: e.RP_ID, rpName: e.RP_NAME ?? e.JWT_ISSUER, origins: originsOf(e.RP_ORIGINS) },
     rateLimits: {
       enabled: e.RATE_LIMITS === 'on',
       limits,

@@ -3,6 +3,7 @@ import { purgeExpiredSessions } from './sessions/sessions.js';
 import { purgeExpiredChallenges } from './credentials/sign-in-challenges.js';
 import type { AppServices } from './services.js';
 import { purgeSocialStates } from './social/social-states.js';
+import { purgeWebauthnChallenges } from './credentials/webauthn-challenges.js';
 
 export interface PurgeCounts {
   revokedTokens: number;
@@ -13,6 +14,8 @@ export interface PurgeCounts {
   socialStates: number;
   /** Sign-in challenges (second factor) past their expiry. */
   signInChallenges: number;
+  /** WebAuthn challenges (passkey ceremonies) never answered. */
+  webauthnChallenges: number;
   rateLimits: number;
   lockouts: number;
   auditEvents: number;
@@ -20,7 +23,7 @@ export interface PurgeCounts {
 
 /**
  * Deletes what has expired: revocation entries, refresh tokens and sessions, spent or expired
- * emailed tokens, social sign-ins never completed, ended rate-limit windows, stale lockouts, and audit events past their
+ * emailed tokens, social sign-ins and passkey ceremonies never completed, ended rate-limit windows, stale lockouts, and audit events past their
  * retention. Keeps every table bounded.
  */
 export async function purgeExpired(services: AppServices): Promise<PurgeCounts> {
@@ -31,6 +34,7 @@ export async function purgeExpired(services: AppServices): Promise<PurgeCounts> 
     oneTimeTokens: await purgeOneTimeTokens(services.db, now),
     socialStates: await purgeSocialStates(services.db, now),
     signInChallenges: await purgeExpiredChallenges(services.db, now),
+    webauthnChallenges: await purgeWebauthnChallenges(services.db, now),
     rateLimits: await services.rateLimiter.purgeEnded(),
     lockouts: await services.lockout.purgeStale(),
     auditEvents: await services.audit.purgeExpired(),

@@ -21,6 +21,7 @@ import { createSignIn } from './credentials/sign-in.js';
 import { createReauthentication } from './credentials/reauthentication.js';
 import { createSecondFactors } from './credentials/second-factors.js';
 import { createTotpStore } from './credentials/totp.js';
+import { createWebauthn, relyingPartyOf } from './credentials/webauthn.js';
 import { createKeyEncryption } from './tokens/key-encryption.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import { createUserDirectory } from './authz/user-directory.js';
@@ -50,6 +51,9 @@ export function createServices(options: {
 }) {
   const { config, database, keys, clock, logger } = options;
   const { db } = database;
+  const publicUrl = config.publicUrl ?? defaultPublicUrl(config);
+  // Refuses production without RP_ID and RP_ORIGINS.
+  const webauthn = createWebauthn(relyingPartyOf(config, publicUrl));
   const accessTokens = createAccessTokenCodec(keys.ring, {
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
@@ -144,7 +148,7 @@ export function createServices(options: {
     tasks,
     secondFactors,
     mailer: createMailer(config, logger),
-    publicUrl: config.publicUrl ?? defaultPublicUrl(config),
+    publicUrl,
     emailVerificationTtl: config.emailVerificationTtl,
     passwordResetTtl: config.passwordResetTtl,
   });
@@ -178,6 +182,8 @@ export function createServices(options: {
     socialSignIn,
     reauthentication,
     secondFactors,
+    /** WebAuthn ceremonies for this relying party (RP_ID, RP_ORIGINS). */
+    webauthn,
     accessTokens,
     revocations,
     roleAdmin,

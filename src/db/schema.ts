@@ -356,3 +356,48 @@ export const signInChallenges = pgTable(
     ),
   ],
 );
+
+/**
+ * WebAuthn credentials (passkeys). `credentialId` and `publicKey` (COSE) as base64url; the
+ * signature counter and the backup flags as the authenticator last reported them.
+ */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    credentialId: text('credential_id').notNull(),
+    publicKey: text('public_key').notNull(),
+    counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+    transports: text('transports').array().notNull().default(sql`'{}'::text[]`),
+    backupEligible: boolean('backup_eligible').notNull(),
+    backedUp: boolean('backed_up').notNull(),
+    name: text('name'),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('passkeys_credential_id').on(t.credentialId), index('passkeys_user_id_idx').on(t.userId)],
+);
+export type PasskeyRow = typeof passkeys.$inferSelect;
+
+/**
+ * WebAuthn challenges handed out and not yet answered, kept as SHA-256 of the challenge (32
+ * random bytes: plain SHA-256 suffices, and the challenge itself is never stored). Single-use
+ * (taken by DELETE … RETURNING), short-lived, and bound to what they were issued for: a user
+ * (registration, reauthentication, a passwordless sign-in for an email), the second step of a
+ * sign-in (`signInChallengeId`), or nothing (a discoverable sign-in).
+ */
+export const webauthnChallenges = pgTable(
+  'webauthn_challenges',
+  {
+    challengeHash: text('challenge_hash').primaryKey(),
+    purpose: text('purpose', { enum: ['registration', 'sign_in', 'second_factor', 'reauthentication'] }).notNull(),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    signInChallengeId: text('sign_in_challenge_id').references(() => signInChallenges.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('webauthn_challenges_expires_at_idx').on(t.expiresAt)],
+);

@@ -9,7 +9,7 @@ import { MAX_AUTHORIZATION_HEADER } from '../../src/plugins/use-request-limits.j
 import { GOOD_PASSWORD, LOGIN, ME, REFRESH, loginUser, registerUser } from '../support/operations.js';
 
 // Production apps need a mail transport; nothing is sent in this file.
-const PRODUCTION = { NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525' };
+const PRODUCTION = { NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', RP_ID: 'app.example', RP_ORIGINS: 'https://app.example' };
 
 let database: DatabaseHandle;
 let t: TestApp; // development defaults

@@ -8,7 +8,7 @@ import { openTestDatabase } from '../support/database.js';
 import { listen, type Listening } from '../support/listen.js';
 import { ME, registerUser } from '../support/operations.js';
 
-const PRODUCTION = { NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525' };
+const PRODUCTION = { NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', RP_ID: 'app.example', RP_ORIGINS: 'https://app.example' };
 const APP_ORIGIN = 'https://app.example';
 const EVIL_ORIGIN = 'https://evil.example';
 

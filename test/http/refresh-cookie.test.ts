@@ -54,7 +54,7 @@ async function serve(env: Record<string, string>): Promise<Served> {
 beforeAll(async () => {
   database = await openTestDatabase();
   smtp = await startSmtpServer();
-  const production = { NODE_ENV: 'production', SMTP_URL: smtp.url, CORS_ORIGINS: APP_ORIGIN, REFRESH_REUSE_GRACE: String(GRACE) };
+  const production = { NODE_ENV: 'production', SMTP_URL: smtp.url, CORS_ORIGINS: APP_ORIGIN, RP_ID: new URL(APP_ORIGIN).hostname, RP_ORIGINS: APP_ORIGIN, REFRESH_REUSE_GRACE: String(GRACE) };
   cookieMode = await serve({ ...production, REFRESH_TOKEN_TRANSPORT: 'cookie' });
   bothMode = await serve({ ...production, REFRESH_TOKEN_TRANSPORT: 'both' });
   bodyMode = await serve(production);
@@ -565,7 +565,7 @@ describe('the development fallback', () => {
       ['development, https PUBLIC_URL', { PUBLIC_URL: 'https://auth.example' }],
       ['development, http on a LAN address', { PUBLIC_URL: 'http://192.168.1.20:4000' }],
       ['development, PUBLIC_URL unset, HOST=0.0.0.0', { HOST: '0.0.0.0' }],
-      ['production, http://localhost', { NODE_ENV: 'production', SMTP_URL: smtp.url, PUBLIC_URL: 'http://localhost:4000' }],
+      ['production, http://localhost', { NODE_ENV: 'production', SMTP_URL: smtp.url, PUBLIC_URL: 'http://localhost:4000', RP_ID: 'localhost', RP_ORIGINS: 'http://localhost:4000' }],
     ];
     for (const [label, env] of cases) {
       const served = await serve({ ...env, REFRESH_TOKEN_TRANSPORT: 'cookie' });

@@ -72,7 +72,7 @@ describe(`start-up refusals over KEY_ENCRYPTION_KEY (${onPostgres ? 'PostgreSQL'
     async () => {
       const { dataDir, env } = await freshStorage();
       // Everything else production needs is given (SMTP_URL is not contacted at start-up).
-      const production = { ...env, NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525' };
+      const production = { ...env, NODE_ENV: 'production', SMTP_URL: 'smtp://127.0.0.1:2525', RP_ID: 'app.example', RP_ORIGINS: 'https://app.example' };
       const refused = await start(production);
       try {
         const { exit, stderr, lines } = await refusal(refused);

@@ -13,11 +13,11 @@ const LAYERS: [name: string, matches: RegExp][] = [
   ['foundations', /^(crypto|db)\/|^(time|clock|errors|ids|request-info|logger|config|safe-error|storable-text|background-tasks|metrics)\.ts$|^social\/social-config\.ts$/],
   [
     'stores',
-    /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy|totp|recovery-codes|sign-in-challenges)\.ts$|^sessions\/(sessions|revocation|viewer-events|step-up)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\/|^social\/(identities|social-states|provider-clients)\.ts$/,
+    /^accounts\/(accounts|email|one-time-tokens)\.ts$|^credentials\/(passwords|password-policy|totp|recovery-codes|sign-in-challenges|passkeys|webauthn|webauthn-challenges)\.ts$|^sessions\/(sessions|revocation|viewer-events|step-up)\.ts$|^tokens\/|^authz\/(permissions|authorization-memory)\.ts$|^abuse\/(rate-limiter|lockout|lockout-rule|work-gate)\.ts$|^audit\/|^mail\/|^social\/(identities|social-states|provider-clients)\.ts$/,
   ],
   [
     'flows',
-    /^accounts\/(registration|account-recovery)\.ts$|^credentials\/(sign-in|password-change|reauthentication|second-factors)\.ts$|^sessions\/(session-service|session-admin|refresh-cookie)\.ts$|^authz\/(role-admin|user-directory)\.ts$|^abuse\/guard\.ts$|^social\/social-sign-in\.ts$/,
+    /^accounts\/(registration|account-recovery)\.ts$|^credentials\/(sign-in|password-change|reauthentication|second-factors|passkey-registration|passkey-sign-in)\.ts$|^sessions\/(session-service|session-admin|refresh-cookie)\.ts$|^authz\/(role-admin|user-directory)\.ts$|^abuse\/guard\.ts$|^social\/social-sign-in\.ts$/,
   ],
   ['wiring', /^(services|context|purge)\.ts$/],
   ['surface', /^(graphql|plugins)\/|^app\.ts$/],
