@@ -22,6 +22,7 @@ import { createReauthentication } from './credentials/reauthentication.js';
 import { createSecondFactors } from './credentials/second-factors.js';
 import { createTotpStore } from './credentials/totp.js';
 import { createWebauthn, relyingPartyOf } from './credentials/webauthn.js';
+import { createPasskeyRegistration } from './credentials/passkey-registration.js';
 import { createKeyEncryption } from './tokens/key-encryption.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import { createUserDirectory } from './authz/user-directory.js';
@@ -113,6 +114,7 @@ export function createServices(options: {
   // TOTP secrets are sealed with the key that seals the signing keys (SigningKeys.secretsKey).
   const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer, logger });
   const secondFactors = createSecondFactors({ db, clock, audit, totp });
+  const passkeyRegistration = createPasskeyRegistration({ db, clock, audit, webauthn, secondFactors });
   const registration = createRegistration({ db, clock, audit, passwords, auth, sessionPolicy });
   const signIn = createSignIn({
     db,
@@ -184,6 +186,8 @@ export function createServices(options: {
     secondFactors,
     /** WebAuthn ceremonies for this relying party (RP_ID, RP_ORIGINS). */
     webauthn,
+    /** Adding and removing passkeys. */
+    passkeyRegistration,
     accessTokens,
     revocations,
     roleAdmin,

@@ -10,6 +10,7 @@ import type { RequestInfo } from '../request-info.js';
 import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
 import type { SecondFactorMethod } from './sign-in-challenges.js';
 import type { TotpStore } from './totp.js';
+import { passkeysOf } from './passkeys.js';
 
 export type { SecondFactorMethod };
 
@@ -50,8 +51,13 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
   const lockOwner = (tx: Tx, claims: AccessClaims) => lockUser(tx, claims.sub);
 
   async function methodsOf(executor: Database | Tx, userId: string): Promise<SecondFactorMethod[]> {
-    if (!(await totp.isEnabled(executor, userId))) return [];
-    return (await unusedRecoveryCodes(executor, userId)) > 0 ? ['TOTP', 'RECOVERY_CODE'] : ['TOTP'];
+    const methods: SecondFactorMethod[] = [];
+    if (await totp.isEnabled(executor, userId)) {
+      methods.push('TOTP');
+      if ((await unusedRecoveryCodes(executor, userId)) > 0) methods.push('RECOVERY_CODE');
+    }
+    if ((await passkeysOf(executor, userId)).length > 0) methods.push('PASSKEY');
+    return methods;
   }
 
   return {

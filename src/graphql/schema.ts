@@ -13,6 +13,7 @@ import './types/session.js';
 import './types/account.js';
 import './types/reauthentication.js';
 import './types/second-factor.js';
+import './types/passkey.js';
 import './types/viewer-event.js';
 import './types/social.js';
 

@@ -45,6 +45,9 @@ const CALLS: Record<string, string> = {
   completeSocialSignIn: 'completeSocialSignIn(provider: $email, code: $password, state: $password) { __typename }',
   startIdentityLink: 'startIdentityLink(provider: $email, redirectUri: $password) { __typename }',
   completeIdentityLink: 'completeIdentityLink(provider: $email, code: $password, state: $password) { __typename }',
+  startPasskeyRegistration: 'startPasskeyRegistration',
+  finishPasskeyRegistration: 'finishPasskeyRegistration(response: { id: $password }) { __typename }',
+  removePasskey: 'removePasskey(id: "00000000-0000-0000-0000-000000000000")',
 };
 const VARS = '($email: String!, $password: String!)';
 const SENSITIVE_FIELDS = Object.keys(CALLS);

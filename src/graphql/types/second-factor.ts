@@ -12,7 +12,7 @@ export const SecondFactorMethodEnum = builder.enumType('SecondFactorMethod', {
   values: {
     TOTP: { description: 'A 6-digit code of an authenticator app (RFC 6238: SHA-1, 30 s).' },
     RECOVERY_CODE: { description: 'One of the single-use recovery codes handed out when TOTP was confirmed.' },
-    PASSKEY: { description: 'A WebAuthn passkey (not available yet).' },
+    PASSKEY: { description: 'A WebAuthn passkey (see User.passkeys).' },
   },
 });
 
@@ -31,7 +31,7 @@ const RecoveryCodesRef = builder.objectRef<{ codes: string[] }>('RecoveryCodes')
 });
 
 /** The viewer's claims, or UNAUTHENTICATED (the policy has let only signed-in users through). */
-async function claimsOf(ctx: Context) {
+export async function claimsOf(ctx: Context) {
   const viewer = await ctx.viewer();
   if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
   return viewer.claims;

@@ -1,0 +1,74 @@
+import type { Account } from '../../accounts/accounts.js';
+import type { PasskeyRow } from '../../credentials/passkeys.js';
+import { MAX_PASSKEY_NAME_LENGTH } from '../../credentials/passkey-registration.js';
+import { InputError, RateLimitedError } from '../../errors.js';
+import { rowId } from '../arguments.js';
+import { builder } from '../builder.js';
+import { guarded } from '../policy.js';
+import { claimsOf } from './second-factor.js';
+import { UserRef } from './user.js';
+
+export const PasskeyRef = builder.objectRef<PasskeyRow>('Passkey').implement({
+  description: 'A WebAuthn credential (passkey) of the user: it signs in without a password, and passes the second factor.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name', { nullable: true, description: 'The name given at registration.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true, description: 'When it last signed in or passed a second factor.' }),
+  }),
+});
+
+/** A passkey's name: trimmed, at most MAX_PASSKEY_NAME_LENGTH characters; blank is none. */
+function passkeyName(raw: string | null | undefined): string | null {
+  const name = raw?.trim() ?? '';
+  if ([...name].length > MAX_PASSKEY_NAME_LENGTH) throw new InputError('name', `Names have at most ${MAX_PASSKEY_NAME_LENGTH} characters.`);
+  return name === '' ? null : name;
+}
+
+const FACTOR_CHANGE = 'Your other sessions are signed out.';
+
+builder.mutationFields((t) => ({
+  startPasskeyRegistration: t.field({
+    type: 'JSON',
+    ...guarded(
+      { authenticated: true, recentAuth: true },
+      'Starts adding a passkey: WebAuthn creation options (PublicKeyCredentialCreationOptionsJSON) for ' +
+        '`startRegistration` of @simplewebauthn/browser. A discoverable credential, user verification required; ' +
+        'your existing passkeys are excluded. Finish within 5 minutes with finishPasskeyRegistration.',
+    ),
+    rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
+    resolve: async (_root, _args, ctx) => ctx.services.passkeyRegistration.startRegistration(await claimsOf(ctx)),
+  }),
+  finishPasskeyRegistration: t.field({
+    type: PasskeyRef,
+    errors: { types: [InputError, RateLimitedError], union: { name: 'FinishPasskeyRegistrationResult' } },
+    args: {
+      response: t.arg({ type: 'JSON', required: true, description: 'What `startRegistration` of @simplewebauthn/browser resolved to.' }),
+      name: t.arg.string({ description: `A name for the passkey (at most ${MAX_PASSKEY_NAME_LENGTH} characters).` }),
+    },
+    ...guarded(
+      { authenticated: true },
+      'Stores the passkey created with the options of startPasskeyRegistration. InputError (field `response`): ' +
+        'it does not verify (origin, RP ID, challenge, user verification, signature), its challenge is spent or ' +
+        `expired, or it is registered already. ${FACTOR_CHANGE}`,
+    ),
+    rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
+    resolve: async (_root, { response, name }, ctx) =>
+      ctx.services.passkeyRegistration.finishRegistration(await claimsOf(ctx), response, passkeyName(name), ctx.request),
+  }),
+  removePasskey: t.boolean({
+    args: { id: t.arg.id({ required: true }).validate(rowId) },
+    ...guarded({ authenticated: true, recentAuth: true }, `Removes one of your passkeys; false when you have none of that id. ${FACTOR_CHANGE}`),
+    rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
+    resolve: async (_root, { id }, ctx) =>
+      id ? ctx.services.passkeyRegistration.removePasskey(await claimsOf(ctx), id, ctx.request) : false,
+  }),
+}));
+
+builder.objectField(UserRef, 'passkeys', (t) =>
+  t.field({
+    type: [PasskeyRef],
+    ...guarded({ self: (user: Account) => user.id }, "The user's passkeys, oldest first."),
+    resolve: (user, _args, ctx) => ctx.services.passkeyRegistration.passkeysOf(user.id),
+  }),
+);
