@@ -23,6 +23,8 @@ import { createSecondFactors } from './credentials/second-factors.js';
 import { createTotpStore } from './credentials/totp.js';
 import { createWebauthn, relyingPartyOf } from './credentials/webauthn.js';
 import { createPasskeyRegistration } from './credentials/passkey-registration.js';
+import { createPasskeySignIn } from './credentials/passkey-sign-in.js';
+import { hkdfSync } from 'node:crypto';
 import { createKeyEncryption } from './tokens/key-encryption.js';
 import { createRoleAdmin } from './authz/role-admin.js';
 import { createUserDirectory } from './authz/user-directory.js';
@@ -115,6 +117,16 @@ export function createServices(options: {
   const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer, logger });
   const secondFactors = createSecondFactors({ db, clock, audit, totp });
   const passkeyRegistration = createPasskeyRegistration({ db, clock, audit, webauthn, secondFactors });
+  const passkeySignIn = createPasskeySignIn({
+    db,
+    clock,
+    audit,
+    webauthn,
+    auth,
+    sessionPolicy,
+    // Its own key, derived from the secrets key: decoy ids must not be computable by anyone else.
+    decoyKey: Buffer.from(hkdfSync('sha256', keys.secretsKey, Buffer.alloc(0), 'authgraph passkey decoys', 32)),
+  });
   const registration = createRegistration({ db, clock, audit, passwords, auth, sessionPolicy });
   const signIn = createSignIn({
     db,
@@ -188,6 +200,8 @@ export function createServices(options: {
     webauthn,
     /** Adding and removing passkeys. */
     passkeyRegistration,
+    /** Passwordless sign-in with a passkey, and passkey assertions as a second factor. */
+    passkeySignIn,
     accessTokens,
     revocations,
     roleAdmin,

@@ -62,6 +62,17 @@ export function credentialIdOf(response: unknown): string | null {
   return typeof id === 'string' && isoBase64URL.isBase64URL(id) && id.length > 0 ? id : null;
 }
 
+/** The WebAuthn user handle of an account: its uuid's 16 bytes (no personal data), as base64url. */
+export function userHandleOf(userId: string): string {
+  return isoBase64URL.fromBuffer(new Uint8Array(Buffer.from(userId.replaceAll('-', ''), 'hex')));
+}
+
+/** The user handle an assertion carries (a discoverable credential's), or null. */
+export function userHandleIn(response: unknown): string | null {
+  const handle = (response as { response?: { userHandle?: unknown } } | null)?.response?.userHandle;
+  return typeof handle === 'string' && handle !== '' ? handle : null;
+}
+
 const TIMEOUT_MS = WEBAUTHN_CHALLENGE_TTL_SECONDS * 1000;
 
 /** The ceremonies of @simplewebauthn/server, for one relying party; user verification always required. */
@@ -82,7 +93,7 @@ export function createWebauthn(rp: RelyingParty) {
         userName: user.email,
         userDisplayName: user.name ?? user.email,
         // The user handle is the account id (no personal data; a discoverable sign-in returns it).
-        userID: Buffer.from(user.id.replaceAll('-', ''), 'hex'),
+        userID: isoBase64URL.toBuffer(userHandleOf(user.id)),
         attestationType: 'none',
         timeout: TIMEOUT_MS,
         excludeCredentials: existing.map(toDescriptor),
@@ -118,8 +129,9 @@ export function createWebauthn(rp: RelyingParty) {
     },
 
     /** Request options: for `allow` (ids only), or discoverable when empty; user verification `required` or `preferred`. */
-    requestOptions(allow: Pick<PasskeyRow, 'credentialId' | 'transports'>[], userVerification: 'required' | 'preferred'): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      return generateAuthenticationOptions({ rpID: rp.id, timeout: TIMEOUT_MS, userVerification, allowCredentials: allow.map(toDescriptor) });
+    requestOptions(allow: string[], userVerification: 'required' | 'preferred'): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      // Ids only, no transports: a list for an email without passkeys (decoys) must look like any other.
+      return generateAuthenticationOptions({ rpID: rp.id, timeout: TIMEOUT_MS, userVerification, allowCredentials: allow.map((id) => ({ id })) });
     },
 
     /**

@@ -48,6 +48,8 @@ const CALLS: Record<string, string> = {
   startPasskeyRegistration: 'startPasskeyRegistration',
   finishPasskeyRegistration: 'finishPasskeyRegistration(response: { id: $password }) { __typename }',
   removePasskey: 'removePasskey(id: "00000000-0000-0000-0000-000000000000")',
+  startPasskeySignIn: 'startPasskeySignIn(email: $email)',
+  finishPasskeySignIn: 'finishPasskeySignIn(response: { id: $password }) { __typename }',
 };
 const VARS = '($email: String!, $password: String!)';
 const SENSITIVE_FIELDS = Object.keys(CALLS);

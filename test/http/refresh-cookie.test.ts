@@ -196,8 +196,9 @@ describe('the cookie', () => {
         return members.some((member) => member.name === 'AuthPayload');
       })
       .map((field) => field.name);
-    // completeSocialSignIn's cookie is checked in test/graphql/social-sign-in.test.ts (it needs an OpenID Provider).
-    expect(producers.sort()).toEqual(['changePassword', 'completeSignIn', 'completeSocialSignIn', 'login', 'refresh', 'register', 'resetPassword']);
+    // completeSocialSignIn's cookie is checked in test/graphql/social-sign-in.test.ts (it needs an OpenID Provider),
+    // finishPasskeySignIn's in test/factors/passkey-sign-in.test.ts (it needs an authenticator).
+    expect(producers.sort()).toEqual(['changePassword', 'completeSignIn', 'completeSocialSignIn', 'finishPasskeySignIn', 'login', 'refresh', 'register', 'resetPassword']);
     expect(Object.values(schema.getQueryType()!.getFields()).filter((f) => getNamedType(f.type).name === 'AuthPayload')).toEqual([]);
   });
 

@@ -1,12 +1,13 @@
 import type { Account } from '../../accounts/accounts.js';
 import type { PasskeyRow } from '../../credentials/passkeys.js';
 import { MAX_PASSKEY_NAME_LENGTH } from '../../credentials/passkey-registration.js';
-import { InputError, RateLimitedError } from '../../errors.js';
-import { rowId } from '../arguments.js';
+import { InputError, InvalidCredentialsError, RateLimitedError } from '../../errors.js';
+import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import { claimsOf } from './second-factor.js';
 import { UserRef } from './user.js';
+import { AuthPayload } from './auth.js';
 
 export const PasskeyRef = builder.objectRef<PasskeyRow>('Passkey').implement({
   description: 'A WebAuthn credential (passkey) of the user: it signs in without a password, and passes the second factor.',
@@ -62,6 +63,33 @@ builder.mutationFields((t) => ({
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, { id }, ctx) =>
       id ? ctx.services.passkeyRegistration.removePasskey(await claimsOf(ctx), id, ctx.request) : false,
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  startPasskeySignIn: t.field({
+    type: 'JSON',
+    args: { email: t.arg.string({ description: 'Optional: offer only this account\'s passkeys.' }).validate(signInEmail.nullish()) },
+    description:
+      'Starts a passwordless sign-in: WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for ' +
+      '`startAuthentication` of @simplewebauthn/browser. Without `email`, discoverable: the browser offers every ' +
+      "passkey it holds for this site. With `email`, allowCredentials lists that account's passkeys; an email " +
+      'without passkeys (or without an account) gets a made-up id that is stable per email, so the answer does ' +
+      'not tell whether the account exists. Finish within 5 minutes with finishPasskeySignIn.',
+    rateLimit: { ip: ['LOGIN_IP'] },
+    resolve: (_root, { email }, ctx) => ctx.services.passkeySignIn.startSignIn(email ?? null),
+  }),
+  finishPasskeySignIn: t.field({
+    type: AuthPayload,
+    errors: { types: [InvalidCredentialsError, RateLimitedError], union: { name: 'PasskeySignInResult' } },
+    args: { response: t.arg({ type: 'JSON', required: true, description: 'What `startAuthentication` of @simplewebauthn/browser resolved to.' }) },
+    description:
+      'Signs in with a passkey, opening a new session: amr `hwk`, `user` when the authenticator verified the user ' +
+      '(two factors), else `hwk` alone. InvalidCredentialsError for any refusal: an unknown or removed passkey, ' +
+      'another origin, RP ID or challenge (each works once), a bad signature, a counter that went backwards, a ' +
+      'disabled account. In cookie mode it sets the refresh cookie like login.',
+    rateLimit: { ip: ['LOGIN_IP'] },
+    resolve: async (_root, { response }, ctx) => ctx.refreshCookie.deliver(await ctx.services.passkeySignIn.finishSignIn(response, ctx.request)),
   }),
 }));
 

@@ -1,0 +1,158 @@
+/**
+ * Passwordless sign-in with a passkey, through GraphQL over a real port, answered by a
+ * software authenticator: the session's amr follows user verification, and every bent
+ * assertion (origin, RP ID, challenge, signature, counter, a removed passkey) is refused.
+ */
+import { decodeJwt } from 'jose';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { passkeys } from '../../src/db/schema.js';
+import { ME_ID, registerUser } from '../support/operations.js';
+import { serveTestApp, type ServedApp } from '../support/served.js';
+import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
+import { addPasskey, FINISH_SIGN_IN, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_SIGN_IN } from './passkey-support.js';
+import { eventsOf } from './support.js';
+
+let s: ServedApp;
+beforeAll(async () => {
+  s = await serveTestApp(PASSKEY_ENV);
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+/** A new user with one passkey of a new authenticator. */
+async function userWithPasskey(options: { counting?: boolean } = {}) {
+  const user = await registerUser(s);
+  const authenticator = new SoftAuthenticator(ORIGIN);
+  const passkey = await addPasskey(s, user.accessToken, authenticator, options);
+  return { user, authenticator, passkey };
+}
+
+const allowedIds = async (email: string | null) =>
+  ((await s.gql(START_SIGN_IN, { email })).data!.startPasskeySignIn.allowCredentials ?? []).map((c: { id: string }) => c.id);
+
+describe('finishPasskeySignIn', () => {
+  it('signs in with a discoverable passkey and user verification: a session of two factors (amr hwk, user), audited, lastUsedAt set', async () => {
+    const { user, authenticator, passkey } = await userWithPasskey();
+    const answer = await passkeySignIn(s, authenticator);
+    expect(answer.__typename, JSON.stringify(answer)).toBe('AuthPayload');
+    expect(answer.user.id).toBe(user.userId);
+    expect(decodeJwt(answer.accessToken)).toMatchObject({ sub: user.userId, amr: ['hwk', 'user'] });
+    expect((await s.gql(ME_ID, {}, { token: answer.accessToken })).data!.me.id).toBe(user.userId);
+    const [row] = await s.t.database.db.select().from(passkeys).where(eq(passkeys.id, passkey.id));
+    expect(row!.lastUsedAt).toEqual(s.t.clock.now());
+    expect(row!.counter).toBe(1);
+    const events = await eventsOf(s, user.userId, ['login_success']);
+    expect(events.at(-1)!.detail).toMatchObject({ method: 'passkey', passkeyId: passkey.id, amr: ['hwk', 'user'] });
+  });
+
+  it('without user verification, signs in with one factor only (amr hwk)', async () => {
+    const { authenticator } = await userWithPasskey();
+    const answer = await passkeySignIn(s, authenticator, { bend: { userVerified: false } });
+    expect(answer.__typename).toBe('AuthPayload');
+    expect(decodeJwt(answer.accessToken).amr).toEqual(['hwk']);
+  });
+
+  it.each([
+    ['another origin', { origin: 'https://evil.example' }],
+    ['another RP ID', { rpId: 'evil.example' }],
+    ['a challenge never issued', { challenge: 'bm90LXRoZS1jaGFsbGVuZ2UtdGhhdC13YXMtaXNzdWVk' }],
+    ['a broken signature', { breakSignature: true }],
+  ])('refuses an assertion with %s (InvalidCredentialsError), audited', async (_what, bend) => {
+    const { user, authenticator } = await userWithPasskey();
+    const answer = await passkeySignIn(s, authenticator, { bend });
+    expect(answer).toMatchObject({ __typename: 'InvalidCredentialsError', code: 'INVALID_CREDENTIALS' });
+    const failures = await eventsOf(s, user.userId, ['login_failure']);
+    if (!('challenge' in bend)) expect(failures.at(-1)!.detail).toMatchObject({ method: 'passkey' });
+  });
+
+  it('takes each challenge once: the same assertion sent again is refused', async () => {
+    const { authenticator } = await userWithPasskey();
+    const started = await s.gql(START_SIGN_IN, { email: null });
+    const response = authenticator.get(started.data!.startPasskeySignIn);
+    expect((await s.gql(FINISH_SIGN_IN, { response })).data!.finishPasskeySignIn.__typename).toBe('AuthPayload');
+    expect((await s.gql(FINISH_SIGN_IN, { response })).data!.finishPasskeySignIn.__typename).toBe('InvalidCredentialsError');
+  });
+
+  it('refuses a counter that goes backwards or stays put (a cloned authenticator), and keeps accepting one that moves on', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    expect((await passkeySignIn(s, authenticator, { bend: { counter: 5 } })).__typename).toBe('AuthPayload');
+    expect((await passkeySignIn(s, authenticator, { bend: { counter: 4 } })).__typename).toBe('InvalidCredentialsError');
+    expect((await passkeySignIn(s, authenticator, { bend: { counter: 5 } })).__typename).toBe('InvalidCredentialsError');
+    expect((await passkeySignIn(s, authenticator, { bend: { counter: 6 } })).__typename).toBe('AuthPayload');
+    const failures = await eventsOf(s, user.userId, ['login_failure']);
+    expect(failures.map((e) => e.detail)).toEqual([
+      expect.objectContaining({ reason: 'passkey_counter' }),
+      expect.objectContaining({ reason: 'passkey_counter' }),
+    ]);
+  });
+
+  it('keeps working with an authenticator whose counter is always zero', async () => {
+    const { authenticator } = await userWithPasskey({ counting: false });
+    for (let i = 0; i < 3; i += 1) expect((await passkeySignIn(s, authenticator)).__typename).toBe('AuthPayload');
+  });
+
+  it('refuses a removed passkey', async () => {
+    const { user, authenticator, passkey } = await userWithPasskey();
+    expect((await s.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: user.accessToken })).data!.removePasskey).toBe(true);
+    expect((await passkeySignIn(s, authenticator)).__typename).toBe('InvalidCredentialsError');
+  });
+});
+
+describe('startPasskeySignIn', () => {
+  it("with an email, allows that account's passkeys only, and refuses another account's passkey", async () => {
+    const owner = await userWithPasskey();
+    const other = await userWithPasskey();
+    expect(await allowedIds(owner.user.email)).toEqual([owner.authenticator.credentials[0]!.id]);
+    const started = await s.gql(START_SIGN_IN, { email: owner.user.email.toUpperCase() });
+    const response = other.authenticator.get(started.data!.startPasskeySignIn, {}, other.authenticator.credentials[0]);
+    expect((await s.gql(FINISH_SIGN_IN, { response })).data!.finishPasskeySignIn.__typename).toBe('InvalidCredentialsError');
+    expect((await passkeySignIn(s, owner.authenticator, { email: owner.user.email })).__typename).toBe('AuthPayload');
+  });
+
+  it('does not tell whether an email has an account or passkeys: one made-up id of the same shape, stable per email', async () => {
+    const { authenticator } = await userWithPasskey();
+    const withoutPasskey = await registerUser(s);
+    const real = authenticator.credentials[0]!.id;
+    const unknown = await allowedIds('nobody-here@example.com');
+    const noPasskey = await allowedIds(withoutPasskey.email);
+    for (const ids of [unknown, noPasskey]) {
+      expect(ids).toHaveLength(1);
+      expect(ids[0]!.length).toBe(real.length);
+    }
+    expect(await allowedIds('nobody-here@example.com')).toEqual(unknown);
+    expect(noPasskey).not.toEqual(unknown);
+    const options = (await s.gql(START_SIGN_IN, { email: 'nobody-here@example.com' })).data!.startPasskeySignIn;
+    expect(options.allowCredentials[0]).toEqual({ id: unknown[0], type: 'public-key' });
+  });
+
+  it('without an email, answers discoverable options (no allowCredentials) for this RP, user verification preferred', async () => {
+    const options = (await s.gql(START_SIGN_IN, {})).data!.startPasskeySignIn;
+    expect(options).toMatchObject({ rpId: 'app.example', userVerification: 'preferred', timeout: 300_000 });
+    expect(options.allowCredentials ?? []).toEqual([]);
+  });
+});
+
+describe('in refresh-cookie mode', () => {
+  it('sets the refresh cookie and leaves refreshToken out of the body', async () => {
+    const c = await serveTestApp({ ...PASSKEY_ENV, REFRESH_TOKEN_TRANSPORT: 'cookie' });
+    try {
+      const user = await registerUser(c);
+      const authenticator = new SoftAuthenticator(ORIGIN);
+      await addPasskey(c, user.accessToken, authenticator);
+      const started = await c.gql(START_SIGN_IN, {});
+      const response = authenticator.get(started.data!.startPasskeySignIn);
+      const res = await fetch(`${c.server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: FINISH_SIGN_IN, variables: { response } }),
+      });
+      const body = (await res.json()) as any;
+      expect(body.data.finishPasskeySignIn).toMatchObject({ __typename: 'AuthPayload', refreshToken: null });
+      expect(res.headers.getSetCookie().join('\n')).toMatch(/authgraph_refresh=[\w-]+\.[\w-]+;.*HttpOnly/i);
+    } finally {
+      await c.close();
+    }
+  });
+});
