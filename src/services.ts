@@ -137,6 +137,7 @@ export function createServices(options: {
     auth,
     sessionPolicy,
     secondFactors,
+    checkPasskey: passkeySignIn.checkAssertion,
     requireEmailVerification: config.requireEmailVerification,
   });
   const reauthentication = createReauthentication({
@@ -147,6 +148,7 @@ export function createServices(options: {
     guard,
     auth,
     checkCode: (userId, code, request) => secondFactors.checkCode(userId, code, request, 'reauthenticate'),
+    checkPasskey: (userId, response, request) => passkeySignIn.checkAssertion(userId, response, request),
   });
   // Account lifecycle: sessions, password change, the emailed flows.
   const tasks = createBackgroundTasks(logger);

@@ -10,6 +10,7 @@ import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import { findPasskey, passkeysOf, recordPasskeyUse, type PasskeyRow } from './passkeys.js';
 import { challengeOf, credentialIdOf, userHandleIn, userHandleOf, type Webauthn } from './webauthn.js';
+import { liveChallenge } from './sign-in-challenges.js';
 import { saveWebauthnChallenge, takeWebauthnChallenge, type WebauthnPurpose } from './webauthn-challenges.js';
 
 /**
@@ -118,28 +119,43 @@ export function createPasskeySignIn(deps: {
     },
 
     /**
-     * Checks a passkey assertion of `userId` (the second step of a sign-in, a re-authentication),
-     * user verification not required; records its use. The amr it earns, or null (audited by the caller).
+     * Checks a passkey assertion of `userId` (the second step of a sign-in: it must answer
+     * options issued for `signInChallengeId`; else a re-authentication), user verification not
+     * required, and records its use. The amr values it earns, or null: audited, every failure.
      */
-    async checkAssertion(userId: string, response: unknown, purpose: WebauthnPurpose, options: { signInChallengeId?: string } = {}) {
-      const checked = await verify(response, purpose, { userId, requireUserVerification: false, ...options });
-      if (!checked.ok) return { ok: false, reason: checked.reason } as const;
-      const now = clock.now();
-      if (!(await recordPasskeyUse(db, checked.passkey.id, { counter: checked.counter, backedUp: checked.backedUp, now }))) {
-        return { ok: false, reason: 'counter' } as const;
-      }
-      return { ok: true, amr: passkeyAmr(checked.userVerified), passkeyId: checked.passkey.id } as const;
+    async checkAssertion(userId: string, response: unknown, request: RequestInfo, signInChallengeId?: string): Promise<{ amr: string[] } | null> {
+      const purpose = signInChallengeId === undefined ? 'reauthentication' : 'second_factor';
+      const checked = await verify(response, purpose, { userId, requireUserVerification: false, ...(signInChallengeId ? { signInChallengeId } : {}) });
+      const recorded =
+        checked.ok && (await recordPasskeyUse(db, checked.passkey.id, { counter: checked.counter, backedUp: checked.backedUp, now: clock.now() }));
+      if (checked.ok && recorded) return { amr: passkeyAmr(checked.userVerified) };
+      const reason = checked.ok ? 'counter' : checked.reason;
+      const use = purpose === 'second_factor' ? 'sign_in' : 'reauthenticate';
+      await audit.record({ type: 'second_factor_failure', userId, request, detail: { use, method: 'PASSKEY', reason } });
+      return null;
     },
 
-    /** Request options for a known user's passkeys (null when they have none), the challenge bound as given. */
-    async optionsFor(userId: string, binding: { purpose: WebauthnPurpose; signInChallengeId?: string }) {
-      const owned = await passkeysOf(db, userId);
-      if (owned.length === 0) return null;
-      const options = await webauthn.requestOptions(owned.map((passkey) => passkey.credentialId), 'preferred');
-      await saveWebauthnChallenge(db, options.challenge, { ...binding, userId }, clock.now());
-      return options;
+    /**
+     * Request options for the passkeys of the user of a live sign-in challenge, bound to that
+     * challenge (null when the user has none, or the challenge is not live).
+     */
+    async secondFactorOptions(signInChallenge: string) {
+      const live = await liveChallenge(db, signInChallenge, clock.now());
+      return live ? optionsFor(live.userId, { purpose: 'second_factor', signInChallengeId: live.id }) : null;
     },
+
+    /** Request options for a signed-in user's passkeys, to reauthenticate with (null when they have none). */
+    reauthenticationOptions: (userId: string) => optionsFor(userId, { purpose: 'reauthentication' }),
   };
+
+  /** Request options for a known user's passkeys (null when they have none), the challenge bound as given. */
+  async function optionsFor(userId: string, binding: { purpose: WebauthnPurpose; signInChallengeId?: string }) {
+    const owned = await passkeysOf(db, userId);
+    if (owned.length === 0) return null;
+    const options = await webauthn.requestOptions(owned.map((passkey) => passkey.credentialId), 'preferred');
+    await saveWebauthnChallenge(db, options.challenge, { ...binding, userId }, clock.now());
+    return options;
+  }
 }
 
 export type PasskeySignIn = ReturnType<typeof createPasskeySignIn>;

@@ -10,6 +10,7 @@ import { markSessionAuthenticated } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import type { Passwords } from './passwords.js';
 import { MAX_PASSWORD_LENGTH } from './password-policy.js';
+import type { PasskeyCheck } from './sign-in.js';
 
 /** The proof a re-authentication offers: exactly one of a password, a second-factor code, a passkey. */
 export interface ReauthenticationProof {
@@ -47,6 +48,8 @@ export interface ReauthenticationDeps {
   auth: Pick<AuthService, 'issueAccessToken'>;
   /** Checks second-factor codes; without it no code is right. */
   checkCode?: CodeCheck | undefined;
+  /** Checks a passkey assertion to reauthenticationOptions' options; without it no passkey passes. */
+  checkPasskey?: PasskeyCheck | undefined;
 }
 
 /** The proof given, or InputError when there is not exactly one. */
@@ -58,7 +61,7 @@ function proofOf(proof: ReauthenticationProof) {
 
 /** `reauthenticate`: the signed-in user proves again who they are; their session's auth_time moves to now. */
 export function createReauthentication(deps: ReauthenticationDeps) {
-  const { db, clock, audit, passwords, guard, auth, checkCode } = deps;
+  const { db, clock, audit, passwords, guard, auth, checkCode, checkPasskey } = deps;
 
   return {
     /**
@@ -69,23 +72,24 @@ export function createReauthentication(deps: ReauthenticationDeps) {
      */
     async reauthenticate(claims: AccessClaims, proof: ReauthenticationProof, request: RequestInfo): Promise<Reauthenticated> {
       const method = proofOf(proof);
-      if (method === 'passkey') throw new InputError('passkey', 'Passkeys are not available on this server yet.');
       const user = await findUserById(db, claims.sub);
       if (!user) throw new InvalidCredentialsError();
       const failure = (reason: string) =>
         audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: claims.sid, method, failed: reason } });
       const attempt = await guard.reserveSignIn(user.email, request);
-      let earned: string | null;
+      let earned: string[] | null;
       let unverifiable = false;
       try {
         if (method === 'password') {
           const password = proof.password!;
           const ok = [...password].length <= MAX_PASSWORD_LENGTH && (await passwords.verify(user.passwordHash, password)).ok;
-          earned = ok ? 'pwd' : null;
-        } else {
+          earned = ok ? ['pwd'] : null;
+        } else if (method === 'code') {
           const verdict = checkCode ? await checkCode(user.id, proof.code!, request) : null;
-          earned = verdict?.ok ? verdict.amr : null;
+          earned = verdict?.ok ? [verdict.amr] : null;
           unverifiable = verdict?.ok === false && verdict.reason === 'unverifiable';
+        } else {
+          earned = checkPasskey ? ((await checkPasskey(user.id, proof.passkey, request))?.amr ?? null) : null;
         }
       } catch (err) {
         await attempt.release(); // no verdict (argon2 overload, a database fault): not a failure
@@ -98,13 +102,14 @@ export function createReauthentication(deps: ReauthenticationDeps) {
         throw new InvalidSecondFactorError('unverifiable');
       }
       if (earned === null) {
-        await failure(method === 'password' ? 'wrong_password' : 'wrong_code');
+        await failure(`wrong_${method}`);
         await attempt.failed();
         throw method === 'password' ? new InvalidCredentialsError() : new InvalidSecondFactorError('wrong_code');
       }
       const now = clock.now();
       const session = await db.transaction(async (tx) => {
-        const marked = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId: user.id, factor: earned, now });
+        let marked = null;
+        for (const factor of earned) marked = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId: user.id, factor, now });
         if (marked) await audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: marked.id, method } }, tx);
         return marked;
       });

@@ -22,7 +22,6 @@ export type SecondFactorMethod = 'TOTP' | 'RECOVERY_CODE' | 'PASSKEY';
  * errors plugin carries it), though it is no failure.
  */
 export class SecondFactorRequired extends Error {
-  readonly passkeyOptions = null;
   constructor(
     readonly challenge: string,
     readonly methods: SecondFactorMethod[],
@@ -115,6 +114,15 @@ export async function returnGuess(db: Database, id: string): Promise<void> {
     .update(signInChallenges)
     .set({ guesses: sql`greatest(${signInChallenges.guesses} - 1, 0)` })
     .where(and(eq(signInChallenges.id, id), isNull(signInChallenges.spentAt)));
+}
+
+/** The live challenge's id and user (the secret checked, nothing counted), or null. */
+export async function liveChallenge(db: Database, presented: string, now: Date): Promise<{ id: string; userId: string } | null> {
+  const parts = parseSplitToken(presented);
+  if (!parts) return null;
+  const [row] = await db.select().from(signInChallenges).where(eq(signInChallenges.id, parts.id));
+  if (!row || !secretMatches(parts.secret, row.secretHash) || row.spentAt || row.expiresAt <= now) return null;
+  return row.guesses < MAX_CHALLENGE_GUESSES ? { id: row.id, userId: row.userId } : null;
 }
 
 /** Spends a challenge, in the caller's transaction; false when it was spent (or died) meanwhile. */

@@ -27,6 +27,13 @@ import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 
+/**
+ * Checks a passkey assertion of a user (recording its use): the amr values it earns (`hwk`,
+ * plus `user` with user verification), or null (audited by the check). `signInChallengeId`:
+ * the assertion must answer options issued for that sign-in challenge.
+ */
+export type PasskeyCheck = (userId: string, response: unknown, request: RequestInfo, signInChallengeId?: string) => Promise<{ amr: string[] } | null>;
+
 export interface SignInDeps {
   db: Database;
   clock: Clock;
@@ -38,6 +45,8 @@ export interface SignInDeps {
   sessionPolicy: SessionPolicy;
   /** The user's second factors: a sign-in of a user with one stops at SecondFactorRequired. */
   secondFactors: Pick<SecondFactors, 'methodsOf' | 'checkCode'>;
+  /** Checks a passkey assertion of the user, answering this sign-in challenge's passkeyOptions; without it no passkey passes. */
+  checkPasskey?: PasskeyCheck | undefined;
   /** REQUIRE_EMAIL_VERIFICATION: refuse sign-in (after the password check) until the email is verified. */
   requireEmailVerification?: boolean;
 }
@@ -53,7 +62,7 @@ type NotOpened = 'stale' | 'disabled' | 'spent' | 'factor_due';
 
 /** Password sign-in, and its second step when the user has a second factor. */
 export function createSignIn(deps: SignInDeps) {
-  const { db, clock, audit, passwords, guard, auth, sessionPolicy, secondFactors, requireEmailVerification = false } = deps;
+  const { db, clock, audit, passwords, guard, auth, sessionPolicy, secondFactors, checkPasskey, requireEmailVerification = false } = deps;
 
   /**
    * Opens a session for a user whose credentials were checked against `checkedHash`, in one
@@ -193,7 +202,6 @@ export function createSignIn(deps: SignInDeps) {
     ): Promise<AuthTokens> {
       const given = (['code', 'passkey'] as const).filter((name) => input[name] !== undefined && input[name] !== null);
       if (given.length !== 1) throw new InputError(given[1] ?? 'code', 'Give exactly one of code or passkey.');
-      if (given[0] === 'passkey') throw new InputError('passkey', 'Passkeys are not available on this server yet.');
       const now = clock.now();
       const failure = (reason: string, userId?: string) =>
         audit.record({ type: 'login_failure', userId, request, detail: { reason, step: 'second_factor' } });
@@ -206,24 +214,31 @@ export function createSignIn(deps: SignInDeps) {
       if (!user) throw new InvalidSecondFactorError('unknown');
       const attempt = await guard.reserveSignIn(user.email, request);
       try {
-        const passed = await secondFactors.checkCode(user.id, input.code!, request, 'sign_in');
-        if (!passed.ok && passed.reason === 'unverifiable') {
-          // The server cannot open the user's TOTP secret (the operator changed its key): no app
-          // code can pass, so guessing gains nothing; counting it would lock the owner out and
-          // burn the challenge they need for a recovery code.
-          await returnGuess(db, guess.id);
-          await attempt.release();
-          throw new InvalidSecondFactorError('unverifiable');
+        let passed: { amr: string[]; method: string } | null;
+        if (given[0] === 'passkey') {
+          const ok = await checkPasskey?.(user.id, input.passkey, request, guess.id);
+          passed = ok ? { amr: ok.amr, method: 'PASSKEY' } : null;
+        } else {
+          const verdict = await secondFactors.checkCode(user.id, input.code!, request, 'sign_in');
+          if (!verdict.ok && verdict.reason === 'unverifiable') {
+            // The server cannot open the user's TOTP secret (the operator changed its key): no app
+            // code can pass, so guessing gains nothing; counting it would lock the owner out and
+            // burn the challenge they need for a recovery code.
+            await returnGuess(db, guess.id);
+            await attempt.release();
+            throw new InvalidSecondFactorError('unverifiable');
+          }
+          passed = verdict.ok ? { amr: [verdict.amr], method: verdict.method } : null;
         }
-        if (!passed.ok) {
+        if (!passed) {
           await attempt.failed();
-          throw new InvalidSecondFactorError('wrong_code');
+          throw new InvalidSecondFactorError(given[0] === 'passkey' ? 'wrong_passkey' : 'wrong_code');
         }
         const { binding } = guess;
         const opened = await openSession(user, {
           request,
           now,
-          amr: [binding.factor, passed.amr],
+          amr: [binding.factor, ...passed.amr],
           isCurrent: (stored) =>
             binding.factor === 'fed' ||
             (stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === binding.passwordHashDigest),

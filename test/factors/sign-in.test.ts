@@ -133,7 +133,6 @@ describe('completeSignIn', () => {
   it.each([
     ['neither a code nor a passkey', {}, 'code'],
     ['both', { code: '123456', passkey: {} }, 'passkey'],
-    ['a passkey (not available yet)', { passkey: { id: 'x' } }, 'passkey'],
   ])('answers InputError for %s', async (_what, extra, field) => {
     const user = await userWithTotp();
     const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);

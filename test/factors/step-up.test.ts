@@ -130,10 +130,10 @@ describe('reauthenticate', () => {
     expect(res.data?.reauthenticate).toMatchObject({ __typename: 'InputError', code: 'INVALID_INPUT' });
   });
 
-  it('answers InputError on passkey: passkeys are not available yet', async () => {
+  it('answers InvalidSecondFactorError for a passkey that is no assertion to its options (passkeys: test/factors/passkey-second-factor.test.ts)', async () => {
     const user = await registerUser(s);
     const res = await s.gql(REAUTHENTICATE, { passkey: { id: 'x' } }, { token: user.accessToken });
-    expect(res.data?.reauthenticate).toMatchObject({ __typename: 'InputError', field: 'passkey' });
+    expect(res.data?.reauthenticate).toMatchObject({ __typename: 'InvalidSecondFactorError' });
   });
 
   it('answers UNAUTHENTICATED without an access token', async () => {
@@ -147,6 +147,8 @@ const STEP_UP_FIELDS: Record<string, { scopes: string[]; operation: string; vari
   'Mutation.enrollTotp': { scopes: ['recentAuth'], operation: ENROLL_TOTP },
   'Mutation.disableTotp': { scopes: ['recentAuth'], operation: DISABLE_TOTP },
   'Mutation.regenerateRecoveryCodes': { scopes: ['recentAuth'], operation: REGENERATE_RECOVERY_CODES },
+  'Mutation.startPasskeyRegistration': { scopes: ['recentAuth'], operation: 'mutation { startPasskeyRegistration }' },
+  'Mutation.removePasskey': { scopes: ['recentAuth'], operation: 'mutation { removePasskey(id: "00000000-0000-0000-0000-000000000000") }' },
   // Refused before its resolver looks at the provider (none is configured here).
   'Mutation.startIdentityLink': {
     scopes: ['recentAuth'],

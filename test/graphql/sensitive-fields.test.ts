@@ -49,6 +49,7 @@ const CALLS: Record<string, string> = {
   finishPasskeyRegistration: 'finishPasskeyRegistration(response: { id: $password }) { __typename }',
   removePasskey: 'removePasskey(id: "00000000-0000-0000-0000-000000000000")',
   startPasskeySignIn: 'startPasskeySignIn(email: $email)',
+  startPasskeyReauthentication: 'startPasskeyReauthentication',
   finishPasskeySignIn: 'finishPasskeySignIn(response: { id: $password }) { __typename }',
 };
 const VARS = '($email: String!, $password: String!)';

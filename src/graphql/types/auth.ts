@@ -63,8 +63,11 @@ builder.objectType(SecondFactorRequired, {
     passkeyOptions: t.field({
       type: 'JSON',
       nullable: true,
-      description: "WebAuthn request options for the user's passkeys; null while passkeys are not available (always, for now).",
-      resolve: (answer) => answer.passkeyOptions,
+      description:
+        "WebAuthn request options (PublicKeyCredentialRequestOptionsJSON) for the user's passkeys, for " +
+        '`startAuthentication` of @simplewebauthn/browser; pass its answer to completeSignIn as `passkey`. Null when ' +
+        'the user has no passkey. Each read issues new options (their challenge works once, for this sign-in only).',
+      resolve: (answer, _args, ctx) => ctx.services.passkeySignIn.secondFactorOptions(answer.challenge),
     }),
   }),
 });
@@ -113,11 +116,13 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description:
       'Finishes a sign-in (login, resetPassword or completeSocialSignIn) that answered SecondFactorRequired, with ' +
-      'exactly one of `code` (a code of the authenticator app or a recovery code) or `passkey` (not available yet: ' +
-      'InputError), opening a session that passed two factors (amr `pwd`, `otp` after a password; `fed`, `otp` ' +
-      'after a provider). InvalidSecondFactorError: a wrong or used code, or a challenge that is unknown, expired, ' +
+      'exactly one of `code` (a code of the authenticator app or a recovery code) or `passkey` (an assertion to ' +
+      'SecondFactorRequired.passkeyOptions), opening a session that passed two factors (amr `pwd`, `otp` after a ' +
+      'password and a code, `pwd`, `hwk` (+`user` with user verification) after a password and a passkey; `fed` ' +
+      'first after a provider). InvalidSecondFactorError: a wrong or used code, a passkey assertion that does not ' +
+      'verify (another origin, RP ID or challenge, a bad signature, a counter gone backwards), or a challenge that is unknown, expired, ' +
       'spent, dead after 5 wrong codes, or whose first step no longer holds (the password changed, the provider ' +
-      'identity was unlinked). Wrong codes count toward the ' +
+      'identity was unlinked). Wrong codes and passkey assertions count toward the ' +
       "account lockout like wrong passwords (RateLimitedError while locked). In cookie mode it sets the refresh cookie like login.",
     errors: {
       types: [InvalidSecondFactorError, InputError, RateLimitedError],

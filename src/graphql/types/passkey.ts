@@ -93,6 +93,20 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+builder.mutationFields((t) => ({
+  startPasskeyReauthentication: t.field({
+    type: 'JSON',
+    nullable: true,
+    ...guarded(
+      { authenticated: true },
+      "WebAuthn request options for your passkeys, for reauthenticate's `passkey` (pass it what " +
+        '`startAuthentication` of @simplewebauthn/browser resolved to, within 5 minutes). Null when you have no passkey.',
+    ),
+    rateLimit: { ip: ['SECOND_FACTOR_IP'] },
+    resolve: async (_root, _args, ctx) => ctx.services.passkeySignIn.reauthenticationOptions((await claimsOf(ctx)).sub),
+  }),
+}));
+
 builder.objectField(UserRef, 'passkeys', (t) =>
   t.field({
     type: [PasskeyRef],

@@ -28,16 +28,16 @@ builder.mutationFields((t) => ({
     args: {
       password: t.arg.string({ description: 'Your password.' }),
       code: t.arg.string({ description: 'A code of your authenticator app, or a recovery code.' }),
-      passkey: t.arg({ type: 'JSON', description: 'Not available yet: answers InputError (field passkey).' }),
+      passkey: t.arg({ type: 'JSON', description: 'A passkey assertion to the options of startPasskeyReauthentication.' }),
     },
     ...guarded(
       { authenticated: true },
       'Proves again that you are you, with exactly one of `password`, `code` (which also gives the session its ' +
-        'second factor) or `passkey`, for fields that need a recent sign-in (REAUTHENTICATION_REQUIRED) or a ' +
+        'second factor) or `passkey` (which does too with user verification: amr `hwk`, `user`), for fields that need a recent sign-in (REAUTHENTICATION_REQUIRED) or a ' +
         'second factor (SECOND_FACTOR_REQUIRED). Answers a new access token. A wrong password ' +
         '(InvalidCredentialsError) or code (InvalidSecondFactorError) counts toward the account lockout like a ' +
-        'wrong sign-in (RateLimitedError while locked). InputError: not exactly one proof given, or a passkey ' +
-        '(passkeys are not available yet).',
+        'wrong sign-in (RateLimitedError while locked); so does a passkey assertion that does not verify ' +
+        '(InvalidSecondFactorError). InputError: not exactly one proof given.',
     ),
     // Per account, the lockout counts wrong passwords and codes (RATE_LIMIT_LOGIN_ACCOUNT).
     rateLimit: { ip: ['SECOND_FACTOR_IP'] },
