@@ -88,6 +88,15 @@ describe('finishPasskeySignIn', () => {
     ]);
   });
 
+  it('lets only one of two concurrent assertions with the same counter value sign in (a clone racing the original)', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    const options = await Promise.all([0, 1].map(async () => (await s.gql(START_SIGN_IN, {})).data!.startPasskeySignIn));
+    const responses = options.map((o) => authenticator.get(o, { counter: 9 }));
+    const answers = await Promise.all(responses.map(async (response) => (await s.gql(FINISH_SIGN_IN, { response })).data!.finishPasskeySignIn.__typename));
+    expect(answers.sort()).toEqual(['AuthPayload', 'InvalidCredentialsError']);
+    expect((await eventsOf(s, user.userId, ['login_success'])).filter((e) => e.detail?.method === 'passkey')).toHaveLength(1);
+  });
+
   it('keeps working with an authenticator whose counter is always zero', async () => {
     const { authenticator } = await userWithPasskey({ counting: false });
     for (let i = 0; i < 3; i += 1) expect((await passkeySignIn(s, authenticator)).__typename).toBe('AuthPayload');
