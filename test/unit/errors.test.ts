@@ -94,6 +94,8 @@ describe('the error catalogue and the published schema', () => {
   const FIXED_UNION_NAMES: Record<string, string> = {
     startIdentityLink: 'StartSocialSignInResult',
     completeIdentityLink: 'LinkIdentityResult',
+    // Issue 14 names finishPasskeySignIn's union PasskeySignInResult.
+    finishPasskeySignIn: 'PasskeySignInResult',
   };
 
   /** The sign-ins whose first step may stop halfway at the second factor (password, reset by email, provider). */
