@@ -29,6 +29,7 @@ export const AUTH_EVENT_TYPES = [
   'user_enabled',
   'session_revoked',
   'identity_linked',
+  'identity_link_failure',
   'identity_unlinked',
   'rate_limited',
   'reauthentication',

@@ -229,7 +229,19 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
 
     /** Completes a link started by `userId`: the identity joins the account, unless another account has it. */
     async completeLink(response: ProviderResponse, userId: string, request: RequestInfo): Promise<IdentityRow> {
-      const { provider, profile } = await complete(response, userId);
+      const failure = (reason: string) =>
+        audit.record({ type: 'identity_link_failure', userId, request, detail: { reason, provider: response.provider } });
+      let completed: Awaited<ReturnType<typeof complete>>;
+      try {
+        completed = await complete(response, userId);
+      } catch (err) {
+        if (err instanceof SocialSignInError) {
+          logger.info({ provider: response.provider, reason: err.cause }, 'identity link failed');
+          await failure('social_sign_in_failed');
+        }
+        throw err;
+      }
+      const { provider, profile } = completed;
       const now = clock.now();
       const link = () =>
         db.transaction(async (tx: Tx) => {
@@ -246,7 +258,10 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
           return identity;
         });
       const identity = await link().catch((err: unknown) => (isUniqueViolation(err) ? link() : Promise.reject(err)));
-      if (identity.userId !== userId) throw new AccountExistsError();
+      if (identity.userId !== userId) {
+        await failure('account_exists');
+        throw new AccountExistsError();
+      }
       return identity;
     },
 

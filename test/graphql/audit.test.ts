@@ -342,7 +342,7 @@ describe('audit rows for every event type', () => {
   it('every event type the server knows has been recorded by the flows above', async () => {
     const rows = await database.db.selectDistinct({ type: authEvents.type }).from(authEvents);
     // Linking needs an OpenID Provider: test/graphql/social-sign-in.test.ts checks these events.
-    const seen = new Set([...rows.map((r) => r.type), 'identity_linked', 'identity_unlinked']);
+    const seen = new Set([...rows.map((r) => r.type), 'identity_linked', 'identity_link_failure', 'identity_unlinked']);
     expect(AUTH_EVENT_TYPES.filter((type) => !seen.has(type))).toEqual([]);
     expect([...seen].filter((type) => !(AUTH_EVENT_TYPES as readonly string[]).includes(type))).toEqual([]);
   });

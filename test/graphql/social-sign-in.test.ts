@@ -78,6 +78,9 @@ afterAll(async () => {
 const atProvider = (authorizationUrl: string, user: ProviderUser | GitHubUser) => atProviderOf({ idp, github }, authorizationUrl, user);
 const signIn = (user: ProviderUser | GitHubUser, provider?: string) => signInAt(t, { idp, github }, user, provider);
 
+const linkFailures = (userId: string) =>
+  database.db.select().from(authEvents).where(and(eq(authEvents.userId, userId), eq(authEvents.type, 'identity_link_failure')));
+
 const identityRows = (provider: string, subject: string) =>
   database.db.select().from(identities).where(and(eq(identities.provider, provider), eq(identities.subject, subject)));
 
@@ -227,6 +230,7 @@ describe('linking and unlinking', () => {
     const res = await t.gql(COMPLETE_LINK, { provider: 'corp', code: back.get('code'), state: back.get('state') }, { token: account.accessToken });
     expect(res.data?.completeIdentityLink).toEqual({ __typename: 'AccountExistsError', code: 'ACCOUNT_EXISTS' });
     expect((await identityRows('corp', user.sub)).map((r) => r.userId)).toEqual([owner.user.id]);
+    expect((await linkFailures(account.userId)).map((e) => e.detail)).toEqual([{ reason: 'account_exists', provider: 'corp' }]);
   });
 
   it("refuses a link state in a sign-in, and another user's link state in a link", async () => {
@@ -243,6 +247,9 @@ describe('linking and unlinking', () => {
     const res = await t.gql(COMPLETE_LINK, { provider: 'corp', code: back2.get('code'), state: back2.get('state') }, { token: other.accessToken });
     expect(res.data?.completeIdentityLink).toEqual({ __typename: 'SocialSignInError', code: 'SOCIAL_SIGN_IN_FAILED' });
     expect(await database.db.select().from(identities).where(eq(identities.userId, other.userId))).toEqual([]);
+    // A failed link is audited like a failed sign-in: whose session tried it, with which provider, and why.
+    expect((await linkFailures(other.userId)).map((e) => e.detail)).toEqual([{ reason: 'social_sign_in_failed', provider: 'corp' }]);
+    expect(await linkFailures(account.userId)).toEqual([]);
   });
 
   it('refuses to unlink the last way to sign in, and unlinks once another identity is linked', async () => {

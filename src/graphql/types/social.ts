@@ -76,6 +76,14 @@ const START_RESULT = {
   result: { name: 'StartSocialSignInResult' },
 };
 
+/** What the provider's redirect carried, as completeSocialSignIn and completeIdentityLink take it. */
+const PROVIDER_CALLBACK_ARGS = builder.args((t) => ({
+  provider: t.string({ required: true }),
+  code: t.string({ required: true }),
+  state: t.string({ required: true }),
+  iss: t.string(),
+}));
+
 builder.queryFields((t) => ({
   socialProviders: t.field({
     type: [SocialProviderRef],
@@ -109,12 +117,7 @@ builder.mutationFields((t) => ({
       types: [AccountExistsError, AccountDisabledError, SocialSignInError, InputError, RateLimitedError, SecondFactorRequired],
       union: { name: 'CompleteSocialSignInResult' },
     },
-    args: {
-      provider: t.arg.string({ required: true }),
-      code: t.arg.string({ required: true }),
-      state: t.arg.string({ required: true }),
-      iss: t.arg.string(),
-    },
+    args: PROVIDER_CALLBACK_ARGS,
     rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
     resolve: async (_root, args, ctx) =>
       ctx.refreshCookie.deliver(await ctx.services.socialSignIn.completeSignIn(args, ctx.request)),
@@ -141,12 +144,7 @@ builder.mutationFields((t) => ({
       types: [SocialSignInError, AccountExistsError, InputError, RateLimitedError],
       union: { name: 'LinkIdentityResult' },
     },
-    args: {
-      provider: t.arg.string({ required: true }),
-      code: t.arg.string({ required: true }),
-      state: t.arg.string({ required: true }),
-      iss: t.arg.string(),
-    },
+    args: PROVIDER_CALLBACK_ARGS,
     rateLimit: { ip: ['SOCIAL_SIGN_IN_IP'] },
     ...guarded(
       { authenticated: true },
