@@ -5,6 +5,7 @@
  * (autocannon's own histogram keeps whole milliseconds only).
  */
 import autocannon from 'autocannon';
+import { startCpuCount, type CpuShares } from './cpu.js';
 
 export const CONNECTIONS = 10;
 
@@ -33,6 +34,14 @@ export interface Measurement {
   errors: number;
   /** The first unexpected response, for the report. */
   firstError?: string | undefined;
+  /** Where the CPU went while it ran (null where /proc is not readable). */
+  cpu: CpuShares | null;
+}
+
+/** A server under load: its URL and its process, whose CPU is counted. */
+export interface Target {
+  base: string;
+  pid: number;
 }
 
 /** The q-quantile (0 < q ≤ 1) of values sorted ascending; NaN when there are none. */
@@ -41,13 +50,14 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-/** Runs `scenario` against `base` for `seconds` and summarizes it. */
-export async function measure(base: string, scenario: Scenario, seconds: number): Promise<Measurement> {
+/** Runs `scenario` against the server for `seconds` and summarizes it. */
+export async function measure({ base, pid }: Target, scenario: Scenario, seconds: number): Promise<Measurement> {
   const latencies: number[] = [];
   let responses = 0;
   let errors = 0;
   let firstError: string | undefined;
 
+  const stopCpuCount = startCpuCount(pid);
   const result = await autocannon({
     url: `${base}/graphql`,
     connections: CONNECTIONS,
@@ -84,6 +94,7 @@ export async function measure(base: string, scenario: Scenario, seconds: number)
     },
   });
 
+  const cpu = stopCpuCount();
   latencies.sort((a, b) => a - b);
   const lost = result.errors + result.timeouts;
   if (lost > 0) firstError ??= `${result.errors} socket errors, ${result.timeouts} timeouts`;
@@ -96,11 +107,12 @@ export async function measure(base: string, scenario: Scenario, seconds: number)
     p99: quantile(latencies, 0.99),
     errors: errors + lost,
     firstError,
+    cpu,
   };
 }
 
 /** A short unmeasured run (JIT, pools, caches), then the measured one. */
-export async function warmAndMeasure(base: string, scenario: Scenario, seconds: number, warmupSeconds: number): Promise<Measurement> {
-  if (warmupSeconds > 0) await measure(base, scenario, warmupSeconds);
-  return measure(base, scenario, seconds);
+export async function warmAndMeasure(server: Target, scenario: Scenario, seconds: number, warmupSeconds: number): Promise<Measurement> {
+  if (warmupSeconds > 0) await measure(server, scenario, warmupSeconds);
+  return measure(server, scenario, seconds);
 }

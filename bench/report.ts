@@ -19,15 +19,26 @@ function row(cells: string[], widths: number[]): string {
   return cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
 }
 
+/** Server CPU per answered request, in microseconds (NaN where CPU was not counted). */
+export function serverMicrosPerRequest(m: Measurement): number {
+  return m.cpu && m.responses > 0 ? (m.cpu.serverSeconds * 1e6) / m.responses : Number.NaN;
+}
+
+const cores = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(2));
+
 /**
  * The table of one database: each scenario's req/s, p50 and p99, each with its ratio to bare
- * yoga (req/s: higher is better; latency: lower is), its answers and errors. A scenario with
- * errors is marked with "!" and its first bad answer is printed under the table.
+ * yoga (req/s: higher is better; latency: lower is), the server's CPU per request and its ratio
+ * (the load generator shares the machine, so this is the figure that does not depend on it),
+ * its answers and errors. A scenario with errors is marked with "!" and its first bad answer is
+ * printed under the table. Then where the CPU went in each: the server, the load generator, and
+ * the rest of the machine (PostgreSQL, anything else running), in cores.
  */
 export function formatTable(title: string, bare: Measurement, rows: readonly Measurement[]): string {
-  const widths = [26, 8, 6, 7, 6, 7, 6, 9, 7];
-  const header = row(['', 'req/s', '×bare', 'p50 ms', '×bare', 'p99 ms', '×bare', 'answers', 'errors'], widths);
+  const widths = [26, 8, 6, 7, 6, 7, 6, 10, 6, 9, 7];
+  const header = row(['', 'req/s', '×bare', 'p50 ms', '×bare', 'p99 ms', '×bare', 'CPU µs/req', '×bare', 'answers', 'errors'], widths);
   const lines = [title, `  ${header}`];
+  const bareCpu = serverMicrosPerRequest(bare);
   for (const m of [bare, ...rows]) {
     const cells = [
       m.title,
@@ -37,6 +48,8 @@ export function formatTable(title: string, bare: Measurement, rows: readonly Mea
       ratio(m.p50 / bare.p50),
       ms(m.p99),
       ratio(m.p99 / bare.p99),
+      int(serverMicrosPerRequest(m)),
+      ratio(serverMicrosPerRequest(m) / bareCpu),
       int(m.responses),
       m.errors > 0 ? `${int(m.errors)} !` : '0',
     ];
@@ -44,6 +57,10 @@ export function formatTable(title: string, bare: Measurement, rows: readonly Mea
   }
   for (const m of [bare, ...rows].filter((r) => r.errors > 0)) {
     lines.push(`  ! ${m.title}: ${int(m.errors)} of ${int(m.responses)} answers were errors; first: ${m.firstError ?? '?'}`);
+  }
+  lines.push('  CPU in cores while measured: server / load generator (this process) / rest of the machine (PostgreSQL, other work)');
+  for (const m of [bare, ...rows]) {
+    lines.push(`    ${m.title.padEnd(widths[0]!)}  ${cores(m.cpu?.server)} / ${cores(m.cpu?.loadGenerator)} / ${cores(m.cpu?.rest)}`);
   }
   return lines.join('\n');
 }

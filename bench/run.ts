@@ -23,7 +23,7 @@ import { cleanUp, installExitHandlers, wasInterrupted } from './lifecycle.js';
 import { CONNECTIONS, measure, warmAndMeasure, type Measurement } from './load.js';
 import { bulkLoad, countRows, createDatabase, findPostgres, redact, type PostgresServer } from './postgres.js';
 import { measurePropagation, type Propagation } from './propagation.js';
-import { formatInt, formatMiB, formatMs, formatRatio, formatTable, formatTargets, type Target } from './report.js';
+import { formatInt, formatMiB, formatMs, formatRatio, formatTable, formatTargets, serverMicrosPerRequest, type Target } from './report.js';
 import {
   anonymousMeScenario,
   helloScenario,
@@ -82,7 +82,7 @@ async function measurePaths(server: ServerProcess, where: string): Promise<Paths
   const rows: Measurement[] = [];
   for (const scenario of scenarios) {
     progress(`${where}: ${scenario.title}`);
-    rows.push(await warmAndMeasure(server.base, scenario, SECONDS, WARMUP_SECONDS));
+    rows.push(await warmAndMeasure(server, scenario, SECONDS, WARMUP_SECONDS));
   }
   checked(where, rows);
   return { rows, emails };
@@ -107,7 +107,7 @@ async function measureMemory(server: ServerProcess, where: string, emails: strin
   const scenario = mixedMeScenario(sessions.map((s) => s.accessToken));
   const before = server.rssMiB();
   progress(`${where}: memory run, ${3 * SECONDS} s`);
-  const load = await measure(server.base, scenario, 3 * SECONDS);
+  const load = await measure(server, scenario, 3 * SECONDS);
   const after = server.rssMiB();
   checked(`${where}, memory run`, [load]);
   return { where, atStart, before, after, load, validTokens: sessions.length, forged: scenario.forged(), sessions };
@@ -178,8 +178,8 @@ async function measureScale(pg: PostgresServer, argon: Argon2Time): Promise<Scal
   for (let round = 0; round < SCALE_ROUNDS; round++) {
     const warmup = round === 0 ? WARMUP_SECONDS : 0;
     progress(`scale run: round ${round + 1} of ${SCALE_ROUNDS}, empty then full`);
-    emptyRounds.push(await warmAndMeasure(emptyServer.base, meScenario(emptyTokens), SECONDS, warmup));
-    fullRounds.push(await warmAndMeasure(fullServer.base, meScenario(fullTokens), SECONDS, warmup));
+    emptyRounds.push(await warmAndMeasure(emptyServer, meScenario(emptyTokens), SECONDS, warmup));
+    fullRounds.push(await warmAndMeasure(fullServer, meScenario(fullTokens), SECONDS, warmup));
   }
   const side = (server: ServerProcess, rounds: Measurement[]): ScaleSide => ({
     rounds,
@@ -199,7 +199,8 @@ async function measureScale(pg: PostgresServer, argon: Argon2Time): Promise<Scal
 function formatScale(s: ScaleRun): string {
   const line = (label: string, side: ScaleSide) =>
     `  ${label} ${side.rounds.map((r) => formatInt(r.reqPerSec)).join(', ')} req/s;` +
-    ` best round p50 ${formatMs(side.best.p50)} ms, p99 ${formatMs(side.best.p99)} ms;` +
+    ` best round p50 ${formatMs(side.best.p50)} ms, p99 ${formatMs(side.best.p99)} ms,` +
+    ` server CPU ${formatInt(serverMicrosPerRequest(side.best))} µs per request;` +
     ` server up in ${(side.startupMs / 1000).toFixed(1)} s, RSS ${formatMiB(side.rssAfter)} after the rounds`;
   return [
     `scale (PostgreSQL): me, authenticated, on an empty database vs one with ${formatInt(s.rows.users)} users and` +
@@ -269,13 +270,19 @@ async function runPglite(bare: Measurement, withMemory: boolean): Promise<{ rows
   return { rows: paths.rows };
 }
 
+const cpuSplit = (m: Measurement) =>
+  m.cpu ? [m.cpu.server, m.cpu.loadGenerator, m.cpu.rest].map((n) => n.toFixed(2)).join(' / ') : 'n/a';
+
 function targets(bare: Measurement, argon: Argon2Time, pg: PostgresResults | null, pglite: Measurement[]): Target[] {
   const byTitle = (rows: readonly Measurement[], prefix: string) => rows.find((r) => r.title.startsWith(prefix));
   const list: Target[] = [];
   const me = pg && byTitle(pg.rows, 'me, authenticated');
   list.push({
     name: 'me, authenticated, on PostgreSQL ≥ 0.75 × bare yoga',
-    figure: me ? `${formatRatio(me.reqPerSec / bare.reqPerSec)} × (${formatInt(me.reqPerSec)} of ${formatInt(bare.reqPerSec)} req/s)` : '-',
+    figure: me
+      ? `${formatRatio(me.reqPerSec / bare.reqPerSec)} × (${formatInt(me.reqPerSec)} of ${formatInt(bare.reqPerSec)} req/s;` +
+        ` server CPU per request ${formatRatio(serverMicrosPerRequest(me) / serverMicrosPerRequest(bare))} × bare's)`
+      : '-',
     met: me ? me.reqPerSec / bare.reqPerSec >= 0.75 : null,
   });
   const scale = pg?.scale;
@@ -299,7 +306,10 @@ function targets(bare: Measurement, argon: Argon2Time, pg: PostgresResults | nul
     const login = rows && byTitle(rows, 'login');
     list.push({
       name: `login on ${where} ≥ 0.9 × cores ÷ argon2 hash time`,
-      figure: login ? `${formatRatio(login.reqPerSec / ceiling)} × (${formatInt(login.reqPerSec)} of ${formatInt(ceiling)}/s)` : '-',
+      figure: login
+        ? `${formatRatio(login.reqPerSec / ceiling)} × (${formatInt(login.reqPerSec)} of ${formatInt(ceiling)}/s;` +
+          ` cores used by server / load generator / rest: ${cpuSplit(login)})`
+        : '-',
       met: login ? login.reqPerSec / ceiling >= 0.9 : null,
     });
   }
@@ -325,7 +335,7 @@ async function main(): Promise<void> {
 
   progress('bare yoga');
   const yoga = await startServer('bare yoga', 'bench/bare-yoga.ts', {});
-  const bare = await warmAndMeasure(yoga.base, helloScenario(), SECONDS, WARMUP_SECONDS);
+  const bare = await warmAndMeasure(yoga, helloScenario(), SECONDS, WARMUP_SECONDS);
   await yoga.stop();
   checked('bare yoga', [bare]);
 
