@@ -8,7 +8,16 @@ import { passkeys } from '../../src/db/schema.js';
 import { loginUser, ME_ID, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { SoftAuthenticator, type Bend } from '../support/webauthn-authenticator.js';
-import { addPasskey, FINISH_REGISTRATION, MY_PASSKEYS, ORIGIN, PASSKEY_ENV, REMOVE_PASSKEY, START_REGISTRATION } from './passkey-support.js';
+import {
+  addPasskey,
+  FINISH_REGISTRATION,
+  MY_PASSKEYS,
+  ORIGIN,
+  PASSKEY_ENV,
+  passkeySignIn,
+  REMOVE_PASSKEY,
+  START_REGISTRATION,
+} from './passkey-support.js';
 import { eventsOf, refusalCode } from './support.js';
 
 let s: ServedApp;
@@ -18,6 +27,20 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.close();
 });
+
+/** A passkey sign-in with user verification (two factors: `hwk`, `user`); its access token. */
+async function twoFactorSession(authenticator: SoftAuthenticator): Promise<string> {
+  const payload = await passkeySignIn(s, authenticator);
+  expect(payload.__typename, JSON.stringify(payload)).toBe('AuthPayload');
+  return payload.accessToken;
+}
+
+/** A new authenticator holding a passkey added by the session of `token`. */
+async function withPasskey(token: string): Promise<SoftAuthenticator> {
+  const authenticator = new SoftAuthenticator(ORIGIN);
+  await addPasskey(s, token, authenticator);
+  return authenticator;
+}
 
 /** Starts a registration and answers it with a bent response; the finish's answer. */
 async function registerBent(token: string, bend: Bend, startWith = token) {
@@ -107,20 +130,27 @@ describe('finishPasskeyRegistration', () => {
 });
 
 describe('removePasskey and User.passkeys', () => {
-  it('removes the passkey (audited as the last factor), false for an id not yours or not an id, needs a recent sign-in; while one exists the password alone opens no session', async () => {
+  it('removes the passkey (audited as the last factor), false for an id not yours or not an id, needs a recent sign-in that passed a second factor; while one exists the password alone opens no session', async () => {
     const user = await registerUser(s);
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    const added = await addPasskey(s, user.accessToken, authenticator);
+    // The session that added it signed in with the password alone.
+    expect(refusalCode(await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
+    const token = await twoFactorSession(authenticator);
     const stranger = await registerUser(s);
-    const added = await addPasskey(s, user.accessToken, new SoftAuthenticator(ORIGIN));
-    expect((await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: stranger.accessToken })).data!.removePasskey).toBe(false);
-    expect((await s.gql(REMOVE_PASSKEY, { id: 'not-a-uuid' }, { token: user.accessToken })).data!.removePasskey).toBe(false);
+    const strangerToken = await twoFactorSession(await withPasskey(stranger.accessToken));
+    expect((await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: strangerToken })).data!.removePasskey).toBe(false);
+    expect((await s.gql(REMOVE_PASSKEY, { id: 'not-a-uuid' }, { token })).data!.removePasskey).toBe(false);
     const other = await loginUser(s, user.email).catch(() => null);
     expect(other).toBeNull(); // a passkey is a second factor: the password alone opens no session
     s.t.clock.advance(301);
-    expect(refusalCode(await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: user.accessToken }))).toBe('REAUTHENTICATION_REQUIRED');
+    expect(refusalCode(await s.gql(REMOVE_PASSKEY, { id: added.id }, { token }))).toBe('REAUTHENTICATION_REQUIRED');
     const fresh = await registerUser(s);
-    const second = await addPasskey(s, fresh.accessToken, new SoftAuthenticator(ORIGIN));
-    expect((await s.gql(REMOVE_PASSKEY, { id: second.id }, { token: fresh.accessToken })).data!.removePasskey).toBe(true);
-    const me = await s.gql(MY_PASSKEYS, {}, { token: fresh.accessToken });
+    const freshAuthenticator = new SoftAuthenticator(ORIGIN);
+    const second = await addPasskey(s, fresh.accessToken, freshAuthenticator);
+    const freshToken = await twoFactorSession(freshAuthenticator);
+    expect((await s.gql(REMOVE_PASSKEY, { id: second.id }, { token: freshToken })).data!.removePasskey).toBe(true);
+    const me = await s.gql(MY_PASSKEYS, {}, { token: freshToken });
     expect(me.data!.me).toMatchObject({ secondFactors: [], passkeys: [] });
     const removed = await eventsOf(s, fresh.userId, ['second_factor_removed']);
     expect(removed.map((e) => e.detail)).toEqual([expect.objectContaining({ method: 'PASSKEY', passkeyId: second.id, lastFactor: true })]);

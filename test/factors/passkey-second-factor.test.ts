@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOOD_PASSWORD, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { SoftAuthenticator, type Bend } from '../support/webauthn-authenticator.js';
-import { addPasskey, ORIGIN, PASSKEY_ENV, REMOVE_PASSKEY } from './passkey-support.js';
+import { addPasskey, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY } from './passkey-support.js';
 import { COMPLETE_SIGN_IN, enableTotp, eventsOf, LOGIN_2FA, REAUTHENTICATE } from './support.js';
 
 let s: ServedApp;
@@ -92,8 +92,9 @@ describe('completeSignIn with a passkey', () => {
     expect(await complete(step.challenge, forged)).toMatchObject({ __typename: 'InvalidSecondFactorError' });
     const { user, authenticator, passkey } = victim;
     const pending = await passwordStep(user.email);
-    // The passkey is removed (from the session registration opened) while a sign-in waits.
-    expect((await s.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: user.accessToken })).data!.removePasskey).toBe(true);
+    // The passkey is removed (from a session that passed two factors with it) while a sign-in waits.
+    const { accessToken } = await passkeySignIn(s, authenticator);
+    expect((await s.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: accessToken })).data!.removePasskey).toBe(true);
     expect(await complete(pending.challenge, authenticator.get(pending.passkeyOptions))).toMatchObject({ __typename: 'InvalidSecondFactorError' });
   });
 });

@@ -103,8 +103,10 @@ describe('finishPasskeySignIn', () => {
   });
 
   it('refuses a removed passkey', async () => {
-    const { user, authenticator, passkey } = await userWithPasskey();
-    expect((await s.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: user.accessToken })).data!.removePasskey).toBe(true);
+    const { authenticator, passkey } = await userWithPasskey();
+    // Removed from a session that passed two factors (this passkey, verified), as removal requires.
+    const { accessToken } = await passkeySignIn(s, authenticator);
+    expect((await s.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: accessToken })).data!.removePasskey).toBe(true);
     expect((await passkeySignIn(s, authenticator)).__typename).toBe('InvalidCredentialsError');
   });
 });

@@ -18,6 +18,10 @@ import {
   REAUTHENTICATE,
   refusalCode,
   REGENERATE_RECOVERY_CODES,
+  COMPLETE_SIGN_IN,
+  MY_FACTORS,
+  passwordStep,
+  totpCode,
 } from './support.js';
 
 let s: ServedApp;
@@ -145,10 +149,10 @@ describe('reauthenticate', () => {
 const STEP_UP_FIELDS: Record<string, { scopes: string[]; operation: string; variables?: Record<string, unknown> }> = {
   'Mutation.changePassword': { scopes: ['recentAuth'], operation: CHANGE_PASSWORD_BRIEF, variables: { current: GOOD_PASSWORD, next: NEW_PASSWORD } },
   'Mutation.enrollTotp': { scopes: ['recentAuth'], operation: ENROLL_TOTP },
-  'Mutation.disableTotp': { scopes: ['recentAuth'], operation: DISABLE_TOTP },
-  'Mutation.regenerateRecoveryCodes': { scopes: ['recentAuth'], operation: REGENERATE_RECOVERY_CODES },
+  'Mutation.disableTotp': { scopes: ['recentAuth', 'secondFactor'], operation: DISABLE_TOTP },
+  'Mutation.regenerateRecoveryCodes': { scopes: ['recentAuth', 'secondFactor'], operation: REGENERATE_RECOVERY_CODES },
   'Mutation.startPasskeyRegistration': { scopes: ['recentAuth'], operation: 'mutation { startPasskeyRegistration }' },
-  'Mutation.removePasskey': { scopes: ['recentAuth'], operation: 'mutation { removePasskey(id: "00000000-0000-0000-0000-000000000000") }' },
+  'Mutation.removePasskey': { scopes: ['recentAuth', 'secondFactor'], operation: 'mutation { removePasskey(id: "00000000-0000-0000-0000-000000000000") }' },
   // Refused before its resolver looks at the provider (none is configured here).
   'Mutation.startIdentityLink': {
     scopes: ['recentAuth'],
@@ -183,9 +187,52 @@ describe('every field with a step-up scope', () => {
     const description = (schema.getType(type) as any).getFields()[fieldName].description as string;
     expect(description).toMatch(/signed in .*within the last 5 minutes \(REAUTH_MAX_AGE\)\.$/);
     const user = await registerUser(s);
-    await enableTotp(s, user.accessToken); // two factors: only the age is wrong
+    const { secret } = await enableTotp(s, user.accessToken);
+    // A session that passed both factors: only its age is wrong.
+    const { accessToken } = await signInWithCode(user.email, secret);
     s.t.clock.advance(301);
-    const res = await s.gql(field.operation, field.variables ?? {}, { token: user.accessToken });
+    const res = await s.gql(field.operation, field.variables ?? {}, { token: accessToken });
     expect(refusalCode(res)).toBe('REAUTHENTICATION_REQUIRED');
   });
+
+  const SECOND_FACTOR_FIELDS = Object.entries(STEP_UP_FIELDS).filter(([, field]) => field.scopes.includes('secondFactor'));
+
+  it('includes taking a factor away: disableTotp, regenerateRecoveryCodes, removePasskey', () => {
+    expect(SECOND_FACTOR_FIELDS.map(([name]) => name).sort()).toEqual([
+      'Mutation.disableTotp',
+      'Mutation.regenerateRecoveryCodes',
+      'Mutation.removePasskey',
+    ]);
+  });
+
+  it.each(SECOND_FACTOR_FIELDS)(
+    '%s refuses a fresh session that has not passed a second factor with SECOND_FACTOR_REQUIRED, says so, and lets it through after reauthenticate with a code',
+    async (name, field) => {
+      const [type, fieldName] = name.split('.') as [string, string];
+      const description = (schema.getType(type) as any).getFields()[fieldName].description as string;
+      expect(description).toMatch(/signed in with a second factor within the last 5 minutes \(REAUTH_MAX_AGE\)\.$/);
+      const user = await registerUser(s);
+      // The session that enrolled the factor signed in with the password alone.
+      const { secret } = await enableTotp(s, user.accessToken);
+      const refused = await s.gql(field.operation, field.variables ?? {}, { token: user.accessToken });
+      expect(refusalCode(refused)).toBe('SECOND_FACTOR_REQUIRED');
+      expect(refused.data).toBeNull();
+      expect((await s.gql(MY_FACTORS, {}, { token: user.accessToken })).data?.me.secondFactors).toEqual(['TOTP', 'RECOVERY_CODE']);
+      // A code of the next step: the one that confirmed the app is spent.
+      s.t.clock.advance(30);
+      const proved = await s.gql(REAUTHENTICATE, { code: totpCode(secret, s.t.clock.now()) }, { token: user.accessToken });
+      expect(proved.data?.reauthenticate.amr, JSON.stringify(proved)).toEqual(['pwd', 'otp']);
+      const res = await s.gql(field.operation, field.variables ?? {}, { token: proved.data!.reauthenticate.accessToken });
+      expect(res.errors, JSON.stringify(res)).toBeUndefined();
+    },
+  );
 });
+
+/** Signs in with the password and a TOTP code of the next step (the current one may be spent). */
+async function signInWithCode(email: string, secret: string): Promise<{ accessToken: string }> {
+  const challenge = await passwordStep(s, email, GOOD_PASSWORD);
+  s.t.clock.advance(30);
+  const res = await s.gql(COMPLETE_SIGN_IN, { challenge, code: totpCode(secret, s.t.clock.now()) });
+  expect(res.data?.completeSignIn.__typename, JSON.stringify(res)).toBe('AuthPayload');
+  return { accessToken: res.data!.completeSignIn.accessToken };
+}

@@ -102,13 +102,15 @@ describe('enrolTotp and confirmTotp', () => {
   it("signs out the user's other sessions when the codes are regenerated or TOTP is turned off", async () => {
     const user = await registerUser(s);
     const { secret } = await enableTotp(s, user.accessToken);
+    const mine = await passwordAndCode(user.email, secret);
     const second = await passwordAndCode(user.email, secret);
-    expect((await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: user.accessToken })).errors).toBeUndefined();
+    expect((await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: mine })).errors).toBeUndefined();
     expect(refusalCode(await s.gql(ME_ID, {}, { token: second }))).toBe('UNAUTHENTICATED');
+    expect(refusalCode(await s.gql(ME_ID, {}, { token: user.accessToken }))).toBe('UNAUTHENTICATED');
     const third = await passwordAndCode(user.email, secret);
-    expect((await s.gql(DISABLE_TOTP, {}, { token: user.accessToken })).data?.disableTotp).toBe(true);
+    expect((await s.gql(DISABLE_TOTP, {}, { token: mine })).data?.disableTotp).toBe(true);
     expect(refusalCode(await s.gql(ME_ID, {}, { token: third }))).toBe('UNAUTHENTICATED');
-    expect((await s.gql(ME_ID, {}, { token: user.accessToken })).data?.me.id).toBe(user.userId);
+    expect((await s.gql(ME_ID, {}, { token: mine })).data?.me.id).toBe(user.userId);
   });
 
   it("signs out the user's other sessions, not the one that turned TOTP on", async () => {
@@ -209,12 +211,13 @@ describe('recovery codes', () => {
     expect((await reauthWith(other.accessToken, codes[0]!)).data?.reauthenticate.__typename).toBe('InvalidSecondFactorError');
   });
 
-  it('regenerating needs a recent sign-in, and invalidates the old set', async () => {
+  it('regenerating needs a recent sign-in (the password renews one that passed the factor), and invalidates the old set', async () => {
     const user = await registerUser(s);
-    const { codes } = await enableTotp(s, user.accessToken);
+    const { secret, codes } = await enableTotp(s, user.accessToken);
+    const token = await passwordAndCode(user.email, secret);
     s.t.clock.advance(301);
-    expect(refusalCode(await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: user.accessToken }))).toBe('REAUTHENTICATION_REQUIRED');
-    const fresh = (await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken })).data!.reauthenticate;
+    expect(refusalCode(await s.gql(REGENERATE_RECOVERY_CODES, {}, { token }))).toBe('REAUTHENTICATION_REQUIRED');
+    const fresh = (await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token })).data!.reauthenticate;
     const res = await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: fresh.accessToken });
     const renewed: string[] = res.data!.regenerateRecoveryCodes.codes;
     expect(renewed).toHaveLength(10);
@@ -222,20 +225,25 @@ describe('recovery codes', () => {
     expect((await reauthWith(fresh.accessToken, renewed[0]!)).data?.reauthenticate.__typename).toBe('Reauthentication');
   });
 
-  it('cannot be regenerated without a second factor: NO_SECOND_FACTOR', async () => {
+  it('cannot be regenerated without a second factor: SECOND_FACTOR_REQUIRED for a session that passed none, NO_SECOND_FACTOR once the factor is off', async () => {
     const user = await registerUser(s);
-    expect(refusalCode(await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: user.accessToken }))).toBe('NO_SECOND_FACTOR');
+    expect(refusalCode(await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
+    const { secret } = await enableTotp(s, user.accessToken);
+    const token = await passwordAndCode(user.email, secret);
+    expect((await s.gql(DISABLE_TOTP, {}, { token })).data?.disableTotp).toBe(true);
+    expect(refusalCode(await s.gql(REGENERATE_RECOVERY_CODES, {}, { token }))).toBe('NO_SECOND_FACTOR');
   });
 });
 
 describe('disableTotp', () => {
   it('needs a recent sign-in, then turns TOTP and the recovery codes off and audits the last factor removed', async () => {
     const user = await registerUser(s);
-    const { codes } = await enableTotp(s, user.accessToken);
+    const { secret, codes } = await enableTotp(s, user.accessToken);
+    const token = await passwordAndCode(user.email, secret);
     s.t.clock.advance(301);
-    expect(refusalCode(await s.gql(DISABLE_TOTP, {}, { token: user.accessToken }))).toBe('REAUTHENTICATION_REQUIRED');
-    expect((await s.gql(MY_FACTORS, {}, { token: user.accessToken })).data?.me.secondFactors).toEqual(['TOTP', 'RECOVERY_CODE']);
-    const fresh = (await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken })).data!.reauthenticate;
+    expect(refusalCode(await s.gql(DISABLE_TOTP, {}, { token }))).toBe('REAUTHENTICATION_REQUIRED');
+    expect((await s.gql(MY_FACTORS, {}, { token })).data?.me.secondFactors).toEqual(['TOTP', 'RECOVERY_CODE']);
+    const fresh = (await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token })).data!.reauthenticate;
     expect((await s.gql(DISABLE_TOTP, {}, { token: fresh.accessToken })).data?.disableTotp).toBe(true);
     expect((await s.gql(MY_FACTORS, {}, { token: fresh.accessToken })).data?.me.secondFactors).toEqual([]);
     expect((await reauthWith(fresh.accessToken, codes[0]!)).data?.reauthenticate.__typename).toBe('InvalidSecondFactorError');

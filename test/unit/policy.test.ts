@@ -16,6 +16,7 @@ const committed = buildSchema(readFileSync(fileURLToPath(new URL('../../schema.g
 const SELF_OR_USERS_READ = 'Access: the user themself, or permission `users:read`.';
 const SIGNED_IN = 'Access: any signed-in user.';
 const SIGNED_IN_RECENTLY = 'Access: any signed-in user, signed in within the last 5 minutes (REAUTH_MAX_AGE).';
+const SIGNED_IN_RECENTLY_TWO_FACTORS = 'Access: any signed-in user, signed in with a second factor within the last 5 minutes (REAUTH_MAX_AGE).';
 
 /** Every protected field of the contract and the exact policy sentence its description ends with. */
 const EXPECTED: [type: string, field: string, sentence: string][] = [
@@ -28,8 +29,8 @@ const EXPECTED: [type: string, field: string, sentence: string][] = [
   ['Mutation', 'reauthenticate', SIGNED_IN],
   ['Mutation', 'enrollTotp', SIGNED_IN_RECENTLY],
   ['Mutation', 'confirmTotp', SIGNED_IN],
-  ['Mutation', 'disableTotp', SIGNED_IN_RECENTLY],
-  ['Mutation', 'regenerateRecoveryCodes', SIGNED_IN_RECENTLY],
+  ['Mutation', 'disableTotp', SIGNED_IN_RECENTLY_TWO_FACTORS],
+  ['Mutation', 'regenerateRecoveryCodes', SIGNED_IN_RECENTLY_TWO_FACTORS],
   ['User', 'secondFactors', 'Access: the user themself.'],
   ['Mutation', 'grantRole', 'Access: permission `roles:grant`.'],
   ['Mutation', 'revokeRole', 'Access: permission `roles:grant`.'],

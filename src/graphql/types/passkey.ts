@@ -5,7 +5,7 @@ import { InputError, InvalidCredentialsError, RateLimitedError } from '../../err
 import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-import { claimsOf } from './second-factor.js';
+import { claimsOf, FACTOR_CHANGE, PROVE_FACTOR } from './second-factor.js';
 import { UserRef } from './user.js';
 import { AuthPayload } from './auth.js';
 
@@ -25,8 +25,6 @@ function passkeyName(raw: string | null | undefined): string | null {
   if ([...name].length > MAX_PASSKEY_NAME_LENGTH) throw new InputError('name', `Names have at most ${MAX_PASSKEY_NAME_LENGTH} characters.`);
   return name === '' ? null : name;
 }
-
-const FACTOR_CHANGE = 'Your other sessions are signed out.';
 
 builder.mutationFields((t) => ({
   startPasskeyRegistration: t.field({
@@ -59,7 +57,10 @@ builder.mutationFields((t) => ({
   }),
   removePasskey: t.boolean({
     args: { id: t.arg.id({ required: true }).validate(rowId) },
-    ...guarded({ authenticated: true, recentAuth: true }, `Removes one of your passkeys; false when you have none of that id. ${FACTOR_CHANGE}`),
+    ...guarded(
+      { authenticated: true, recentAuth: true, secondFactor: true },
+      `Removes one of your passkeys; false when you have none of that id. ${FACTOR_CHANGE} ${PROVE_FACTOR}`,
+    ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, { id }, ctx) =>
       id ? ctx.services.passkeyRegistration.removePasskey(await claimsOf(ctx), id, ctx.request) : false,

@@ -37,7 +37,17 @@ export async function claimsOf(ctx: Context) {
   return viewer.claims;
 }
 
-const FACTOR_CHANGE = 'Your other sessions are signed out.';
+/** Said by every field that changes a factor (issue 14: changing factors revokes the other sessions). */
+export const FACTOR_CHANGE = 'Your other sessions are signed out.';
+
+/**
+ * Why taking a factor away (or renewing the codes that stand in for it) needs a session that has
+ * passed one: a session opened with the password alone (the one that enrolled the factor, say)
+ * must prove the factor first, so a password and a session are never enough to switch it off.
+ */
+export const PROVE_FACTOR =
+  'A session that has not passed a second factor (say, the one that enrolled it) gets SECOND_FACTOR_REQUIRED: ' +
+  '`reauthenticate` with a code or a passkey first.';
 
 builder.mutationFields((t) => ({
   enrollTotp: t.field({
@@ -64,8 +74,9 @@ builder.mutationFields((t) => ({
   }),
   disableTotp: t.boolean({
     ...guarded(
-      { authenticated: true, recentAuth: true },
-      `Turns the authenticator app off, and with it the recovery codes. False when it was off. ${FACTOR_CHANGE}`,
+      { authenticated: true, recentAuth: true, secondFactor: true },
+      `Turns the authenticator app off, and with it the recovery codes. False when it was off. ${FACTOR_CHANGE} ` +
+        `${PROVE_FACTOR}`,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, _args, ctx) => ctx.services.secondFactors.disableTotp(await claimsOf(ctx), ctx.request),
@@ -73,8 +84,9 @@ builder.mutationFields((t) => ({
   regenerateRecoveryCodes: t.field({
     type: RecoveryCodesRef,
     ...guarded(
-      { authenticated: true, recentAuth: true },
-      `A new set of recovery codes; the old set stops working. ${FACTOR_CHANGE}\n\n${describeErrors(['NO_SECOND_FACTOR'])}`,
+      { authenticated: true, recentAuth: true, secondFactor: true },
+      `A new set of recovery codes; the old set stops working. ${FACTOR_CHANGE} ${PROVE_FACTOR}\n\n` +
+        describeErrors(['NO_SECOND_FACTOR']),
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, _args, ctx) =>
