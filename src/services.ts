@@ -112,6 +112,7 @@ export function createServices(options: {
     accessTokens,
     revocations,
     sessionPolicy,
+    secondFactorRoles: config.stepUp.secondFactorRoles,
   });
   // TOTP secrets are sealed with the key that seals the signing keys (SigningKeys.secretsKey).
   const totp = createTotpStore({ encryption: createKeyEncryption(keys.secretsKey), issuer: config.jwt.issuer, logger });

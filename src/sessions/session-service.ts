@@ -9,6 +9,7 @@ import { findUserById, toAccount, type Account } from '../accounts/accounts.js';
 import type { RequestInfo } from '../request-info.js';
 import { wholeSecondsLeft } from '../time.js';
 import type { RevocationList } from './revocation.js';
+import { passedSecondFactor } from './step-up.js';
 import {
   findSessionOfRefreshToken,
   revokeSession,
@@ -56,14 +57,20 @@ export interface AuthServiceDeps {
   accessTokens: AccessTokenCodec;
   revocations: RevocationList;
   sessionPolicy: SessionPolicy;
+  /**
+   * REQUIRE_SECOND_FACTOR_FOR_ROLES: roles a token names only when its session passed a second
+   * factor, so a downstream service that trusts `roles` cannot grant what authgraph would refuse.
+   */
+  secondFactorRoles: readonly string[];
 }
 
 /** The session flows (refresh, sign-out) and the tokens every sign-in hands out. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { db, clock, audit, accessTokens, revocations, sessionPolicy } = deps;
+  const { db, clock, audit, accessTokens, revocations, sessionPolicy, secondFactorRoles } = deps;
 
   async function accessTokenOf(session: Pick<SessionRow, 'id' | 'userId' | 'amr' | 'authTime'>, now: Date) {
-    const { roles } = await loadAccess(db, session.userId);
+    const held = (await loadAccess(db, session.userId)).roles;
+    const roles = passedSecondFactor({ amr: session.amr }) ? held : held.filter((role) => !secondFactorRoles.includes(role));
     const subject = { userId: session.userId, sessionId: session.id, roles, amr: session.amr, authTime: session.authTime };
     const access = await accessTokens.sign(subject, now);
     return { accessToken: access.token, expiresIn: wholeSecondsLeft(access.expiresAt, now), accessTokenExpiresAt: access.expiresAt };

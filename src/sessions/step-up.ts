@@ -9,10 +9,12 @@ export type Authentication = Pick<AccessClaims, 'amr' | 'auth_time'>;
  * held (an authenticator app's code, a recovery code, a security key or passkey), something
  * one is (user verification on the authenticator: biometrics or its PIN).
  */
-const FACTOR_KINDS: Record<string, 'knowledge' | 'possession' | 'inherence' | 'federated'> = {
+const FACTOR_KINDS: Record<string, 'knowledge' | 'possession' | 'inherence'> = {
   pwd: 'knowledge',
-  // A provider's sign-in (social sign-in): whatever it checked, it is a proof apart from ours.
-  fed: 'federated',
+  // A provider's sign-in (social sign-in) counts as a first factor, of a password's weight: what
+  // the provider checked is unknown here (often just a password), so a password beside it adds no
+  // second kind, while a code or a passkey does (`fed`+`otp`).
+  fed: 'knowledge',
   otp: 'possession',
   hwk: 'possession',
   swk: 'possession',

@@ -5,19 +5,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_STATS, GRANT_ROLE, createRole, registerAdmin, USER_BY_ID } from '../support/authz.js';
-import { ME_ID, registerUser } from '../support/operations.js';
+import { inspect } from '../support/forge.js';
+import { startOpenIdProvider, type TestOpenIdProvider } from '../support/identity-providers.js';
+import { GOOD_PASSWORD, loginUser, ME_ID, registerUser } from '../support/operations.js';
+import { CLIENT, link, oidcUser, signIn, socialEnv } from '../support/social-flow.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { enableTotp, REAUTHENTICATE, refusalCode, totpCode } from './support.js';
 
 let s: ServedApp; // REQUIRE_SECOND_FACTOR_FOR_ROLES=admin
 let plain: ServedApp; // the default: no role needs a second factor
+let idp: TestOpenIdProvider;
 beforeAll(async () => {
-  s = await serveTestApp({ REQUIRE_SECOND_FACTOR_FOR_ROLES: ' admin , ' });
+  idp = await startOpenIdProvider([CLIENT]);
+  s = await serveTestApp({ ...socialEnv(idp.issuer), REQUIRE_SECOND_FACTOR_FOR_ROLES: ' admin , ' });
   plain = await serveTestApp({}, s.t.database);
 });
 afterAll(async () => {
   await plain?.close();
   await s?.close();
+  await idp?.close();
 });
 
 describe('REQUIRE_SECOND_FACTOR_FOR_ROLES=admin', () => {
@@ -61,8 +67,37 @@ describe('REQUIRE_SECOND_FACTOR_FOR_ROLES=admin', () => {
     expect((await plain.gql(ADMIN_STATS, {}, { token: admin.accessToken })).errors).toBeUndefined();
   });
 
+  it("leaves the role out of a one-factor session's access tokens (downstream services read `roles`), and names it once the session passed a second factor", async () => {
+    const admin = await registerAdmin(s.t);
+    const signedIn = await loginUser(s, admin.email);
+    expect(inspect(signedIn.accessToken).claims.roles).toEqual(['user']);
+    const { secret } = await enableTotp(s, signedIn.accessToken);
+    s.t.clock.advance(90);
+    const stepped = await s.gql(REAUTHENTICATE, { code: totpCode(secret, s.t.clock.now()) }, { token: signedIn.accessToken });
+    expect(stepped.data?.reauthenticate.__typename, JSON.stringify(stepped)).toBe('Reauthentication');
+    expect(inspect(stepped.data!.reauthenticate.accessToken).claims.roles).toEqual(['admin', 'user']);
+    // Without REQUIRE_SECOND_FACTOR_FOR_ROLES, every token names it.
+    const other = await registerAdmin(plain.t);
+    expect(inspect((await loginUser(plain, other.email)).accessToken).claims.roles).toEqual(['admin', 'user']);
+  });
+
   it('still answers FORBIDDEN to a user holding no admin permission', async () => {
     const user = await registerUser(s);
     expect(refusalCode(await s.gql(ADMIN_STATS, {}, { token: user.accessToken }))).toBe('FORBIDDEN');
+  });
+});
+
+describe('a provider and a password', () => {
+  it('are one kind of factor, not two: a federated session re-authenticated with the password still gets SECOND_FACTOR_REQUIRED', async () => {
+    const admin = await registerAdmin(s.t);
+    const user = oidcUser();
+    expect((await link(s, { idp }, admin.accessToken, user)).__typename).toBe('Identity');
+    const fed = await signIn(s, { idp }, user);
+    expect(fed.__typename, JSON.stringify(fed)).toBe('AuthPayload');
+    const stepped = await s.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: fed.accessToken });
+    const token = stepped.data!.reauthenticate.accessToken as string;
+    expect(inspect(token).claims.amr).toEqual(['fed', 'pwd']);
+    expect(inspect(token).claims.roles).toEqual(['user']);
+    expect(refusalCode(await s.gql(ADMIN_STATS, {}, { token }))).toBe('SECOND_FACTOR_REQUIRED');
   });
 });
