@@ -3,62 +3,29 @@
  * document is there, Register runs from the editor, the token goes into the Headers tab, Me
  * answers with the user; nothing is logged as an error or blocked by the CSP on the way.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
+import { BROWSER_TIMEOUT, CHROMIUM, launchChromium, skipWithoutChromium, STEP_TIMEOUT, watchProblems } from '../support/chromium.js';
 import { listen, type Listening } from '../support/listen.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-// Outside CI a machine without Debian's chromium skips this file; CI must have it (.ci/run
-// installs it), so there a missing browser fails below instead of passing silently.
-const skip = !present && !process.env.CI;
-if (skip) console.warn(`test/browser/graphiql.test.ts skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
-
-// Generous: starting Chromium and GraphiQL's editors takes seconds on a busy 2-core machine.
-const BROWSER_TIMEOUT = 120_000;
-const STEP_TIMEOUT = 60_000;
+const skip = skipWithoutChromium('test/browser/graphiql.test.ts');
 
 describe.skipIf(skip)(`GraphiQL in headless Chromium${skip ? ` (skipped: ${CHROMIUM} is absent)` : ''}`, () => {
   let t: TestApp;
   let server: Listening;
   let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[];
 
   beforeAll(async () => {
-    expect(present, `${CHROMIUM} is missing: CI must install Debian's chromium (see .ci/run)`).toBe(true);
     t = await createTestApp();
     server = await listen(t.app);
-    // playwright gives each launch a fresh temporary profile: no stored tab or header.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: BROWSER_TIMEOUT,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     // Tall enough that the editors render the whole example document (Monaco draws only visible lines).
     page = await browser.newPage({ viewport: { width: 1400, height: 2000 } });
     page.setDefaultTimeout(STEP_TIMEOUT);
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    await page.exposeFunction('reportCspViolation', (text: string) => problems.push(`CSP: ${text}`));
-    await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => {
-        (window as unknown as { reportCspViolation(text: string): void }).reportCspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`);
-      });
-    });
+    problems = await watchProblems(page);
   }, BROWSER_TIMEOUT);
 
   afterAll(async () => {
