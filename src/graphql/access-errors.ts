@@ -93,7 +93,7 @@ export function refusalOf(
     const blocked = failedScopes(who).some((f) => typeof f.parameter === 'string' && openedBySecondFactor.has(f.parameter));
     return accessError(blocked ? 'SECOND_FACTOR_REQUIRED' : 'FORBIDDEN', {}, at);
   }
-  if (stepUp.includes('secondFactor')) return accessError('SECOND_FACTOR_REQUIRED', {}, at);
+  if (stepUp.includes('secondFactor') || stepUp.includes('secondFactorOnceEnrolled')) return accessError('SECOND_FACTOR_REQUIRED', {}, at);
   if (stepUp.includes('recentAuth')) return accessError('REAUTHENTICATION_REQUIRED', {}, at);
   return accessError('FORBIDDEN', {}, at);
 }

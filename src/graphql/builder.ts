@@ -25,6 +25,8 @@ export interface AuthScopes {
   recentAuth: boolean;
   /** The session passed a second factor. */
   secondFactor: boolean;
+  /** The session passed a second factor, or the user has none yet (adding the first needs none). */
+  secondFactorOnceEnrolled: boolean;
 }
 
 /** Configures the schema builder; types register themselves in graphql/types/*. */
@@ -75,6 +77,9 @@ export const builder = new SchemaBuilder<{
         permission: (permission) => holds('permissions', permission),
         recentAuth: claims !== null && authenticatedRecently(claims, context.services.clock.now(), reauthMaxAge),
         secondFactor: twoFactors,
+        // A loader: only the fields that declare it pay for the look-up.
+        secondFactorOnceEnrolled: async () =>
+          twoFactors || (viewerId !== null && (await context.services.secondFactors.methodsOf(viewerId)).length === 0),
       };
     },
     // authScopes has resolved the viewer before any scope can fail, so peekViewer() is set.

@@ -18,14 +18,17 @@ export interface Policy<Parent = unknown, Args = unknown> {
   self?: (parent: Parent, args: Args, context: Context) => string | null | Promise<string | null>;
   /** Step-up, besides who may: the session was (re-)authenticated within REAUTH_MAX_AGE seconds. */
   recentAuth?: true;
-  /** Step-up, besides who may: the session passed a second factor. */
-  secondFactor?: true;
+  /**
+   * Step-up, besides who may: the session passed a second factor; `once-enrolled`: only when the
+   * user has one (fields that add a factor: the first needs none, the next needs the one there).
+   */
+  secondFactor?: true | 'once-enrolled';
 }
 
 /** Who may (any one of), and with step-up, the step-up scopes beside it (all of). */
 type ScopeMap =
   | { $any: Partial<AuthScopes> }
-  | { $all: { $any: Partial<AuthScopes>; recentAuth?: true; secondFactor?: true } };
+  | { $all: { $any: Partial<AuthScopes>; recentAuth?: true; secondFactor?: true; secondFactorOnceEnrolled?: true } };
 
 /** REAUTH_MAX_AGE's default, as the schema (printed once, not per deployment) states it. */
 const REAUTH_WINDOW = '5 minutes (REAUTH_MAX_AGE)';
@@ -38,7 +41,8 @@ export function describePolicy(policy: Policy<never, never>): string {
   if (policy.role) who.push(`role \`${policy.role}\``);
   if (policy.permission) who.push(`permission \`${policy.permission}\``);
   const how: string[] = [];
-  if (policy.secondFactor) how.push('with a second factor');
+  if (policy.secondFactor === true) how.push('with a second factor');
+  if (policy.secondFactor === 'once-enrolled') how.push('with a second factor (once they have one)');
   if (policy.recentAuth) how.push(`within the last ${REAUTH_WINDOW}`);
   const stepUp = how.length > 0 ? `, signed in ${how.join(' ')}` : '';
   return `Access: ${who.join(', or ')}${stepUp}.`;
@@ -70,7 +74,8 @@ export function guarded<Parent, Args>(
         $all: {
           $any: scopes,
           ...(policy.recentAuth ? { recentAuth: true as const } : {}),
-          ...(policy.secondFactor ? { secondFactor: true as const } : {}),
+          ...(policy.secondFactor === true ? { secondFactor: true as const } : {}),
+          ...(policy.secondFactor === 'once-enrolled' ? { secondFactorOnceEnrolled: true as const } : {}),
         },
       };
     },

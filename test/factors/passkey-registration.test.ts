@@ -62,8 +62,25 @@ describe('startPasskeyRegistration', () => {
     expect(options.excludeCredentials).toEqual([]);
     const authenticator = new SoftAuthenticator(ORIGIN);
     await addPasskey(s, user.accessToken, authenticator);
-    const second = await s.gql(START_REGISTRATION, {}, { token: user.accessToken });
+    const second = await s.gql(START_REGISTRATION, {}, { token: await twoFactorSession(authenticator) });
     expect(second.data!.startPasskeyRegistration.excludeCredentials.map((c: { id: string }) => c.id)).toEqual([authenticator.credentials[0]!.id]);
+  });
+
+  it('once the user has a second factor, needs a session that passed one (SECOND_FACTOR_REQUIRED), to start and to finish', async () => {
+    const user = await registerUser(s);
+    // Started before the first passkey exists: the first needs no second factor.
+    const pending = await s.gql(START_REGISTRATION, {}, { token: user.accessToken });
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    await addPasskey(s, user.accessToken, authenticator);
+    // The password-only session that added it can add no other (it might be a stolen one).
+    expect(refusalCode(await s.gql(START_REGISTRATION, {}, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
+    const response = new SoftAuthenticator(ORIGIN).create(pending.data!.startPasskeyRegistration);
+    expect(refusalCode(await s.gql(FINISH_REGISTRATION, { response }, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
+    expect((await s.gql(MY_PASSKEYS, {}, { token: user.accessToken })).data!.me.passkeys).toHaveLength(1);
+    // A session that passed two factors adds one.
+    const token = await twoFactorSession(authenticator);
+    await addPasskey(s, token, new SoftAuthenticator(ORIGIN));
+    expect((await s.gql(MY_PASSKEYS, {}, { token })).data!.me.passkeys).toHaveLength(2);
   });
 
   it('needs a recent sign-in (REAUTHENTICATION_REQUIRED) and a signed-in user (UNAUTHENTICATED)', async () => {
@@ -108,9 +125,11 @@ describe('finishPasskeyRegistration', () => {
     const attacker = await registerUser(s);
     expect(await registerBent(attacker.accessToken, {}, victim.accessToken)).toMatchObject({ __typename: 'InputError', field: 'response' });
     const started = await s.gql(START_REGISTRATION, {}, { token: victim.accessToken });
-    const response = new SoftAuthenticator(ORIGIN).create(started.data!.startPasskeyRegistration);
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    const response = authenticator.create(started.data!.startPasskeyRegistration);
     expect((await s.gql(FINISH_REGISTRATION, { response }, { token: victim.accessToken })).data!.finishPasskeyRegistration.__typename).toBe('Passkey');
-    const again = await s.gql(FINISH_REGISTRATION, { response }, { token: victim.accessToken });
+    // Replayed from a session that may add passkeys (it passed two factors): the challenge is spent.
+    const again = await s.gql(FINISH_REGISTRATION, { response }, { token: await twoFactorSession(authenticator) });
     expect(again.data!.finishPasskeyRegistration).toMatchObject({ __typename: 'InputError', field: 'response' });
   });
 

@@ -19,6 +19,7 @@ import {
   refusalCode,
   REGENERATE_RECOVERY_CODES,
   COMPLETE_SIGN_IN,
+  CONFIRM_TOTP,
   MY_FACTORS,
   passwordStep,
   totpCode,
@@ -148,11 +149,16 @@ describe('reauthenticate', () => {
 /** Every field with a step-up scope, and an operation that reaches it as its owner would send it. */
 const STEP_UP_FIELDS: Record<string, { scopes: string[]; operation: string; variables?: Record<string, unknown> }> = {
   'Mutation.changePassword': { scopes: ['recentAuth'], operation: CHANGE_PASSWORD_BRIEF, variables: { current: GOOD_PASSWORD, next: NEW_PASSWORD } },
-  'Mutation.enrollTotp': { scopes: ['recentAuth'], operation: ENROLL_TOTP },
+  'Mutation.enrollTotp': { scopes: ['recentAuth', 'secondFactorOnceEnrolled'], operation: ENROLL_TOTP },
   'Mutation.disableTotp': { scopes: ['recentAuth', 'secondFactor'], operation: DISABLE_TOTP },
   'Mutation.regenerateRecoveryCodes': { scopes: ['recentAuth', 'secondFactor'], operation: REGENERATE_RECOVERY_CODES },
-  'Mutation.startPasskeyRegistration': { scopes: ['recentAuth'], operation: 'mutation { startPasskeyRegistration }' },
+  'Mutation.startPasskeyRegistration': { scopes: ['recentAuth', 'secondFactorOnceEnrolled'], operation: 'mutation { startPasskeyRegistration }' },
   'Mutation.removePasskey': { scopes: ['recentAuth', 'secondFactor'], operation: 'mutation { removePasskey(id: "00000000-0000-0000-0000-000000000000") }' },
+  'Mutation.confirmTotp': { scopes: ['secondFactorOnceEnrolled'], operation: CONFIRM_TOTP, variables: { code: '000000' } },
+  'Mutation.finishPasskeyRegistration': {
+    scopes: ['secondFactorOnceEnrolled'],
+    operation: 'mutation { finishPasskeyRegistration(response: {}) { __typename } }',
+  },
   // Refused before its resolver looks at the provider (none is configured here).
   'Mutation.startIdentityLink': {
     scopes: ['recentAuth'],
@@ -182,7 +188,9 @@ describe('every field with a step-up scope', () => {
     expect(found).toEqual(Object.fromEntries(Object.entries(STEP_UP_FIELDS).map(([name, { scopes }]) => [name, scopes])));
   });
 
-  it.each(Object.entries(STEP_UP_FIELDS))('%s refuses a stale session with a second factor, and says so in its description', async (name, field) => {
+  const RECENT_AUTH_FIELDS = Object.entries(STEP_UP_FIELDS).filter(([, field]) => field.scopes.includes('recentAuth'));
+
+  it.each(RECENT_AUTH_FIELDS)('%s refuses a stale session with a second factor, and says so in its description', async (name, field) => {
     const [type, fieldName] = name.split('.') as [string, string];
     const description = (schema.getType(type) as any).getFields()[fieldName].description as string;
     expect(description).toMatch(/signed in .*within the last 5 minutes \(REAUTH_MAX_AGE\)\.$/);
@@ -224,6 +232,37 @@ describe('every field with a step-up scope', () => {
       expect(proved.data?.reauthenticate.amr, JSON.stringify(proved)).toEqual(['pwd', 'otp']);
       const res = await s.gql(field.operation, field.variables ?? {}, { token: proved.data!.reauthenticate.accessToken });
       expect(res.errors, JSON.stringify(res)).toBeUndefined();
+    },
+  );
+});
+
+describe('every field that adds a factor', () => {
+  const ONCE_ENROLLED_FIELDS = Object.entries(STEP_UP_FIELDS).filter(([, field]) => field.scopes.includes('secondFactorOnceEnrolled'));
+
+  it('is enrollTotp, confirmTotp, startPasskeyRegistration or finishPasskeyRegistration', () => {
+    expect(ONCE_ENROLLED_FIELDS.map(([name]) => name).sort()).toEqual([
+      'Mutation.confirmTotp',
+      'Mutation.enrollTotp',
+      'Mutation.finishPasskeyRegistration',
+      'Mutation.startPasskeyRegistration',
+    ]);
+  });
+
+  it.each(ONCE_ENROLLED_FIELDS)(
+    '%s lets a password-only session add the first factor, refuses it once one exists with SECOND_FACTOR_REQUIRED, and says so',
+    async (name, field) => {
+      const [type, fieldName] = name.split('.') as [string, string];
+      const description = (schema.getType(type) as any).getFields()[fieldName].description as string;
+      expect(description).toMatch(/signed in with a second factor \(once they have one\)( within the last 5 minutes \(REAUTH_MAX_AGE\))?\.$/);
+      const first = await registerUser(s);
+      const allowed = await s.gql(field.operation, field.variables ?? {}, { token: first.accessToken });
+      expect(allowed.errors, JSON.stringify(allowed)).toBeUndefined();
+      const user = await registerUser(s);
+      // The session that turned TOTP on signed in with the password alone.
+      await enableTotp(s, user.accessToken);
+      const refused = await s.gql(field.operation, field.variables ?? {}, { token: user.accessToken });
+      expect(refusalCode(refused)).toBe('SECOND_FACTOR_REQUIRED');
+      expect(refused.data).toBeNull();
     },
   );
 });

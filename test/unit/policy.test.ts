@@ -16,6 +16,8 @@ const committed = buildSchema(readFileSync(fileURLToPath(new URL('../../schema.g
 const SELF_OR_USERS_READ = 'Access: the user themself, or permission `users:read`.';
 const SIGNED_IN = 'Access: any signed-in user.';
 const SIGNED_IN_RECENTLY = 'Access: any signed-in user, signed in within the last 5 minutes (REAUTH_MAX_AGE).';
+const SIGNED_IN_RECENTLY_ONCE_ENROLLED =
+  'Access: any signed-in user, signed in with a second factor (once they have one) within the last 5 minutes (REAUTH_MAX_AGE).';
 const SIGNED_IN_RECENTLY_TWO_FACTORS = 'Access: any signed-in user, signed in with a second factor within the last 5 minutes (REAUTH_MAX_AGE).';
 
 /** Every protected field of the contract and the exact policy sentence its description ends with. */
@@ -27,8 +29,10 @@ const EXPECTED: [type: string, field: string, sentence: string][] = [
   ['Query', 'me', SIGNED_IN],
   ['Mutation', 'changePassword', SIGNED_IN_RECENTLY],
   ['Mutation', 'reauthenticate', SIGNED_IN],
-  ['Mutation', 'enrollTotp', SIGNED_IN_RECENTLY],
-  ['Mutation', 'confirmTotp', SIGNED_IN],
+  ['Mutation', 'enrollTotp', SIGNED_IN_RECENTLY_ONCE_ENROLLED],
+  ['Mutation', 'confirmTotp', 'Access: any signed-in user, signed in with a second factor (once they have one).'],
+  ['Mutation', 'startPasskeyRegistration', SIGNED_IN_RECENTLY_ONCE_ENROLLED],
+  ['Mutation', 'finishPasskeyRegistration', 'Access: any signed-in user, signed in with a second factor (once they have one).'],
   ['Mutation', 'disableTotp', SIGNED_IN_RECENTLY_TWO_FACTORS],
   ['Mutation', 'regenerateRecoveryCodes', SIGNED_IN_RECENTLY_TWO_FACTORS],
   ['User', 'secondFactors', 'Access: the user themself.'],
@@ -56,7 +60,7 @@ function allFields(s: { getTypeMap(): Record<string, unknown> }) {
 }
 
 type Who = { authenticated?: boolean; self?: string; role?: string; permission?: Permission };
-type Scopes = { $any: Who } | { $all: { $any: Who; recentAuth?: true; secondFactor?: true } };
+type Scopes = { $any: Who } | { $all: { $any: Who; recentAuth?: true; secondFactor?: true; secondFactorOnceEnrolled?: true } };
 
 const PARENT_ID = '00000000-0000-4000-8000-00000000000a';
 const ARG_ID = '00000000-0000-4000-8000-00000000000b';
@@ -73,7 +77,9 @@ async function enforcedPolicy(field: GraphQLField<unknown, unknown>): Promise<Po
   const scopes = await authScopes({ id: PARENT_ID }, { id: ARG_ID }, fakeContext);
   // Who may (any one of), alone or, with step-up, in $all beside the step-up scopes.
   const stepUp = '$all' in scopes ? scopes.$all : {};
-  if ('$all' in scopes) expect(Object.keys(scopes.$all).filter((k) => !['$any', 'recentAuth', 'secondFactor'].includes(k))).toEqual([]);
+  if ('$all' in scopes) {
+    expect(Object.keys(scopes.$all).filter((k) => !['$any', 'recentAuth', 'secondFactor', 'secondFactorOnceEnrolled'].includes(k))).toEqual([]);
+  }
   else expect(Object.keys(scopes)).toEqual(['$any']);
   const any = '$all' in scopes ? scopes.$all.$any : scopes.$any;
   return {
@@ -83,6 +89,7 @@ async function enforcedPolicy(field: GraphQLField<unknown, unknown>): Promise<Po
     ...(any.permission ? { permission: any.permission } : {}),
     ...('recentAuth' in stepUp && stepUp.recentAuth ? { recentAuth: true as const } : {}),
     ...('secondFactor' in stepUp && stepUp.secondFactor ? { secondFactor: true as const } : {}),
+    ...('secondFactorOnceEnrolled' in stepUp && stepUp.secondFactorOnceEnrolled ? { secondFactor: 'once-enrolled' as const } : {}),
   };
 }
 
@@ -140,6 +147,7 @@ describe('describePolicy', () => {
     expect(describePolicy({ authenticated: true, secondFactor: true, recentAuth: true })).toBe(
       'Access: any signed-in user, signed in with a second factor within the last 5 minutes (REAUTH_MAX_AGE).',
     );
+    expect(describePolicy({ authenticated: true, secondFactor: 'once-enrolled', recentAuth: true })).toBe(SIGNED_IN_RECENTLY_ONCE_ENROLLED);
   });
 
   it('describes a role, and every alternative in a fixed order joined by "or"', () => {

@@ -5,7 +5,7 @@ import { InputError, InvalidCredentialsError, RateLimitedError } from '../../err
 import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-import { claimsOf, FACTOR_CHANGE, PROVE_FACTOR } from './second-factor.js';
+import { ADD_FACTOR, claimsOf, FACTOR_CHANGE, PROVE_FACTOR } from './second-factor.js';
 import { UserRef } from './user.js';
 import { AuthPayload } from './auth.js';
 
@@ -30,10 +30,10 @@ builder.mutationFields((t) => ({
   startPasskeyRegistration: t.field({
     type: 'JSON',
     ...guarded(
-      { authenticated: true, recentAuth: true },
+      { authenticated: true, recentAuth: true, secondFactor: 'once-enrolled' },
       'Starts adding a passkey: WebAuthn creation options (PublicKeyCredentialCreationOptionsJSON) for ' +
         '`startRegistration` of @simplewebauthn/browser. A discoverable credential, user verification required; ' +
-        'your existing passkeys are excluded. Finish within 5 minutes with finishPasskeyRegistration.',
+        `your existing passkeys are excluded. Finish within 5 minutes with finishPasskeyRegistration. ${ADD_FACTOR}`,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, _args, ctx) => ctx.services.passkeyRegistration.startRegistration(await claimsOf(ctx)),
@@ -46,10 +46,10 @@ builder.mutationFields((t) => ({
       name: t.arg.string({ description: `A name for the passkey (at most ${MAX_PASSKEY_NAME_LENGTH} characters).` }),
     },
     ...guarded(
-      { authenticated: true },
+      { authenticated: true, secondFactor: 'once-enrolled' },
       'Stores the passkey created with the options of startPasskeyRegistration. InputError (field `response`): ' +
         'it does not verify (origin, RP ID, challenge, user verification, signature), its challenge is spent or ' +
-        `expired, or it is registered already. ${FACTOR_CHANGE}`,
+        `expired, or it is registered already. ${FACTOR_CHANGE} ${ADD_FACTOR}`,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, { response, name }, ctx) =>

@@ -45,6 +45,14 @@ export const FACTOR_CHANGE = 'Your other sessions are signed out.';
  * passed one: a session opened with the password alone (the one that enrolled the factor, say)
  * must prove the factor first, so a password and a session are never enough to switch it off.
  */
+/**
+ * Why adding a factor (or replacing the app's secret) needs, once the user has one, a session that
+ * passed it: otherwise a password-only session could put the attacker's app or passkey in.
+ */
+export const ADD_FACTOR =
+  'Once you have a second factor, adding or replacing one needs a session that passed it (SECOND_FACTOR_REQUIRED ' +
+  'otherwise: `reauthenticate` with a code or a passkey first).';
+
 export const PROVE_FACTOR =
   'A session that has not passed a second factor (say, the one that enrolled it) gets SECOND_FACTOR_REQUIRED: ' +
   '`reauthenticate` with a code or a passkey first.';
@@ -53,9 +61,10 @@ builder.mutationFields((t) => ({
   enrollTotp: t.field({
     type: TotpEnrollmentRef,
     ...guarded(
-      { authenticated: true, recentAuth: true },
+      { authenticated: true, recentAuth: true, secondFactor: 'once-enrolled' },
       'Starts turning on an authenticator app: a new secret, not active until confirmTotp receives a code of it. ' +
-        'Enrolling again replaces a pending secret; a confirmed one keeps working until the new one is confirmed.',
+        'Enrolling again replaces a pending secret; a confirmed one keeps working until the new one is confirmed. ' +
+        ADD_FACTOR,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, _args, ctx) => ctx.services.secondFactors.enrollTotp(await claimsOf(ctx)),
@@ -65,9 +74,10 @@ builder.mutationFields((t) => ({
     errors: { types: [InvalidSecondFactorError, InputError, RateLimitedError], union: { name: 'ConfirmTotpResult' } },
     args: { code: t.arg.string({ required: true, description: 'A current code of the app, from the enrolled secret.' }) },
     ...guarded(
-      { authenticated: true },
+      { authenticated: true, secondFactor: 'once-enrolled' },
       'Turns on the authenticator app enrolled with enrollTotp, with a current code of it, and answers the ' +
-        `recovery codes (shown once). InvalidSecondFactorError: wrong code, or nothing enrolled. ${FACTOR_CHANGE}`,
+        `recovery codes (shown once). InvalidSecondFactorError: wrong code, or nothing enrolled. ${FACTOR_CHANGE} ` +
+        ADD_FACTOR,
     ),
     rateLimit: { ip: ['SECOND_FACTOR_IP'] },
     resolve: async (_root, { code }, ctx) => ctx.services.secondFactors.confirmTotp(await claimsOf(ctx), code, ctx.request),
