@@ -148,7 +148,7 @@ export function createServices(options: {
     passwords,
     guard,
     auth,
-    checkCode: (userId, code, request) => secondFactors.checkCode(userId, code, request, 'reauthenticate'),
+    secondFactors,
     checkPasskey: (userId, response, request) => passkeySignIn.checkAssertion(userId, response, request),
   });
   // Account lifecycle: sessions, password change, the emailed flows.

@@ -2,15 +2,18 @@ import type { AbuseGuard } from '../abuse/guard.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
+import { refusableTransaction, type Refuse } from '../db/refusable-transaction.js';
 import { InputError, InvalidCredentialsError, InvalidSecondFactorError } from '../errors.js';
 import { findUserById } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
 import type { AuthService } from '../sessions/session-service.js';
+import type { SessionRow } from '../db/schema.js';
 import { markSessionAuthenticated } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import type { Passwords } from './passwords.js';
 import { MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { PasskeyCheck } from './sign-in.js';
+import type { RefusedCode, SecondFactors } from './second-factors.js';
 
 /** The proof a re-authentication offers: exactly one of a password, a second-factor code, a passkey. */
 export interface ReauthenticationProof {
@@ -18,16 +21,6 @@ export interface ReauthenticationProof {
   code?: string | null | undefined;
   passkey?: unknown;
 }
-
-/**
- * Checks a second-factor code of a user (TOTP or recovery code), spending it; the amr value it
- * earns, or why not (`unverifiable`: the code could not be checked at all, see CodeVerdict).
- */
-export type CodeCheck = (
-  userId: string,
-  code: string,
-  request: RequestInfo,
-) => Promise<{ ok: true; amr: string } | { ok: false; reason: 'wrong_code' | 'unverifiable' }>;
 
 /** A re-authenticated session's new access token, carrying its new `auth_time` and `amr`. */
 export interface Reauthenticated {
@@ -46,8 +39,8 @@ export interface ReauthenticationDeps {
   /** The account lockout: a wrong password or code counts like a wrong sign-in password. */
   guard: Pick<AbuseGuard, 'reserveSignIn'>;
   auth: Pick<AuthService, 'issueAccessToken'>;
-  /** Checks second-factor codes; without it no code is right. */
-  checkCode?: CodeCheck | undefined;
+  /** Spends second-factor codes (in the re-authentication's transaction) and audits refused ones. */
+  secondFactors: Pick<SecondFactors, 'spendCode' | 'codeRefused'>;
   /** Checks a passkey assertion to reauthenticationOptions' options; without it no passkey passes. */
   checkPasskey?: PasskeyCheck | undefined;
 }
@@ -61,7 +54,7 @@ function proofOf(proof: ReauthenticationProof) {
 
 /** `reauthenticate`: the signed-in user proves again who they are; their session's auth_time moves to now. */
 export function createReauthentication(deps: ReauthenticationDeps) {
-  const { db, clock, audit, passwords, guard, auth, checkCode, checkPasskey } = deps;
+  const { db, clock, audit, passwords, guard, auth, secondFactors, checkPasskey } = deps;
 
   return {
     /**
@@ -77,48 +70,65 @@ export function createReauthentication(deps: ReauthenticationDeps) {
       const failure = (reason: string) =>
         audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: claims.sid, method, failed: reason } });
       const attempt = await guard.reserveSignIn(user.email, request);
-      let earned: string[] | null;
-      let unverifiable = false;
+      // A password or a passkey is checked first; a code is spent in the transaction that
+      // records the re-authentication, so only if the session is still there to record it.
+      let earned: string[] | null = null;
       try {
         if (method === 'password') {
           const password = proof.password!;
           const ok = [...password].length <= MAX_PASSWORD_LENGTH && (await passwords.verify(user.passwordHash, password)).ok;
           earned = ok ? ['pwd'] : null;
-        } else if (method === 'code') {
-          const verdict = checkCode ? await checkCode(user.id, proof.code!, request) : null;
-          earned = verdict?.ok ? [verdict.amr] : null;
-          unverifiable = verdict?.ok === false && verdict.reason === 'unverifiable';
-        } else {
+        } else if (method === 'passkey') {
           earned = checkPasskey ? ((await checkPasskey(user.id, proof.passkey, request))?.amr ?? null) : null;
         }
       } catch (err) {
         await attempt.release(); // no verdict (argon2 overload, a database fault): not a failure
         throw err;
       }
-      if (earned === null && unverifiable) {
-        // The server cannot check app codes (its key changed): not the user's wrong guess.
-        await failure('unverifiable');
-        await attempt.release();
-        throw new InvalidSecondFactorError('unverifiable');
-      }
-      if (earned === null) {
+      if (method !== 'code' && earned === null) {
         await failure(`wrong_${method}`);
         await attempt.failed();
         throw method === 'password' ? new InvalidCredentialsError() : new InvalidSecondFactorError('wrong_code');
       }
       const now = clock.now();
-      const session = await db.transaction(async (tx) => {
-        let marked = null;
-        for (const factor of earned) marked = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId: user.id, factor, now });
-        if (marked) await audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: marked.id, method } }, tx);
-        return marked;
-      });
-      if (!session) {
-        // Revoked or ended since the access token was checked: nothing to re-authenticate.
-        await attempt.release();
-        await failure('session_ended');
-        throw new InvalidCredentialsError();
+      let marked;
+      try {
+        marked = await refusableTransaction(db, async (tx, refuse: Refuse<RefusedCode | 'session_ended'>) => {
+          let factors = earned;
+          if (method === 'code') {
+            const verdict = await secondFactors.spendCode(tx, user.id, proof.code!, now);
+            if (!verdict.ok) return refuse(verdict);
+            factors = [verdict.amr];
+          }
+          let session: SessionRow | null = null;
+          for (const factor of factors!) session = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId: user.id, factor, now });
+          // Revoked or ended since the access token was checked: nothing to re-authenticate (a code stays unspent).
+          if (!session) return refuse('session_ended');
+          await audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: session.id, method } }, tx);
+          return session;
+        });
+      } catch (err) {
+        await attempt.release(); // no verdict (a database fault): not a failure
+        throw err;
       }
+      if (!marked.ok) {
+        const refused = marked.reason;
+        if (refused === 'session_ended') {
+          await attempt.release();
+          await failure('session_ended');
+          throw new InvalidCredentialsError();
+        }
+        await secondFactors.codeRefused(user.id, refused, request, 'reauthenticate');
+        await failure(refused.reason === 'unverifiable' ? 'unverifiable' : 'wrong_code');
+        if (refused.reason === 'unverifiable') {
+          // The server cannot check app codes (its key changed): not the user's wrong guess.
+          await attempt.release();
+          throw new InvalidSecondFactorError('unverifiable');
+        }
+        await attempt.failed();
+        throw new InvalidSecondFactorError('wrong_code');
+      }
+      const session = marked.value;
       await attempt.succeeded();
       const access = await auth.issueAccessToken(session, now);
       return { ...access, authTime: session.authTime, amr: session.amr };

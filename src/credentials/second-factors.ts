@@ -23,7 +23,10 @@ export type CodeUse = 'sign_in' | 'reauthenticate' | 'confirm_totp';
  */
 export type CodeVerdict =
   | { ok: true; amr: 'otp'; method: SecondFactorMethod }
-  | { ok: false; reason: 'wrong_code' | 'unverifiable' };
+  | { ok: false; reason: 'wrong_code' | 'unverifiable'; method: SecondFactorMethod };
+
+/** A code that did not pass. */
+export type RefusedCode = Extract<CodeVerdict, { ok: false }>;
 
 /** What enrollTotp answers: the secret, its otpauth:// URI, and that URI as a QR code (SVG). */
 export interface TotpEnrollmentAnswer {
@@ -126,17 +129,23 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     },
 
     /**
-     * Spends a second-factor code of the user: an authenticator-app code (6 digits) or a
-     * recovery code. Returns the `amr` value it earns, or why not (audited: every failed code).
+     * Spends a second-factor code of the user, an authenticator-app code (6 digits) or a recovery
+     * code, in `executor`: the transaction of what the code is spent for, so that a code is spent
+     * only if that commits too. Returns the `amr` value it earns, or why not; audits nothing (the
+     * caller records a refusal with codeRefused, outside a transaction it may roll back).
      */
-    async checkCode(userId: string, code: string, request: RequestInfo, use: CodeUse): Promise<CodeVerdict> {
-      const now = clock.now();
+    async spendCode(executor: Database | Tx, userId: string, code: string, now: Date): Promise<CodeVerdict> {
       const method: SecondFactorMethod = totp.isTotpCode(code) ? 'TOTP' : 'RECOVERY_CODE';
-      const outcome = method === 'TOTP' ? await totp.spend(db, userId, code, now) : (await spendRecoveryCode(db, userId, code, now)) ? 'spent' : 'wrong';
+      const outcome =
+        method === 'TOTP' ? await totp.spend(executor, userId, code, now) : (await spendRecoveryCode(executor, userId, code, now)) ? 'spent' : 'wrong';
       if (outcome === 'spent') return { ok: true, amr: 'otp', method };
-      const reason = outcome === 'unreadable' ? 'unverifiable' : 'wrong_code';
+      return { ok: false, reason: outcome === 'unreadable' ? 'unverifiable' : 'wrong_code', method };
+    },
+
+    /** Audits a code that did not pass (every failed code is an audit event). */
+    async codeRefused(userId: string, refused: RefusedCode, request: RequestInfo, use: CodeUse): Promise<void> {
+      const { method, reason } = refused;
       await audit.record({ type: 'second_factor_failure', userId, request, detail: { use, method, ...(reason === 'unverifiable' && { reason }) } });
-      return { ok: false, reason };
     },
   };
 }

@@ -2,6 +2,7 @@ import type { AbuseGuard } from '../abuse/guard.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
+import { refusableTransaction, type Refuse } from '../db/refusable-transaction.js';
 import type { UserRow } from '../db/schema.js';
 import {
   AccountDisabledError,
@@ -13,7 +14,7 @@ import {
 } from '../errors.js';
 import { findUserByEmail, findUserById, lockUser, recordSignIn } from '../accounts/accounts.js';
 import type { Passwords } from './passwords.js';
-import type { SecondFactors } from './second-factors.js';
+import type { RefusedCode, SecondFactorMethod, SecondFactors } from './second-factors.js';
 import {
   CHALLENGE_TTL_SECONDS,
   issueChallenge,
@@ -44,7 +45,7 @@ export interface SignInDeps {
   auth: Pick<AuthService, 'issueTokens'>;
   sessionPolicy: SessionPolicy;
   /** The user's second factors: a sign-in of a user with one stops at SecondFactorRequired. */
-  secondFactors: Pick<SecondFactors, 'methodsOf' | 'checkCode'>;
+  secondFactors: Pick<SecondFactors, 'methodsOf' | 'spendCode' | 'codeRefused'>;
   /** Checks a passkey assertion of the user, answering this sign-in challenge's passkeyOptions; without it no passkey passes. */
   checkPasskey?: PasskeyCheck | undefined;
   /** REQUIRE_EMAIL_VERIFICATION: refuse sign-in (after the password check) until the email is verified. */
@@ -57,8 +58,18 @@ type Verdict =
   | { kind: 'refused'; error: Error }
   | { kind: 'signed_in'; tokens: AuthTokens };
 
-/** Why opening a session after the checks did not happen. */
-type NotOpened = 'stale' | 'disabled' | 'spent' | 'factor_due';
+/**
+ * Why opening a session after the checks did not happen, or the code that did not pass (nothing
+ * the attempt wrote stays: no code, no challenge spent).
+ */
+type NotOpened = 'stale' | 'disabled' | 'spent' | 'factor_due' | RefusedCode;
+
+/** A second factor passed in the session's transaction: the amr values it earns, and which it was. */
+interface Passed {
+  ok: true;
+  amr: string[];
+  method: SecondFactorMethod;
+}
 
 /** Password sign-in, and its second step when the user has a second factor. */
 export function createSignIn(deps: SignInDeps) {
@@ -67,7 +78,9 @@ export function createSignIn(deps: SignInDeps) {
   /**
    * Opens a session for a user whose credentials were checked against `checkedHash`, in one
    * transaction: only if that is still the stored hash, the account still active, and its
-   * cut-off (log out everywhere) not after now. `spend` runs in it too (a challenge spent once).
+   * cut-off (log out everywhere) not after now. `secondFactor` (a code spent) and `spend` (a
+   * challenge spent once) run in it too, after those checks: when anything refuses, the whole
+   * transaction rolls back, so a code is never spent for a session that did not open.
    * `passwordOnly`: the user had no second factor when the password was checked; checked again
    * under the row lock, which every change of factors takes (a factor turned on meanwhile wins).
    */
@@ -80,26 +93,31 @@ export function createSignIn(deps: SignInDeps) {
       isCurrent: (stored: UserRow) => boolean;
       passwordOnly?: boolean;
       rehashed?: string | null;
+      secondFactor?: (tx: Tx) => Promise<Passed | RefusedCode>;
       spend?: (tx: Tx) => Promise<boolean>;
       detail?: Record<string, unknown>;
     },
   ): Promise<{ ok: true; tokens: AuthTokens } | { ok: false; reason: NotOpened }> {
     const { request, now } = options;
-    const opened = await db.transaction(async (tx) => {
+    const opened = await refusableTransaction(db, async (tx, refuse: Refuse<NotOpened>) => {
       const current = await lockUser(tx, user.id);
-      if (!current || !options.isCurrent(current)) return { ok: false, reason: 'stale' } as const;
-      if (!current.active) return { ok: false, reason: 'disabled' } as const;
-      if (current.tokensValidAfter && current.tokensValidAfter > now) return { ok: false, reason: 'stale' } as const;
-      if (options.passwordOnly && (await secondFactors.methodsOf(user.id, tx)).length > 0) return { ok: false, reason: 'factor_due' } as const;
-      if (options.spend && !(await options.spend(tx))) return { ok: false, reason: 'spent' } as const;
+      if (!current || !options.isCurrent(current)) return refuse('stale');
+      if (!current.active) return refuse('disabled');
+      if (current.tokensValidAfter && current.tokensValidAfter > now) return refuse('stale');
+      if (options.passwordOnly && (await secondFactors.methodsOf(user.id, tx)).length > 0) return refuse('factor_due');
+      const passed = options.secondFactor ? await options.secondFactor(tx) : undefined;
+      if (passed && !passed.ok) return refuse(passed);
+      if (options.spend && !(await options.spend(tx))) return refuse('spent');
       const signedIn = await recordSignIn(tx, user.id, { now, passwordHash: options.rehashed ?? null });
-      const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr: options.amr });
-      const detail = { sessionId: started.session.id, ...options.detail };
+      const amr = [...options.amr, ...(passed?.amr ?? [])];
+      const started = await startSession(tx, { userId: user.id, request, now, policy: sessionPolicy, amr });
+      const detail = { sessionId: started.session.id, ...(passed && { secondFactor: passed.method }), ...options.detail };
       await audit.record({ type: 'login_success', userId: user.id, request, detail }, tx);
-      return { ok: true, user: signedIn, ...started } as const;
+      return { user: signedIn, ...started };
     });
     if (!opened.ok) return opened;
-    return { ok: true, tokens: await auth.issueTokens(opened.user, opened.session, opened.refreshToken, now) };
+    const { user: signedIn, session, refreshToken } = opened.value;
+    return { ok: true, tokens: await auth.issueTokens(signedIn, session, refreshToken, now) };
   }
 
   async function check(email: string, password: string, request: RequestInfo): Promise<Verdict> {
@@ -214,13 +232,44 @@ export function createSignIn(deps: SignInDeps) {
       if (!user) throw new InvalidSecondFactorError('unknown');
       const attempt = await guard.reserveSignIn(user.email, request);
       try {
-        let passed: { amr: string[]; method: string } | null;
+        // A passkey assertion is checked first (its challenge is spent whatever follows); a code
+        // is spent in the session's transaction, so only if the session opens.
+        let secondFactor: (tx: Tx) => Promise<Passed | RefusedCode>;
         if (given[0] === 'passkey') {
           const ok = await checkPasskey?.(user.id, input.passkey, request, guess.id);
-          passed = ok ? { amr: ok.amr, method: 'PASSKEY' } : null;
+          if (!ok) {
+            await attempt.failed();
+            throw new InvalidSecondFactorError('wrong_passkey');
+          }
+          secondFactor = async () => ({ ok: true, amr: ok.amr, method: 'PASSKEY' });
         } else {
-          const verdict = await secondFactors.checkCode(user.id, input.code!, request, 'sign_in');
-          if (!verdict.ok && verdict.reason === 'unverifiable') {
+          secondFactor = async (tx) => {
+            const verdict = await secondFactors.spendCode(tx, user.id, input.code!, now);
+            return verdict.ok ? { ...verdict, amr: [verdict.amr] } : verdict;
+          };
+        }
+        const { binding } = guess;
+        const opened = await openSession(user, {
+          request,
+          now,
+          amr: [binding.factor],
+          isCurrent: (stored) =>
+            binding.factor === 'fed' ||
+            (stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === binding.passwordHashDigest),
+          secondFactor,
+          // A federated challenge is bound to its identity by the foreign key: unlinking the
+          // identity (under the user's lock, as here) deletes the challenge, so it is not spent.
+          spend: (tx) => spendChallenge(tx, guess.id, now),
+          ...(binding.factor === 'fed' && { detail: { method: 'social', identityId: binding.identityId } }),
+        });
+        if (opened.ok) {
+          await attempt.succeeded();
+          return opened.tokens;
+        }
+        if (typeof opened.reason !== 'string') {
+          const refused = opened.reason;
+          await secondFactors.codeRefused(user.id, refused, request, 'sign_in');
+          if (refused.reason === 'unverifiable') {
             // The server cannot open the user's TOTP secret (the operator changed its key): no app
             // code can pass, so guessing gains nothing; counting it would lock the owner out and
             // burn the challenge they need for a recovery code.
@@ -228,32 +277,12 @@ export function createSignIn(deps: SignInDeps) {
             await attempt.release();
             throw new InvalidSecondFactorError('unverifiable');
           }
-          passed = verdict.ok ? { amr: [verdict.amr], method: verdict.method } : null;
-        }
-        if (!passed) {
           await attempt.failed();
-          throw new InvalidSecondFactorError(given[0] === 'passkey' ? 'wrong_passkey' : 'wrong_code');
+          throw new InvalidSecondFactorError('wrong_code');
         }
-        const { binding } = guess;
-        const opened = await openSession(user, {
-          request,
-          now,
-          amr: [binding.factor, ...passed.amr],
-          isCurrent: (stored) =>
-            binding.factor === 'fed' ||
-            (stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === binding.passwordHashDigest),
-          // A federated challenge is bound to its identity by the foreign key: unlinking the
-          // identity (under the user's lock, as here) deletes the challenge, so it is not spent.
-          spend: (tx) => spendChallenge(tx, guess.id, now),
-          detail: binding.factor === 'fed' ? { secondFactor: passed.method, method: 'social', identityId: binding.identityId } : { secondFactor: passed.method },
-        });
-        if (!opened.ok) {
-          await attempt.release();
-          await failure(opened.reason === 'disabled' ? 'account_disabled' : `challenge_${opened.reason}`, user.id);
-          throw new InvalidSecondFactorError(opened.reason);
-        }
-        await attempt.succeeded();
-        return opened.tokens;
+        await attempt.release();
+        await failure(opened.reason === 'disabled' ? 'account_disabled' : `challenge_${opened.reason}`, user.id);
+        throw new InvalidSecondFactorError(opened.reason);
       } catch (err) {
         if (!(err instanceof AuthError)) await attempt.release(); // no verdict: not a failure
         throw err;

@@ -5,9 +5,10 @@
  * TOTP on never ends in a one-factor session that outlives it (the interleaving is fixed by
  * holding the user's row from another connection).
  */
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authEvents, users } from '../../src/db/schema.js';
+import { authEvents, recoveryCodes, users } from '../../src/db/schema.js';
+import { sessionsOf } from '../support/rows.js';
 import { meWorks, refreshWorks } from '../support/account.js';
 import { onPostgres } from '../support/database.js';
 import { registerUser } from '../support/operations.js';
@@ -65,6 +66,30 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
     const types = answers.map((res) => res.data?.completeSignIn.__typename ?? JSON.stringify(res.errors));
     expect(types.filter((t) => t === 'AuthPayload')).toHaveLength(1);
     expect(types.filter((t) => t === 'InvalidSecondFactorError')).toHaveLength(4);
+  });
+
+  it('spends one recovery code of many simultaneous completions of one challenge with distinct right codes', async () => {
+    const user = await registerUser(s);
+    const { codes } = await enableTotp(s, user.accessToken);
+    const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
+    const answers = await Promise.all(codes.slice(0, 5).map((code) => s.gql(COMPLETE_SIGN_IN, { challenge, code })));
+    const winners = answers.filter((res) => res.data?.completeSignIn.__typename === 'AuthPayload');
+    expect(winners).toHaveLength(1);
+    // The losers' codes were right but opened nothing: they stay unused.
+    const used = await s.t.database.db.select().from(recoveryCodes).where(and(eq(recoveryCodes.userId, user.userId), isNotNull(recoveryCodes.usedAt)));
+    expect(used).toHaveLength(1);
+  });
+
+  it('opens exactly one session from two simultaneous completions (two challenges) with the same recovery code', async () => {
+    const user = await registerUser(s);
+    const { codes } = await enableTotp(s, user.accessToken);
+    const challenges = [await passwordStep(s, user.email, GOOD_PASSWORD), await passwordStep(s, user.email, GOOD_PASSWORD)];
+    const answers = await Promise.all(challenges.map((challenge) => s.gql(COMPLETE_SIGN_IN, { challenge, code: codes[0] })));
+    const types = answers.map((res) => res.data?.completeSignIn.__typename ?? JSON.stringify(res.errors));
+    expect(types.sort()).toEqual(['AuthPayload', 'InvalidSecondFactorError']);
+    const signIns = await s.t.database.db.select().from(authEvents).where(and(eq(authEvents.userId, user.userId), eq(authEvents.type, 'login_success')));
+    expect(signIns).toHaveLength(1);
+    expect(await sessionsOf(s.t, user.userId)).toHaveLength(2); // registration's and the one sign-in's
   });
 
   it('checks at most 5 of many simultaneous wrong codes on one challenge, which is dead afterwards', async () => {

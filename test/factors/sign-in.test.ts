@@ -9,7 +9,9 @@ import { inspect } from '../support/forge.js';
 import { GOOD_PASSWORD, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { NEW_PASSWORD } from '../support/account.js';
-import { CHALLENGED, CHANGE_PASSWORD_BRIEF, COMPLETE_SIGN_IN, enableTotp, LOGIN_2FA, passwordStep, totpCode } from './support.js';
+import { registerAdmin, SET_USER_ACTIVE } from '../support/authz.js';
+import { sessionsOf } from '../support/rows.js';
+import { CHALLENGED, CHANGE_PASSWORD_BRIEF, COMPLETE_SIGN_IN, enableTotp, eventsOf, LOGIN_2FA, passwordStep, totpCode } from './support.js';
 
 let s: ServedApp; // RATE_LIMITS=off (the test default)
 let locking: ServedApp; // RATE_LIMITS=on, same database
@@ -123,6 +125,28 @@ describe('completeSignIn', () => {
     const changed = await s.gql(CHANGE_PASSWORD_BRIEF, { current: GOOD_PASSWORD, next: NEW_PASSWORD }, { token: owner.data!.completeSignIn.accessToken });
     expect(changed.data?.changePassword.__typename, JSON.stringify(changed)).toBe('AuthPayload');
     expect(typeOf(await complete(s, challenge, totpCode(user.secret, user.now())))).toBe('InvalidSecondFactorError');
+  });
+
+  it('keeps the recovery code when the account was disabled between the two steps: refused, nothing opened, the code still works once re-enabled', async () => {
+    const user = await userWithTotp();
+    const admin = await registerAdmin(s.t);
+    const setActive = async (active: boolean) => {
+      const res = await s.gql(SET_USER_ACTIVE, { userId: user.userId, active }, { token: admin.accessToken });
+      expect(res.data?.setUserActive, JSON.stringify(res)).toEqual({ id: user.userId, active });
+    };
+    const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
+    await setActive(false);
+    const sessionsBefore = (await sessionsOf(s.t, user.userId)).length;
+
+    const refused = await complete(s, challenge, user.codes[0]!);
+    expect(refused.data?.completeSignIn).toMatchObject({ __typename: 'InvalidSecondFactorError', code: 'INVALID_SECOND_FACTOR' });
+    expect(JSON.stringify(refused)).not.toMatch(/accessToken|refreshToken/);
+    expect(await sessionsOf(s.t, user.userId)).toHaveLength(sessionsBefore);
+    expect(await eventsOf(s, user.userId, ['login_success'])).toEqual([]);
+
+    await setActive(true);
+    const res = await complete(s, await passwordStep(s, user.email, GOOD_PASSWORD), user.codes[0]!);
+    expect(typeOf(res)).toBe('AuthPayload');
   });
 
   it('refuses a garbled or unknown challenge', async () => {
