@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { InputError } from '../errors.js';
-import { findUserById } from '../accounts/accounts.js';
+import { findUserById, lockUser } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
 import { revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
@@ -25,6 +25,13 @@ export function createPasskeyRegistration(deps: {
   const { db, clock, audit, webauthn, secondFactors } = deps;
   // As for TOTP: a changed factor ends the user's other sessions (a thief's must not outlive it).
   const revokeOthers = (tx: Tx, claims: AccessClaims, now: Date) => revokeUserSessions(tx, claims.sub, now, { except: claims.sid });
+  /**
+   * As for TOTP, every change of passkeys first locks the user's row: concurrent changes of
+   * factors (another passkey, TOTP) then run one after the other, each seeing what the other
+   * left (so "last factor removed" is audited when it happens), and a password-only sign-in
+   * checking under that lock that no factor exists sees the passkey or ends after it.
+   */
+  const lockOwner = (tx: Tx, claims: AccessClaims) => lockUser(tx, claims.sub);
   const refused = () => new InputError('response', 'The passkey could not be verified. Start the registration again.');
 
   return {
@@ -58,6 +65,7 @@ export function createPasskeyRegistration(deps: {
       }
       const { ok: _ok, ...credential } = verified;
       const added = await db.transaction(async (tx) => {
+        await lockOwner(tx, claims);
         const row = await insertPasskey(tx, { ...credential, userId: claims.sub, name, createdAt: now });
         if (!row) return null;
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -73,6 +81,7 @@ export function createPasskeyRegistration(deps: {
     async removePasskey(claims: AccessClaims, id: string, request: RequestInfo): Promise<boolean> {
       const now = clock.now();
       return db.transaction(async (tx) => {
+        await lockOwner(tx, claims);
         if (!(await deletePasskey(tx, claims.sub, id))) return false;
         const revokedSessions = await revokeOthers(tx, claims, now);
         const lastFactor = (await secondFactors.methodsOf(claims.sub, tx)).length === 0;

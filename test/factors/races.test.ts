@@ -3,29 +3,73 @@
  * run the submissions one after another): of simultaneous submissions of one TOTP code or one
  * recovery code, exactly one succeeds. And a password sign-in in flight while the owner turns
  * TOTP on never ends in a one-factor session that outlives it (the interleaving is fixed by
- * holding the user's row from another connection).
+ * holding the user's row from another connection). And passkey changes racing other factor
+ * changes run one after the other under the user's lock, so the audit's "last factor removed"
+ * matches what is left (the interleaving fixed by holding back audit writes).
  */
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authEvents, recoveryCodes, users } from '../../src/db/schema.js';
+import type { Tx } from '../../src/db/client.js';
+import { authEvents, passkeys, recoveryCodes, users } from '../../src/db/schema.js';
 import { sessionsOf } from '../support/rows.js';
 import { meWorks, refreshWorks } from '../support/account.js';
 import { onPostgres } from '../support/database.js';
 import { registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { GOOD_PASSWORD } from '../support/operations.js';
+import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
+import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION } from './passkey-support.js';
 import {
   COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
+  DISABLE_TOTP,
   enableTotp,
   ENROLL_TOTP,
+  eventsOf,
   LOGIN_2FA,
+  MY_FACTORS,
   passwordStep,
   REAUTHENTICATE,
   totpCode,
 } from './support.js';
 
 const SUBMISSIONS = 12;
+
+/** Takes a lock in a transaction of another connection (`take`) and holds it until release(). */
+async function holdInTransaction(app: ServedApp, take: (tx: Tx) => Promise<unknown>) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const held = new Promise<void>((resolve) => (locked = resolve));
+  const done = app.t.database.db.transaction(async (tx) => {
+    await take(tx);
+    locked();
+    await gate;
+  });
+  await held;
+  return {
+    release: async () => {
+      release();
+      await done;
+    },
+  };
+}
+
+/** Waits until `n` requests wait for a lock, or `settled` resolved first (then false: that one never waited). */
+async function waitForLockWaiters(app: ServedApp, n: number, settled: Promise<unknown>): Promise<boolean> {
+  let finished = false;
+  void settled.then(() => (finished = true));
+  for (let i = 0; i < 600; i += 1) {
+    const [row] = await app.t.database.db
+      .select({ waiting: sql<number>`count(*)`.mapWith(Number) })
+      .from(sql`pg_stat_activity`)
+      .where(sql`datname = current_database() and wait_event_type = 'Lock'`);
+    if (row!.waiting >= n) return true;
+    if (finished) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`never ${n} requests waiting for a lock`);
+}
 
 describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   let s: ServedApp;
@@ -119,40 +163,10 @@ describe.runIf(onPostgres)('a password sign-in racing the owner turning TOTP on,
    * Holds the user's row from another connection, as a writer of the row would
    * (`FOR NO KEY UPDATE`: foreign-key checks of inserts naming the user still pass), until release().
    */
-  async function holdUserRow(userId: string) {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const held = new Promise<void>((resolve) => (locked = resolve));
-    const done = s.t.database.db.transaction(async (tx) => {
-      await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update');
-      locked();
-      await gate;
-    });
-    await held;
-    return {
-      release: async () => {
-        release();
-        await done;
-      },
-    };
-  }
+  const holdUserRow = (userId: string) =>
+    holdInTransaction(s, (tx) => tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update'));
 
-  /** Waits until `n` requests wait for a lock, or `settled` resolved first (then false: that one never waited). */
-  async function waitForWaiters(n: number, settled: Promise<unknown>): Promise<boolean> {
-    let finished = false;
-    void settled.then(() => (finished = true));
-    for (let i = 0; i < 600; i += 1) {
-      const [row] = await s.t.database.db
-        .select({ waiting: sql<number>`count(*)`.mapWith(Number) })
-        .from(sql`pg_stat_activity`)
-        .where(sql`datname = current_database() and wait_event_type = 'Lock'`);
-      if (row!.waiting >= n) return true;
-      if (finished) return false;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`never ${n} requests waiting for a lock`);
-  }
+  const waitForWaiters = (n: number, settled: Promise<unknown>) => waitForLockWaiters(s, n, settled);
 
   async function userWithPendingTotp() {
     const user = await registerUser(s);
@@ -197,5 +211,97 @@ describe.runIf(onPostgres)('a password sign-in racing the owner turning TOTP on,
     const answer = (await login).data!.login;
     expect(answer.__typename, JSON.stringify(answer)).toBe('SecondFactorRequired');
     expect(answer.methods).toEqual(['TOTP', 'RECOVERY_CODE']);
+  });
+});
+
+describe.runIf(onPostgres)('passkey changes racing other factor changes, on PostgreSQL', () => {
+  let p: ServedApp;
+  beforeAll(async () => {
+    p = await serveTestApp(PASSKEY_ENV);
+  });
+  afterAll(async () => {
+    await p?.close();
+  });
+
+  /**
+   * Holds back every audit write (SHARE on auth_events, from another connection) until
+   * release(): each factor change then stops at its audit event, inside its transaction, after it
+   * has read what factors remain. Two changes that do not take the user's lock are both in
+   * flight there; with the lock, the second waits for the first to commit.
+   */
+  const holdAuditWrites = () => holdInTransaction(p, (tx) => tx.execute(sql`lock table auth_events in share mode`));
+
+  /** Starts `first`, waits until it waits for a lock, starts `second`, waits for it too, then lets both go. */
+  async function interleave<A, B>(first: () => Promise<A>, second: () => Promise<B>): Promise<[A, B]> {
+    const hold = await holdAuditWrites();
+    const one = first();
+    expect(await waitForLockWaiters(p, 1, one)).toBe(true);
+    const two = second();
+    expect(await waitForLockWaiters(p, 2, two)).toBe(true);
+    await hold.release();
+    return [await one, await two];
+  }
+
+  /** The details of the user's second_factor_removed events (in no particular order: one frozen instant, random ids). */
+  const removals = async (userId: string) => (await eventsOf(p, userId, ['second_factor_removed'])).map((e) => e.detail as Record<string, unknown>);
+  const storedPasskeys = (userId: string) => p.t.database.db.select().from(passkeys).where(eq(passkeys.userId, userId));
+
+  it('removePasskey and disableTotp of one session: no factor left, and exactly one removal says it was the last', async () => {
+    const user = await registerUser(p);
+    await enableTotp(p, user.accessToken);
+    const passkey = await addPasskey(p, user.accessToken, new SoftAuthenticator(ORIGIN));
+    const [removed, disabled] = await interleave(
+      () => p.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: user.accessToken }),
+      () => p.gql(DISABLE_TOTP, {}, { token: user.accessToken }),
+    );
+    expect(removed.data?.removePasskey, JSON.stringify(removed)).toBe(true);
+    expect(disabled.data?.disableTotp, JSON.stringify(disabled)).toBe(true);
+    expect((await p.gql(MY_FACTORS, {}, { token: user.accessToken })).data?.me.secondFactors).toEqual([]);
+    // removePasskey committed first (TOTP was still on), disableTotp after it (nothing left).
+    const events = await removals(user.userId);
+    expect(events).toHaveLength(2);
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ method: 'PASSKEY', lastFactor: false }),
+        expect.objectContaining({ method: 'TOTP', lastFactor: true }),
+      ]),
+    );
+    expect(await meWorks(p.t, user.accessToken)).toBe(true); // the acting session is not an "other" one
+  });
+
+  it('finishPasskeyRegistration and removePasskey of one session: the passkey added first stays, so removing the other one is not the last factor', async () => {
+    const user = await registerUser(p);
+    const old = await addPasskey(p, user.accessToken, new SoftAuthenticator(ORIGIN));
+    const started = await p.gql(START_REGISTRATION, {}, { token: user.accessToken });
+    const response = new SoftAuthenticator(ORIGIN).create(started.data!.startPasskeyRegistration);
+    const [finished, removed] = await interleave(
+      () => p.gql(FINISH_REGISTRATION, { response }, { token: user.accessToken }),
+      () => p.gql(REMOVE_PASSKEY, { id: old.id }, { token: user.accessToken }),
+    );
+    expect(finished.data?.finishPasskeyRegistration.__typename, JSON.stringify(finished)).toBe('Passkey');
+    expect(removed.data?.removePasskey, JSON.stringify(removed)).toBe(true);
+    expect((await storedPasskeys(user.userId)).map((row) => row.id)).toEqual([finished.data!.finishPasskeyRegistration.id]);
+    expect(await removals(user.userId)).toEqual([expect.objectContaining({ passkeyId: old.id, lastFactor: false })]);
+    expect(await meWorks(p.t, user.accessToken)).toBe(true);
+  });
+
+  it("removePasskey from two sessions, one passkey each: no passkey left, exactly one removal says it was the last, and each change signed the other session out", async () => {
+    const user = await registerUser(p);
+    const [one, two] = [new SoftAuthenticator(ORIGIN), new SoftAuthenticator(ORIGIN)];
+    const first = await addPasskey(p, user.accessToken, one);
+    const second = await addPasskey(p, user.accessToken, two);
+    const other = await passkeySignIn(p, two, { email: user.email });
+    expect(other.__typename, JSON.stringify(other)).toBe('AuthPayload');
+    const [a, b] = await interleave(
+      () => p.gql(REMOVE_PASSKEY, { id: first.id }, { token: user.accessToken }),
+      () => p.gql(REMOVE_PASSKEY, { id: second.id }, { token: other.accessToken }),
+    );
+    expect([a.data?.removePasskey, b.data?.removePasskey], JSON.stringify([a, b])).toEqual([true, true]);
+    expect(await storedPasskeys(user.userId)).toEqual([]);
+    const events = await removals(user.userId);
+    expect(events.map((e) => e.lastFactor).sort()).toEqual([false, true]);
+    expect(events.map((e) => e.revokedSessions)).toEqual([1, 1]);
+    expect(await meWorks(p.t, user.accessToken)).toBe(false);
+    expect(await meWorks(p.t, other.accessToken)).toBe(false);
   });
 });
