@@ -321,7 +321,8 @@ export const ERRORS = {
     type: 'InvalidSecondFactorError',
     description:
       'The second-factor code is wrong or was used already, or the sign-in challenge is unknown, expired, spent or ' +
-      'dead after too many wrong codes (then sign in again).',
+      'dead after too many wrong codes (then sign in again), or the session gave reauthenticate too many wrong ' +
+      'codes or passkey assertions (then reauthenticate with the password, or sign in again).',
   },
   NO_SECOND_FACTOR: {
     channel: 'field',

@@ -7,13 +7,22 @@ import { InputError, InvalidCredentialsError, InvalidSecondFactorError } from '.
 import { findUserById } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
 import type { AuthService } from '../sessions/session-service.js';
-import type { SessionRow } from '../db/schema.js';
-import { markSessionAuthenticated } from '../sessions/sessions.js';
+import type { SessionRow, UserRow } from '../db/schema.js';
+import { markSessionAuthenticated, reserveFactorGuess, returnFactorGuess } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import type { Passwords } from './passwords.js';
 import { MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { PasskeyCheck } from './sign-in.js';
 import type { RefusedCode, SecondFactors } from './second-factors.js';
+import { MAX_CHALLENGE_GUESSES } from './sign-in-challenges.js';
+
+/**
+ * Wrong second-factor proofs (codes, passkey assertions) a session may give reauthenticate
+ * until it passes one, whatever RATE_LIMITS says: a sign-in challenge's cap. RATE_LIMITS=off
+ * turns the account lockout off, and a session lives long, so without it codes could be guessed
+ * at the speed of requests; a new session needs a whole sign-in.
+ */
+export const MAX_REAUTHENTICATION_GUESSES = MAX_CHALLENGE_GUESSES;
 
 /** The proof a re-authentication offers: exactly one of a password, a second-factor code, a passkey. */
 export interface ReauthenticationProof {
@@ -52,16 +61,70 @@ function proofOf(proof: ReauthenticationProof) {
   return given[0]!;
 }
 
+/** How checking a re-authentication's proof ended. */
+type Outcome =
+  | { kind: 'passed'; session: SessionRow; now: Date }
+  | { kind: 'wrong'; refused?: RefusedCode }
+  | { kind: 'unverifiable'; refused: RefusedCode }
+  | { kind: 'exhausted' }
+  | { kind: 'session_ended' };
+
 /** `reauthenticate`: the signed-in user proves again who they are; their session's auth_time moves to now. */
 export function createReauthentication(deps: ReauthenticationDeps) {
   const { db, clock, audit, passwords, guard, auth, secondFactors, checkPasskey } = deps;
 
+  /**
+   * Checks the proof and, when it holds, records it on the session. A second-factor proof is
+   * first counted against the session (MAX_REAUTHENTICATION_GUESSES). A password or a passkey is
+   * checked first; a code is spent in the transaction that records the re-authentication, so
+   * only if the session is still there to record it.
+   */
+  async function check(
+    user: UserRow,
+    claims: AccessClaims,
+    proof: { method: ReturnType<typeof proofOf> } & ReauthenticationProof,
+    request: RequestInfo,
+  ): Promise<Outcome> {
+    const { method } = proof;
+    const userId = user.id;
+    if (method !== 'password') {
+      const counted = await reserveFactorGuess(db, { sessionId: claims.sid, userId, max: MAX_REAUTHENTICATION_GUESSES });
+      if (!counted) return { kind: 'exhausted' };
+    }
+    let earned: string[] | null = null;
+    if (method === 'password') {
+      const password = proof.password!;
+      const ok = [...password].length <= MAX_PASSWORD_LENGTH && (await passwords.verify(user.passwordHash, password)).ok;
+      if (!ok) return { kind: 'wrong' };
+      earned = ['pwd'];
+    } else if (method === 'passkey') {
+      earned = checkPasskey ? ((await checkPasskey(userId, proof.passkey, request))?.amr ?? null) : null;
+      if (!earned) return { kind: 'wrong' };
+    }
+    const now = clock.now();
+    const marked = await refusableTransaction(db, async (tx, refuse: Refuse<Outcome>) => {
+      let factors = earned ?? [];
+      if (method === 'code') {
+        const verdict = await secondFactors.spendCode(tx, userId, proof.code!, now);
+        if (!verdict.ok) return refuse({ kind: verdict.reason === 'unverifiable' ? 'unverifiable' : 'wrong', refused: verdict });
+        factors = [verdict.amr];
+      }
+      let session: SessionRow | null = null;
+      for (const factor of factors) session = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId, factor, now });
+      // Revoked or ended since the access token was checked: nothing to re-authenticate (a code stays unspent).
+      if (!session) return refuse({ kind: 'session_ended' });
+      await audit.record({ type: 'reauthentication', userId, request, detail: { sessionId: session.id, method } }, tx);
+      return session;
+    });
+    return marked.ok ? { kind: 'passed', session: marked.value, now } : marked.reason;
+  }
+
   return {
     /**
-     * Checks the proof for the user of `claims` (counted by the lockout like a sign-in), then
-     * records the re-authentication on the session (auth_time = now, amr gains the factor) and
-     * returns a new access token for it. The refresh token stays: later refreshes carry the new
-     * auth_time, since it is on the session row.
+     * Checks the proof for the user of `claims` (counted by the lockout like a sign-in, and a
+     * second-factor proof by the session's own cap), then records the re-authentication on the
+     * session (auth_time = now, amr gains the factor) and returns a new access token for it. The
+     * refresh token stays: later refreshes carry the new auth_time, since it is on the session row.
      */
     async reauthenticate(claims: AccessClaims, proof: ReauthenticationProof, request: RequestInfo): Promise<Reauthenticated> {
       const method = proofOf(proof);
@@ -70,68 +133,41 @@ export function createReauthentication(deps: ReauthenticationDeps) {
       const failure = (reason: string) =>
         audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: claims.sid, method, failed: reason } });
       const attempt = await guard.reserveSignIn(user.email, request);
-      // A password or a passkey is checked first; a code is spent in the transaction that
-      // records the re-authentication, so only if the session is still there to record it.
-      let earned: string[] | null = null;
+      let outcome: Outcome;
       try {
-        if (method === 'password') {
-          const password = proof.password!;
-          const ok = [...password].length <= MAX_PASSWORD_LENGTH && (await passwords.verify(user.passwordHash, password)).ok;
-          earned = ok ? ['pwd'] : null;
-        } else if (method === 'passkey') {
-          earned = checkPasskey ? ((await checkPasskey(user.id, proof.passkey, request))?.amr ?? null) : null;
-        }
+        outcome = await check(user, claims, { ...proof, method }, request);
       } catch (err) {
         await attempt.release(); // no verdict (argon2 overload, a database fault): not a failure
         throw err;
       }
-      if (method !== 'code' && earned === null) {
-        await failure(`wrong_${method}`);
-        await attempt.failed();
-        throw method === 'password' ? new InvalidCredentialsError() : new InvalidSecondFactorError('wrong_code');
-      }
-      const now = clock.now();
-      let marked;
-      try {
-        marked = await refusableTransaction(db, async (tx, refuse: Refuse<RefusedCode | 'session_ended'>) => {
-          let factors = earned;
-          if (method === 'code') {
-            const verdict = await secondFactors.spendCode(tx, user.id, proof.code!, now);
-            if (!verdict.ok) return refuse(verdict);
-            factors = [verdict.amr];
-          }
-          let session: SessionRow | null = null;
-          for (const factor of factors!) session = await markSessionAuthenticated(tx, { sessionId: claims.sid, userId: user.id, factor, now });
-          // Revoked or ended since the access token was checked: nothing to re-authenticate (a code stays unspent).
-          if (!session) return refuse('session_ended');
-          await audit.record({ type: 'reauthentication', userId: user.id, request, detail: { sessionId: session.id, method } }, tx);
-          return session;
-        });
-      } catch (err) {
-        await attempt.release(); // no verdict (a database fault): not a failure
-        throw err;
-      }
-      if (!marked.ok) {
-        const refused = marked.reason;
-        if (refused === 'session_ended') {
+      switch (outcome.kind) {
+        case 'passed': {
+          await attempt.succeeded();
+          const { session, now } = outcome;
+          const access = await auth.issueAccessToken(session, now);
+          return { ...access, authTime: session.authTime, amr: session.amr };
+        }
+        case 'wrong':
+          if (outcome.refused) await secondFactors.codeRefused(user.id, outcome.refused, request, 'reauthenticate');
+          await failure(`wrong_${method}`);
+          await attempt.failed();
+          throw method === 'password' ? new InvalidCredentialsError() : new InvalidSecondFactorError('wrong_code');
+        case 'unverifiable':
+          // The server cannot check app codes (its key changed): not the user's wrong guess.
+          await secondFactors.codeRefused(user.id, outcome.refused, request, 'reauthenticate');
+          await failure('unverifiable');
+          await returnFactorGuess(db, claims.sid);
+          await attempt.release();
+          throw new InvalidSecondFactorError('unverifiable');
+        case 'exhausted':
+          await attempt.release(); // nothing checked: no verdict
+          await failure('guesses_exhausted');
+          throw new InvalidSecondFactorError('exhausted');
+        case 'session_ended':
           await attempt.release();
           await failure('session_ended');
           throw new InvalidCredentialsError();
-        }
-        await secondFactors.codeRefused(user.id, refused, request, 'reauthenticate');
-        await failure(refused.reason === 'unverifiable' ? 'unverifiable' : 'wrong_code');
-        if (refused.reason === 'unverifiable') {
-          // The server cannot check app codes (its key changed): not the user's wrong guess.
-          await attempt.release();
-          throw new InvalidSecondFactorError('unverifiable');
-        }
-        await attempt.failed();
-        throw new InvalidSecondFactorError('wrong_code');
       }
-      const session = marked.value;
-      await attempt.succeeded();
-      const access = await auth.issueAccessToken(session, now);
-      return { ...access, authTime: session.authTime, amr: session.amr };
     },
   };
 }

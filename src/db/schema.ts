@@ -93,6 +93,11 @@ export const sessions = pgTable(
     amr: text('amr').array().notNull().default(sql`'{pwd}'`),
     /** The last authentication or re-authentication of the session (`auth_time` of its access tokens). */
     authTime: timestamp('auth_time', { withTimezone: true }).notNull().default(sql`now()`),
+    /**
+     * Wrong second-factor proofs (codes, passkey assertions) given to `reauthenticate` since the
+     * session last passed one: capped whatever RATE_LIMITS says, as a sign-in challenge's guesses are.
+     */
+    factorFailures: integer('factor_failures').notNull().default(0),
   },
   (t) => [index('sessions_user_id_idx').on(t.userId), index('sessions_expires_at_idx').on(t.expiresAt)],
 );

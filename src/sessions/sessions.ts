@@ -154,10 +154,15 @@ export async function findSessionOfRefreshToken(
   return session;
 }
 
+/** The session, if it is the user's, not revoked and not past its end. */
+const liveSessionOf = (sessionId: string, userId: string, now: Date) =>
+  and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now));
+
 /**
  * Records a (re-)authentication of a live session, in the caller's transaction: `auth_time`
  * becomes `now` and `amr` gains the factor just passed (an RFC 8176 value), at its end, unless
- * it has it. Null when the session is not the user's, revoked or past its end.
+ * it has it; a factor other than the password clears the count of wrong second-factor proofs.
+ * Null when the session is not the user's, revoked or past its end.
  */
 export async function markSessionAuthenticated(
   tx: Tx,
@@ -167,10 +172,33 @@ export async function markSessionAuthenticated(
   const amr = sql`case when ${factor}::text = any(${sessions.amr}) then ${sessions.amr} else array_append(${sessions.amr}, ${factor}::text) end`;
   const [row] = await tx
     .update(sessions)
-    .set({ authTime: now, amr })
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .set({ authTime: now, amr, ...(factor !== 'pwd' && { factorFailures: 0 }) })
+    .where(liveSessionOf(sessionId, userId, now))
     .returning();
   return row ?? null;
+}
+
+/**
+ * Counts one second-factor proof against a session BEFORE it is checked (a conditional write: of
+ * concurrent proofs, at most `max` wrong ones are ever checked). False when the session has had
+ * `max` wrong ones since it last passed a factor. (Whether it is live is markSessionAuthenticated's check.)
+ */
+export async function reserveFactorGuess(db: Database, options: { sessionId: string; userId: string; max: number }): Promise<boolean> {
+  const { sessionId, userId, max } = options;
+  const counted = await db
+    .update(sessions)
+    .set({ factorFailures: sql`${sessions.factorFailures} + 1` })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), lt(sessions.factorFailures, max)))
+    .returning({ id: sessions.id });
+  return counted.length === 1;
+}
+
+/** Gives back a guess reserveFactorGuess counted for a proof that could not be checked at all. */
+export async function returnFactorGuess(db: Database, sessionId: string): Promise<void> {
+  await db
+    .update(sessions)
+    .set({ factorFailures: sql`greatest(${sessions.factorFailures} - 1, 0)` })
+    .where(eq(sessions.id, sessionId));
 }
 
 type Condition = ReturnType<typeof eq>;

@@ -111,6 +111,16 @@ describe('reauthenticate with a passkey', () => {
     expect(replay.data!.reauthenticate.__typename).toBe('InvalidSecondFactorError');
   });
 
+  it("counts assertions that do not verify toward the session's cap of 5 wrong proofs: a right one is refused after it", async () => {
+    const { user, authenticator } = await userWithPasskey();
+    const options = async () => (await s.gql(`mutation { startPasskeyReauthentication }`, {}, { token: user.accessToken })).data!.startPasskeyReauthentication;
+    const reauth = async (passkey: unknown) => (await s.gql(REAUTHENTICATE, { passkey }, { token: user.accessToken })).data!.reauthenticate.__typename;
+    for (let i = 0; i < 5; i++) expect(await reauth(authenticator.get(await options(), { origin: 'https://evil.example' }))).toBe('InvalidSecondFactorError');
+    expect(await reauth(authenticator.get(await options()))).toBe('InvalidSecondFactorError');
+    const refused = (await eventsOf(s, user.userId, ['reauthentication'])).map((e) => e.detail as Record<string, unknown>);
+    expect(refused.map((d) => d.failed).sort()).toEqual(['guesses_exhausted', ...Array(5).fill('wrong_passkey')]);
+  });
+
   it("refuses an assertion to another user's options, and answers null options to a user without passkeys", async () => {
     const owner = await userWithPasskey();
     const other = await registerUser(s);

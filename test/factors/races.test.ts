@@ -148,6 +148,18 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
     const right = await s.gql(COMPLETE_SIGN_IN, { challenge, code: totpCode(secret, s.t.clock.now()) });
     expect(right.data?.completeSignIn.__typename).toBe('InvalidSecondFactorError');
   });
+
+  it('checks at most 5 of many simultaneous wrong codes given to reauthenticate by one session, which then refuses the right one', async () => {
+    const user = await registerUser(s);
+    const { secret } = await enableTotp(s, user.accessToken);
+    s.t.clock.advance(90);
+    const wrong = Array.from({ length: SUBMISSIONS }, (_, i) => String(100000 + i));
+    await Promise.all(wrong.map((code) => s.gql(REAUTHENTICATE, { code }, { token: user.accessToken })));
+    const failures = await s.t.database.db.select().from(authEvents).where(eq(authEvents.userId, user.userId));
+    expect(failures.filter((e) => e.type === 'second_factor_failure')).toHaveLength(5);
+    const right = await s.gql(REAUTHENTICATE, { code: totpCode(secret, s.t.clock.now()) }, { token: user.accessToken });
+    expect(right.data?.reauthenticate.__typename).toBe('InvalidSecondFactorError');
+  });
 });
 
 describe.runIf(onPostgres)('a password sign-in racing the owner turning TOTP on, on PostgreSQL', () => {

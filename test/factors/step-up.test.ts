@@ -12,16 +12,17 @@ import { serveTestApp, type ServedApp } from '../support/served.js';
 import { schema } from '../../src/graphql/schema.js';
 import {
   CHANGE_PASSWORD_BRIEF,
+  COMPLETE_SIGN_IN,
   DISABLE_TOTP,
   enableTotp,
   ENROLL_TOTP,
+  eventsOf,
+  passwordStep,
   REAUTHENTICATE,
   refusalCode,
   REGENERATE_RECOVERY_CODES,
-  COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
   MY_FACTORS,
-  passwordStep,
   totpCode,
 } from './support.js';
 
@@ -124,6 +125,53 @@ describe('reauthenticate', () => {
     expect(login.data?.login.__typename, JSON.stringify(login)).toBe('RateLimitedError');
     const again = await locking.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken });
     expect(again.data?.reauthenticate.__typename).toBe('RateLimitedError');
+  });
+
+  /** A user with TOTP, the clock past the confirmation code's steps; reauthenticate(code) of their first session. */
+  async function withTotp(app: ServedApp) {
+    const user = await registerUser(app);
+    const { secret, codes } = await enableTotp(app, user.accessToken);
+    app.t.clock.advance(90);
+    const reauth = async (code: string) => (await app.gql(REAUTHENTICATE, { code }, { token: user.accessToken })).data?.reauthenticate.__typename;
+    return { ...user, secret, codes, reauth, now: () => app.t.clock.now() };
+  }
+
+  it('counts wrong codes toward the account lockout shared with login, as completeSignIn does', async () => {
+    const user = await withTotp(locking);
+    for (let i = 0; i < 2; i++) {
+      const res = await locking.gql(LOGIN, { input: { email: user.email, password: `wrong-password-${i}` } });
+      expect(res.data?.login.__typename).toBe('InvalidCredentialsError');
+    }
+    for (let i = 0; i < 3; i++) expect(await user.reauth(`99999${i}`)).toBe('InvalidSecondFactorError');
+    const login = await locking.gql(LOGIN, { input: { email: user.email, password: GOOD_PASSWORD } });
+    expect(login.data?.login.__typename, JSON.stringify(login)).toBe('RateLimitedError');
+    expect(await user.reauth(totpCode(user.secret, user.now()))).toBe('RateLimitedError');
+  });
+
+  it('takes 5 wrong codes per session, also with RATE_LIMITS=off: later ones are refused unchecked, even right ones, and audited', async () => {
+    const user = await withTotp(s); // RATE_LIMITS=off: no lockout
+    for (let i = 0; i < 5; i++) expect(await user.reauth(`00000${i}`)).toBe('InvalidSecondFactorError');
+    const right = totpCode(user.secret, user.now());
+    expect(await user.reauth(right)).toBe('InvalidSecondFactorError');
+    expect(await user.reauth(user.codes[0]!)).toBe('InvalidSecondFactorError');
+    for (let i = 5; i < 9; i++) expect(await user.reauth(`00000${i}`)).toBe('InvalidSecondFactorError');
+    // 5 codes were checked (and each audited as a failed code); the 6 later ones were refused unchecked, each audited.
+    expect(await eventsOf(s, user.userId, ['second_factor_failure'])).toHaveLength(5);
+    const refusals = (await eventsOf(s, user.userId, ['reauthentication'])).map((e) => e.detail as Record<string, unknown>);
+    expect(refusals.filter((d) => d.failed === 'guesses_exhausted')).toHaveLength(6);
+    // Refused unchecked, the right code and the recovery code were not spent: another sign-in takes them.
+    const signedIn = await s.gql(COMPLETE_SIGN_IN, { challenge: await passwordStep(s, user.email, GOOD_PASSWORD), code: right });
+    expect(signedIn.data?.completeSignIn.__typename, JSON.stringify(signedIn)).toBe('AuthPayload');
+    const again = await s.gql(REAUTHENTICATE, { code: user.codes[0] }, { token: signedIn.data!.completeSignIn.accessToken });
+    expect(again.data?.reauthenticate.__typename).toBe('Reauthentication');
+  });
+
+  it('clears the count of wrong codes when a code passes: 4 wrong, a right one, 4 wrong, a right one', async () => {
+    const user = await withTotp(s);
+    for (let i = 0; i < 4; i++) expect(await user.reauth(`00000${i}`)).toBe('InvalidSecondFactorError');
+    expect(await user.reauth(user.codes[0]!)).toBe('Reauthentication');
+    for (let i = 4; i < 8; i++) expect(await user.reauth(`00000${i}`)).toBe('InvalidSecondFactorError');
+    expect(await user.reauth(user.codes[1]!)).toBe('Reauthentication');
   });
 
   it.each([

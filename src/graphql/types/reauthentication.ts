@@ -37,7 +37,9 @@ builder.mutationFields((t) => ({
         'second factor (SECOND_FACTOR_REQUIRED). Answers a new access token. A wrong password ' +
         '(InvalidCredentialsError) or code (InvalidSecondFactorError) counts toward the account lockout like a ' +
         'wrong sign-in (RateLimitedError while locked); so does a passkey assertion that does not verify ' +
-        '(InvalidSecondFactorError). InputError: not exactly one proof given.',
+        '(InvalidSecondFactorError). A session may give 5 wrong codes or passkey assertions until one passes, ' +
+        'whatever RATE_LIMITS says; later ones are refused unchecked (InvalidSecondFactorError). InputError: not ' +
+        'exactly one proof given.',
     ),
     // Per account, the lockout counts wrong passwords and codes (RATE_LIMIT_LOGIN_ACCOUNT).
     rateLimit: { ip: ['SECOND_FACTOR_IP'] },
