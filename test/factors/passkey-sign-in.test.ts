@@ -1,13 +1,18 @@
 /**
  * Passwordless sign-in with a passkey, through GraphQL over a real port, answered by a
  * software authenticator: the session's amr follows user verification, and every bent
- * assertion (origin, RP ID, challenge, signature, counter, a removed passkey) is refused.
+ * assertion (origin, RP ID, challenge, signature, counter, a removed passkey) is refused, as is
+ * a disabled account; the purge deletes the challenges of ceremonies never finished.
  */
 import { decodeJwt } from 'jose';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { passkeys } from '../../src/db/schema.js';
+import { hashSecret } from '../../src/crypto/split-token.js';
+import { passkeys, webauthnChallenges } from '../../src/db/schema.js';
+import { purgeExpired } from '../../src/purge.js';
+import { registerAdmin, SET_USER_ACTIVE } from '../support/authz.js';
 import { ME_ID, registerUser } from '../support/operations.js';
+import { sessionsOf } from '../support/rows.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
 import { addPasskey, FINISH_SIGN_IN, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_SIGN_IN } from './passkey-support.js';
@@ -108,6 +113,53 @@ describe('finishPasskeySignIn', () => {
     const { accessToken } = await passkeySignIn(s, authenticator);
     expect((await s.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: accessToken })).data!.removePasskey).toBe(true);
     expect((await passkeySignIn(s, authenticator)).__typename).toBe('InvalidCredentialsError');
+  });
+});
+
+describe('finishPasskeySignIn of a disabled account', () => {
+  it('refuses it with InvalidCredentialsError, disabled between the options and the assertion, issuing nothing and recording no use', async () => {
+    const { user, authenticator, passkey } = await userWithPasskey();
+    const admin = await registerAdmin(s.t);
+    const started = await s.gql(START_SIGN_IN, { email: null });
+    const disabled = await s.gql(SET_USER_ACTIVE, { userId: user.userId, active: false }, { token: admin.accessToken });
+    expect(disabled.data?.setUserActive, JSON.stringify(disabled)).toEqual({ id: user.userId, active: false });
+    const sessionsBefore = (await sessionsOf(s.t, user.userId)).length;
+
+    const res = await s.gql(FINISH_SIGN_IN, { response: authenticator.get(started.data!.startPasskeySignIn) });
+    expect(res.data?.finishPasskeySignIn).toEqual({ __typename: 'InvalidCredentialsError', code: 'INVALID_CREDENTIALS', message: expect.any(String) });
+    expect(await sessionsOf(s.t, user.userId)).toHaveLength(sessionsBefore);
+    expect(await eventsOf(s, user.userId, ['login_success'])).toEqual([]);
+    const [failure] = await eventsOf(s, user.userId, ['login_failure']);
+    expect(failure!.detail).toEqual({ reason: 'account_disabled', method: 'passkey' });
+    const [row] = await s.t.database.db.select().from(passkeys).where(eq(passkeys.id, passkey.id));
+    expect(row!.lastUsedAt).toBeNull();
+  });
+
+  it('refuses it when disabled before the options were asked for', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    const admin = await registerAdmin(s.t);
+    await s.gql(SET_USER_ACTIVE, { userId: user.userId, active: false }, { token: admin.accessToken });
+    expect(await passkeySignIn(s, authenticator, { email: user.email })).toMatchObject({ __typename: 'InvalidCredentialsError' });
+    expect(await eventsOf(s, user.userId, ['login_success'])).toEqual([]);
+  });
+});
+
+describe('the purge', () => {
+  it('deletes the WebAuthn challenges past their 5 minutes and keeps the live ones, which still sign in', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    const stale = (await s.gql(START_SIGN_IN, { email: user.email })).data!.startPasskeySignIn;
+    s.t.clock.advance(1);
+    const live = (await s.gql(START_SIGN_IN, { email: user.email })).data!.startPasskeySignIn;
+    s.t.clock.advance(299); // the stale one expires now (no longer accepted), the live one in a second
+    const stored = async (options: { challenge: string }) =>
+      (await s.t.database.db.select().from(webauthnChallenges).where(eq(webauthnChallenges.challengeHash, hashSecret(options.challenge)))).length;
+    expect([await stored(stale), await stored(live)]).toEqual([1, 1]);
+
+    const counts = await purgeExpired(s.t.services);
+    expect(counts.webauthnChallenges).toBeGreaterThanOrEqual(1);
+    expect([await stored(stale), await stored(live)]).toEqual([0, 1]);
+    const res = await s.gql(FINISH_SIGN_IN, { response: authenticator.get(live) });
+    expect(res.data?.finishPasskeySignIn.__typename, JSON.stringify(res)).toBe('AuthPayload');
   });
 });
 

@@ -8,13 +8,16 @@ import { NEW_PASSWORD, requestResetToken } from '../support/account.js';
 import { ME_ID, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
+import { decodeJwt } from 'jose';
+import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
+import { addPasskey, ORIGIN, PASSKEY_ENV } from './passkey-support.js';
 import { COMPLETE_SIGN_IN, enableTotp, MY_FACTORS, passwordStep, refusalCode, totpCode } from './support.js';
 
 const RESET = `mutation Reset($token: String!, $password: String!) {
   resetPassword(token: $token, newPassword: $password) {
     __typename
     ... on AuthPayload { accessToken }
-    ... on SecondFactorRequired { challenge methods expiresIn }
+    ... on SecondFactorRequired { challenge methods expiresIn passkeyOptions }
     ... on Error { code }
   }
 }`;
@@ -23,7 +26,7 @@ let smtp: TestSmtpServer;
 let s: ServedApp;
 beforeAll(async () => {
   smtp = await startSmtpServer();
-  s = await serveTestApp({ SMTP_URL: smtp.url });
+  s = await serveTestApp({ SMTP_URL: smtp.url, ...PASSKEY_ENV });
 });
 afterAll(async () => {
   await s?.close();
@@ -47,6 +50,21 @@ describe('resetPassword of a user with a second factor', () => {
     // The factor is still on, and the next sign-in (with the new password) asks for it again.
     expect((await s.gql(MY_FACTORS, {}, { token: session })).data?.me.secondFactors).toEqual(['TOTP', 'RECOVERY_CODE']);
     expect(await passwordStep(s, user.email, NEW_PASSWORD)).toEqual(expect.any(String));
+  });
+
+  it("answers passkeyOptions for a user with a passkey: request options naming the user's credentials, which finish the sign-in", async () => {
+    const user = await registerUser(s);
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    await addPasskey(s, user.accessToken, authenticator);
+    const token = await requestResetToken(s.t, smtp, user.email);
+    const res = await s.gql(RESET, { token, password: NEW_PASSWORD });
+    const answer = res.data?.resetPassword;
+    expect(answer, JSON.stringify(res)).toMatchObject({ __typename: 'SecondFactorRequired', methods: ['PASSKEY'], expiresIn: 300 });
+    expect(answer.passkeyOptions).toMatchObject({ rpId: 'app.example', challenge: expect.any(String), userVerification: 'preferred' });
+    expect(answer.passkeyOptions.allowCredentials.map((c: { id: string }) => c.id)).toEqual([authenticator.credentials[0]!.id]);
+    const done = await s.gql(COMPLETE_SIGN_IN, { challenge: answer.challenge, passkey: authenticator.get(answer.passkeyOptions) });
+    expect(done.data?.completeSignIn.__typename, JSON.stringify(done)).toBe('AuthPayload');
+    expect(decodeJwt(done.data!.completeSignIn.accessToken).amr).toEqual(['pwd', 'hwk', 'user']);
   });
 
   it('still signs a user without a factor in, as before', async () => {

@@ -14,6 +14,8 @@ import { startOpenIdProvider, type ProviderUser, type TestOpenIdProvider } from 
 import { GOOD_PASSWORD, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { CLIENT, link, MY_IDENTITIES, oidcUser, signIn as signInAt, socialEnv, UNLINK } from '../support/social-flow.js';
+import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
+import { addPasskey, ORIGIN, PASSKEY_ENV } from './passkey-support.js';
 import { CHALLENGED, COMPLETE_SIGN_IN, DISABLE_TOTP, enableTotp, eventsOf, passwordStep, refusalCode, totpCode } from './support.js';
 
 let idp: TestOpenIdProvider;
@@ -22,7 +24,7 @@ let locking: ServedApp; // RATE_LIMITS=on, same database
 let strict: ServedApp; // REQUIRE_SECOND_FACTOR_FOR_ROLES=admin, same database
 beforeAll(async () => {
   idp = await startOpenIdProvider([CLIENT]);
-  s = await serveTestApp(socialEnv(idp.issuer));
+  s = await serveTestApp({ ...socialEnv(idp.issuer), ...PASSKEY_ENV });
   // Per-IP limits out of the way: every request of these tests comes from 127.0.0.1.
   locking = await serveTestApp(
     { ...socialEnv(idp.issuer), RATE_LIMITS: 'on', RATE_LIMIT_SOCIAL_SIGN_IN_IP: '1000/60', RATE_LIMIT_SECOND_FACTOR_IP: '1000/60' },
@@ -68,6 +70,21 @@ describe('completeSocialSignIn of a linked identity whose user has a second fact
     expect(answer).toEqual(CHALLENGED);
     expect(JSON.stringify(answer)).not.toMatch(/accessToken|refreshToken/);
     expect(await sessionCount(s, account.userId)).toBe(before);
+  });
+
+  it("answers passkeyOptions for a user with a passkey: request options naming the user's credentials, which finish the sign-in (amr fed, hwk, user)", async () => {
+    const user = oidcUser();
+    const first = await signIn(s, user);
+    expect(first.__typename).toBe('AuthPayload');
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    await addPasskey(s, first.accessToken, authenticator);
+    const answer = await signIn(s, user);
+    expect(answer, JSON.stringify(answer)).toMatchObject({ __typename: 'SecondFactorRequired', methods: ['PASSKEY'], expiresIn: 300 });
+    expect(answer.passkeyOptions).toMatchObject({ rpId: 'app.example', challenge: expect.any(String), userVerification: 'preferred' });
+    expect(answer.passkeyOptions.allowCredentials.map((c: { id: string }) => c.id)).toEqual([authenticator.credentials[0]!.id]);
+    const res = await s.gql(COMPLETE_SIGN_IN, { challenge: answer.challenge, passkey: authenticator.get(answer.passkeyOptions) });
+    expect(typeOf(res)).toBe('AuthPayload');
+    expect(inspect(res.data!.completeSignIn.accessToken).claims.amr).toEqual(['fed', 'hwk', 'user']);
   });
 
   it('is finished by completeSignIn with a TOTP code: a session with amr ["fed","otp"], audited as a social sign-in', async () => {
