@@ -14,7 +14,7 @@ import {
   MY_PASSKEYS,
   ORIGIN,
   PASSKEY_ENV,
-  passkeySignIn,
+  twoFactorSession,
   REMOVE_PASSKEY,
   START_REGISTRATION,
 } from './passkey-support.js';
@@ -27,13 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.close();
 });
-
-/** A passkey sign-in with user verification (two factors: `hwk`, `user`); its access token. */
-async function twoFactorSession(authenticator: SoftAuthenticator): Promise<string> {
-  const payload = await passkeySignIn(s, authenticator);
-  expect(payload.__typename, JSON.stringify(payload)).toBe('AuthPayload');
-  return payload.accessToken;
-}
 
 /** A new authenticator holding a passkey added by the session of `token`. */
 async function withPasskey(token: string): Promise<SoftAuthenticator> {
@@ -62,7 +55,7 @@ describe('startPasskeyRegistration', () => {
     expect(options.excludeCredentials).toEqual([]);
     const authenticator = new SoftAuthenticator(ORIGIN);
     await addPasskey(s, user.accessToken, authenticator);
-    const second = await s.gql(START_REGISTRATION, {}, { token: await twoFactorSession(authenticator) });
+    const second = await s.gql(START_REGISTRATION, {}, { token: await twoFactorSession(s, authenticator) });
     expect(second.data!.startPasskeyRegistration.excludeCredentials.map((c: { id: string }) => c.id)).toEqual([authenticator.credentials[0]!.id]);
   });
 
@@ -78,7 +71,7 @@ describe('startPasskeyRegistration', () => {
     expect(refusalCode(await s.gql(FINISH_REGISTRATION, { response }, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
     expect((await s.gql(MY_PASSKEYS, {}, { token: user.accessToken })).data!.me.passkeys).toHaveLength(1);
     // A session that passed two factors adds one.
-    const token = await twoFactorSession(authenticator);
+    const token = await twoFactorSession(s, authenticator);
     await addPasskey(s, token, new SoftAuthenticator(ORIGIN));
     expect((await s.gql(MY_PASSKEYS, {}, { token })).data!.me.passkeys).toHaveLength(2);
   });
@@ -129,7 +122,7 @@ describe('finishPasskeyRegistration', () => {
     const response = authenticator.create(started.data!.startPasskeyRegistration);
     expect((await s.gql(FINISH_REGISTRATION, { response }, { token: victim.accessToken })).data!.finishPasskeyRegistration.__typename).toBe('Passkey');
     // Replayed from a session that may add passkeys (it passed two factors): the challenge is spent.
-    const again = await s.gql(FINISH_REGISTRATION, { response }, { token: await twoFactorSession(authenticator) });
+    const again = await s.gql(FINISH_REGISTRATION, { response }, { token: await twoFactorSession(s, authenticator) });
     expect(again.data!.finishPasskeyRegistration).toMatchObject({ __typename: 'InputError', field: 'response' });
   });
 
@@ -155,9 +148,9 @@ describe('removePasskey and User.passkeys', () => {
     const added = await addPasskey(s, user.accessToken, authenticator);
     // The session that added it signed in with the password alone.
     expect(refusalCode(await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
-    const token = await twoFactorSession(authenticator);
+    const token = await twoFactorSession(s, authenticator);
     const stranger = await registerUser(s);
-    const strangerToken = await twoFactorSession(await withPasskey(stranger.accessToken));
+    const strangerToken = await twoFactorSession(s, await withPasskey(stranger.accessToken));
     expect((await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: strangerToken })).data!.removePasskey).toBe(false);
     expect((await s.gql(REMOVE_PASSKEY, { id: 'not-a-uuid' }, { token })).data!.removePasskey).toBe(false);
     const other = await loginUser(s, user.email).catch(() => null);
@@ -167,7 +160,7 @@ describe('removePasskey and User.passkeys', () => {
     const fresh = await registerUser(s);
     const freshAuthenticator = new SoftAuthenticator(ORIGIN);
     const second = await addPasskey(s, fresh.accessToken, freshAuthenticator);
-    const freshToken = await twoFactorSession(freshAuthenticator);
+    const freshToken = await twoFactorSession(s, freshAuthenticator);
     expect((await s.gql(REMOVE_PASSKEY, { id: second.id }, { token: freshToken })).data!.removePasskey).toBe(true);
     const me = await s.gql(MY_PASSKEYS, {}, { token: freshToken });
     expect(me.data!.me).toMatchObject({ secondFactors: [], passkeys: [] });

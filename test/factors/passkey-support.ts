@@ -46,3 +46,10 @@ export async function passkeySignIn(app: ServedApp, authenticator: SoftAuthentic
   const res = await app.gql(FINISH_SIGN_IN, { response });
   return res.data?.finishPasskeySignIn ?? res;
 }
+
+/** A passwordless passkey sign-in with user verification (two factors: `hwk`, `user`); its access token. */
+export async function twoFactorSession(app: ServedApp, authenticator: SoftAuthenticator): Promise<string> {
+  const payload = await passkeySignIn(app, authenticator);
+  expect(payload.__typename, JSON.stringify(payload)).toBe('AuthPayload');
+  return payload.accessToken as string;
+}

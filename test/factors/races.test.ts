@@ -18,7 +18,7 @@ import { registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { GOOD_PASSWORD } from '../support/operations.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
-import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION } from './passkey-support.js';
+import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession } from './passkey-support.js';
 import {
   COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
@@ -260,15 +260,18 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
 
   it('removePasskey and disableTotp of one session: no factor left, and exactly one removal says it was the last', async () => {
     const user = await registerUser(p);
-    await enableTotp(p, user.accessToken);
-    const passkey = await addPasskey(p, user.accessToken, new SoftAuthenticator(ORIGIN));
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    const passkey = await addPasskey(p, user.accessToken, authenticator);
+    // Factors are taken away (and, once there is one, added) from a session that passed two.
+    const token = await twoFactorSession(p, authenticator);
+    await enableTotp(p, token);
     const [removed, disabled] = await interleave(
-      () => p.gql(REMOVE_PASSKEY, { id: passkey.id }, { token: user.accessToken }),
-      () => p.gql(DISABLE_TOTP, {}, { token: user.accessToken }),
+      () => p.gql(REMOVE_PASSKEY, { id: passkey.id }, { token }),
+      () => p.gql(DISABLE_TOTP, {}, { token }),
     );
     expect(removed.data?.removePasskey, JSON.stringify(removed)).toBe(true);
     expect(disabled.data?.disableTotp, JSON.stringify(disabled)).toBe(true);
-    expect((await p.gql(MY_FACTORS, {}, { token: user.accessToken })).data?.me.secondFactors).toEqual([]);
+    expect((await p.gql(MY_FACTORS, {}, { token })).data?.me.secondFactors).toEqual([]);
     // removePasskey committed first (TOTP was still on), disableTotp after it (nothing left).
     const events = await removals(user.userId);
     expect(events).toHaveLength(2);
@@ -278,34 +281,37 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
         expect.objectContaining({ method: 'TOTP', lastFactor: true }),
       ]),
     );
-    expect(await meWorks(p.t, user.accessToken)).toBe(true); // the acting session is not an "other" one
+    expect(await meWorks(p.t, token)).toBe(true); // the acting session is not an "other" one
   });
 
   it('finishPasskeyRegistration and removePasskey of one session: the passkey added first stays, so removing the other one is not the last factor', async () => {
     const user = await registerUser(p);
-    const old = await addPasskey(p, user.accessToken, new SoftAuthenticator(ORIGIN));
-    const started = await p.gql(START_REGISTRATION, {}, { token: user.accessToken });
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    const old = await addPasskey(p, user.accessToken, authenticator);
+    const token = await twoFactorSession(p, authenticator);
+    const started = await p.gql(START_REGISTRATION, {}, { token });
     const response = new SoftAuthenticator(ORIGIN).create(started.data!.startPasskeyRegistration);
     const [finished, removed] = await interleave(
-      () => p.gql(FINISH_REGISTRATION, { response }, { token: user.accessToken }),
-      () => p.gql(REMOVE_PASSKEY, { id: old.id }, { token: user.accessToken }),
+      () => p.gql(FINISH_REGISTRATION, { response }, { token }),
+      () => p.gql(REMOVE_PASSKEY, { id: old.id }, { token }),
     );
     expect(finished.data?.finishPasskeyRegistration.__typename, JSON.stringify(finished)).toBe('Passkey');
     expect(removed.data?.removePasskey, JSON.stringify(removed)).toBe(true);
     expect((await storedPasskeys(user.userId)).map((row) => row.id)).toEqual([finished.data!.finishPasskeyRegistration.id]);
     expect(await removals(user.userId)).toEqual([expect.objectContaining({ passkeyId: old.id, lastFactor: false })]);
-    expect(await meWorks(p.t, user.accessToken)).toBe(true);
+    expect(await meWorks(p.t, token)).toBe(true);
   });
 
   it("removePasskey from two sessions, one passkey each: no passkey left, exactly one removal says it was the last, and each change signed the other session out", async () => {
     const user = await registerUser(p);
     const [one, two] = [new SoftAuthenticator(ORIGIN), new SoftAuthenticator(ORIGIN)];
     const first = await addPasskey(p, user.accessToken, one);
-    const second = await addPasskey(p, user.accessToken, two);
+    const mine = await twoFactorSession(p, one);
+    const second = await addPasskey(p, mine, two);
     const other = await passkeySignIn(p, two, { email: user.email });
     expect(other.__typename, JSON.stringify(other)).toBe('AuthPayload');
     const [a, b] = await interleave(
-      () => p.gql(REMOVE_PASSKEY, { id: first.id }, { token: user.accessToken }),
+      () => p.gql(REMOVE_PASSKEY, { id: first.id }, { token: mine }),
       () => p.gql(REMOVE_PASSKEY, { id: second.id }, { token: other.accessToken }),
     );
     expect([a.data?.removePasskey, b.data?.removePasskey], JSON.stringify([a, b])).toEqual([true, true]);
@@ -313,7 +319,7 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
     const events = await removals(user.userId);
     expect(events.map((e) => e.lastFactor).sort()).toEqual([false, true]);
     expect(events.map((e) => e.revokedSessions)).toEqual([1, 1]);
-    expect(await meWorks(p.t, user.accessToken)).toBe(false);
+    expect(await meWorks(p.t, mine)).toBe(false);
     expect(await meWorks(p.t, other.accessToken)).toBe(false);
   });
 });
