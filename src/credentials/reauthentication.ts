@@ -49,7 +49,7 @@ export interface ReauthenticationDeps {
   guard: Pick<AbuseGuard, 'reserveSignIn'>;
   auth: Pick<AuthService, 'issueAccessToken'>;
   /** Spends second-factor codes (in the re-authentication's transaction) and audits refused ones. */
-  secondFactors: Pick<SecondFactors, 'spendCode' | 'codeRefused'>;
+  secondFactors: Pick<SecondFactors, 'spendCode' | 'codeRefused' | 'methodsOf'>;
   /** Checks a passkey assertion to reauthenticationOptions' options; without it no passkey passes. */
   checkPasskey?: PasskeyCheck | undefined;
 }
@@ -142,7 +142,10 @@ export function createReauthentication(deps: ReauthenticationDeps) {
       }
       switch (outcome.kind) {
         case 'passed': {
-          await attempt.succeeded();
+          // Like a sign-in: a right password alone clears nothing for a user with a second factor
+          // (or guessed codes could be interleaved with it forever); a passed factor does.
+          if (method === 'password' && (await secondFactors.methodsOf(user.id)).length > 0) await attempt.release();
+          else await attempt.succeeded();
           const { session, now } = outcome;
           const access = await auth.issueAccessToken(session, now);
           return { ...access, authTime: session.authTime, amr: session.amr };

@@ -148,6 +148,18 @@ describe('reauthenticate', () => {
     expect(await user.reauth(totpCode(user.secret, user.now()))).toBe('RateLimitedError');
   });
 
+  it('does not clear the lockout count with a right password when the user has a second factor: only a passed factor does', async () => {
+    const user = await withTotp(locking);
+    for (let i = 0; i < 4; i++) expect(await user.reauth(`99999${i}`)).toBe('InvalidSecondFactorError');
+    const right = await locking.gql(REAUTHENTICATE, { password: GOOD_PASSWORD }, { token: user.accessToken });
+    expect(right.data?.reauthenticate.__typename, JSON.stringify(right)).toBe('Reauthentication');
+    // The fifth failure still locks: the right password in between cleared nothing.
+    const login = await locking.gql(LOGIN, { input: { email: user.email, password: 'wrong-password' } });
+    expect(login.data?.login.__typename).toBe('InvalidCredentialsError');
+    const locked = await locking.gql(LOGIN, { input: { email: user.email, password: GOOD_PASSWORD } });
+    expect(locked.data?.login.__typename, JSON.stringify(locked)).toBe('RateLimitedError');
+  });
+
   it('takes 5 wrong codes per session, also with RATE_LIMITS=off: later ones are refused unchecked, even right ones, and audited', async () => {
     const user = await withTotp(s); // RATE_LIMITS=off: no lockout
     for (let i = 0; i < 5; i++) expect(await user.reauth(`00000${i}`)).toBe('InvalidSecondFactorError');
