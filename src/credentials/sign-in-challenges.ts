@@ -82,7 +82,9 @@ export async function reserveGuess(
   db: Database,
   presented: string,
   now: Date,
-): Promise<{ ok: true; id: string; userId: string; binding: FirstStepBinding } | { ok: false; reason: ChallengeRefusal; userId?: string }> {
+): Promise<
+  { ok: true; id: string; userId: string; binding: FirstStepBinding; issuedAt: Date } | { ok: false; reason: ChallengeRefusal; userId?: string }
+> {
   const parts = parseSplitToken(presented);
   if (!parts) return { ok: false, reason: 'malformed' };
   const [row] = await db.select().from(signInChallenges).where(eq(signInChallenges.id, parts.id));
@@ -99,7 +101,7 @@ export async function reserveGuess(
       ),
     )
     .returning();
-  if (counted) return { ok: true, id: row.id, userId: row.userId, binding: bindingOf(row) };
+  if (counted) return { ok: true, id: row.id, userId: row.userId, binding: bindingOf(row), issuedAt: row.createdAt };
   const reason = row.spentAt ? 'spent' : row.expiresAt <= now ? 'expired' : 'exhausted';
   return { ok: false, reason, userId: row.userId };
 }

@@ -91,6 +91,8 @@ export function createSignIn(deps: SignInDeps) {
       now: Date;
       amr: string[];
       isCurrent: (stored: UserRow) => boolean;
+      /** When the first step was taken (a challenge's issue): a cut-off after it ("log out everywhere") kills it. */
+      firstStepAt?: Date;
       passwordOnly?: boolean;
       rehashed?: string | null;
       secondFactor?: (tx: Tx) => Promise<Passed | RefusedCode>;
@@ -103,7 +105,7 @@ export function createSignIn(deps: SignInDeps) {
       const current = await lockUser(tx, user.id);
       if (!current || !options.isCurrent(current)) return refuse('stale');
       if (!current.active) return refuse('disabled');
-      if (current.tokensValidAfter && current.tokensValidAfter > now) return refuse('stale');
+      if (current.tokensValidAfter && current.tokensValidAfter > (options.firstStepAt ?? now)) return refuse('stale');
       if (options.passwordOnly && (await secondFactors.methodsOf(user.id, tx)).length > 0) return refuse('factor_due');
       const passed = options.secondFactor ? await options.secondFactor(tx) : undefined;
       if (passed && !passed.ok) return refuse(passed);
@@ -253,6 +255,7 @@ export function createSignIn(deps: SignInDeps) {
           request,
           now,
           amr: [binding.factor],
+          firstStepAt: guess.issuedAt,
           isCurrent: (stored) =>
             binding.factor === 'fed' ||
             (stored.passwordHash !== null && passwordStepDigest(stored.passwordHash) === binding.passwordHashDigest),

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect } from '../support/forge.js';
-import { GOOD_PASSWORD, registerUser } from '../support/operations.js';
+import { GOOD_PASSWORD, LOGOUT, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { NEW_PASSWORD } from '../support/account.js';
 import { registerAdmin, SET_USER_ACTIVE } from '../support/authz.js';
@@ -147,6 +147,20 @@ describe('completeSignIn', () => {
     await setActive(true);
     const res = await complete(s, await passwordStep(s, user.email, GOOD_PASSWORD), user.codes[0]!);
     expect(typeOf(res)).toBe('AuthPayload');
+  });
+
+  it('refuses a challenge issued before the user signed out everywhere, and takes one issued after', async () => {
+    const user = await userWithTotp();
+    const before = await passwordStep(s, user.email, GOOD_PASSWORD);
+    s.t.clock.advance(1);
+    const out = await s.gql(LOGOUT, { token: user.refreshToken, everywhere: true }, { token: user.accessToken });
+    expect(out.data?.logout, JSON.stringify(out)).toBe(true);
+    s.t.clock.advance(1);
+    expect(typeOf(await complete(s, before, totpCode(user.secret, user.now())))).toBe('InvalidSecondFactorError');
+    expect(await sessionsOf(s.t, user.userId)).toHaveLength(1); // only the one signed out
+    const after = await passwordStep(s, user.email, GOOD_PASSWORD);
+    s.t.clock.advance(30);
+    expect(typeOf(await complete(s, after, totpCode(user.secret, user.now())))).toBe('AuthPayload');
   });
 
   it('refuses a garbled or unknown challenge', async () => {
