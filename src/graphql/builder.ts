@@ -4,7 +4,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import type { Permission } from '../authz/permissions.js';
 import type { Context } from '../context.js';
-import { authenticatedRecently, passedSecondFactor } from '../sessions/step-up.js';
+import { authenticatedRecently, passedSecondFactor, usableRoles } from '../sessions/step-up.js';
 import { refusalOf } from './access-errors.js';
 import RateLimitPlugin from './rate-limit-plugin.js';
 import SettledWritesPlugin from './settled-writes-plugin.js';
@@ -58,8 +58,8 @@ export const builder = new SchemaBuilder<{
       let usable: Promise<{ roles: string[]; permissions: string[] } | null> | undefined;
       const usableAccess = () =>
         (usable ??= context.access().then(async (access) => {
-          if (!access || twoFactors || !access.roles.some((role) => secondFactorRoles.includes(role))) return access;
-          const roles = access.roles.filter((role) => !secondFactorRoles.includes(role));
+          const roles = access && claims ? usableRoles(access.roles, claims, secondFactorRoles) : null;
+          if (!access || !roles || roles.length === access.roles.length) return access;
           const permissions = new Set((await Promise.all(roles.map((role) => context.permissionsOfRole(role)))).flat());
           return { roles, permissions: [...permissions] };
         }));

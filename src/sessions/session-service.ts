@@ -9,7 +9,7 @@ import { findUserById, toAccount, type Account } from '../accounts/accounts.js';
 import type { RequestInfo } from '../request-info.js';
 import { wholeSecondsLeft } from '../time.js';
 import type { RevocationList } from './revocation.js';
-import { passedSecondFactor } from './step-up.js';
+import { usableRoles } from './step-up.js';
 import {
   findSessionOfRefreshToken,
   revokeSession,
@@ -69,8 +69,7 @@ export function createAuthService(deps: AuthServiceDeps) {
   const { db, clock, audit, accessTokens, revocations, sessionPolicy, secondFactorRoles } = deps;
 
   async function accessTokenOf(session: Pick<SessionRow, 'id' | 'userId' | 'amr' | 'authTime'>, now: Date) {
-    const held = (await loadAccess(db, session.userId)).roles;
-    const roles = passedSecondFactor({ amr: session.amr }) ? held : held.filter((role) => !secondFactorRoles.includes(role));
+    const roles = usableRoles((await loadAccess(db, session.userId)).roles, session, secondFactorRoles);
     const subject = { userId: session.userId, sessionId: session.id, roles, amr: session.amr, authTime: session.authTime };
     const access = await accessTokens.sign(subject, now);
     return { accessToken: access.token, expiresIn: wholeSecondsLeft(access.expiresAt, now), accessTokenExpiresAt: access.expiresAt };

@@ -23,9 +23,18 @@ const FACTOR_KINDS: Record<string, 'knowledge' | 'possession' | 'inherence'> = {
 };
 
 /** True when the session was authenticated with factors of at least two kinds (`["pwd","otp"]`, `["hwk","user"]`). */
-export function passedSecondFactor(authentication: Authentication): boolean {
+export function passedSecondFactor(authentication: Pick<Authentication, 'amr'>): boolean {
   const kinds = new Set(authentication.amr.map((value) => FACTOR_KINDS[value]).filter(Boolean));
   return kinds.size >= 2;
+}
+
+/**
+ * REQUIRE_SECOND_FACTOR_FOR_ROLES: the roles a session may use. All it holds once it passed a
+ * second factor; otherwise only those not reserved to sessions that did.
+ */
+export function usableRoles(held: readonly string[], authentication: Pick<Authentication, 'amr'>, secondFactorRoles: readonly string[]): string[] {
+  if (passedSecondFactor(authentication)) return [...held];
+  return held.filter((role) => !secondFactorRoles.includes(role));
 }
 
 /**
