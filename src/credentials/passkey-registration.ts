@@ -2,9 +2,9 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { InputError } from '../errors.js';
-import { findUserById, lockUser } from '../accounts/accounts.js';
+import { findUserById } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
-import { revokeUserSessions } from '../sessions/sessions.js';
+import { lockUserForSession, revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import { deletePasskey, insertPasskey, passkeysOf, type PasskeyRow } from './passkeys.js';
 import type { SecondFactors } from './second-factors.js';
@@ -29,9 +29,10 @@ export function createPasskeyRegistration(deps: {
    * As for TOTP, every change of passkeys first locks the user's row: concurrent changes of
    * factors (another passkey, TOTP) then run one after the other, each seeing what the other
    * left (so "last factor removed" is audited when it happens), and a password-only sign-in
-   * checking under that lock that no factor exists sees the passkey or ends after it.
+   * checking under that lock that no factor exists sees the passkey or ends after it. A session
+   * signed out while its change waited for the lock changes nothing (SessionEndedError).
    */
-  const lockOwner = (tx: Tx, claims: AccessClaims) => lockUser(tx, claims.sub);
+  const lockOwner = (tx: Tx, claims: AccessClaims, now: Date) => lockUserForSession(tx, claims, now);
   const refused = () => new InputError('response', 'The passkey could not be verified. Start the registration again.');
 
   return {
@@ -65,7 +66,7 @@ export function createPasskeyRegistration(deps: {
       }
       const { ok: _ok, ...credential } = verified;
       const added = await db.transaction(async (tx) => {
-        await lockOwner(tx, claims);
+        await lockOwner(tx, claims, now);
         const row = await insertPasskey(tx, { ...credential, userId: claims.sub, name, createdAt: now });
         if (!row) return null;
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -81,7 +82,7 @@ export function createPasskeyRegistration(deps: {
     async removePasskey(claims: AccessClaims, id: string, request: RequestInfo): Promise<boolean> {
       const now = clock.now();
       return db.transaction(async (tx) => {
-        await lockOwner(tx, claims);
+        await lockOwner(tx, claims, now);
         if (!(await deletePasskey(tx, claims.sub, id))) return false;
         const revokedSessions = await revokeOthers(tx, claims, now);
         const lastFactor = (await secondFactors.methodsOf(claims.sub, tx)).length === 0;

@@ -3,9 +3,9 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
 import { InvalidSecondFactorError, NoSecondFactorError } from '../errors.js';
-import { findUserById, lockUser } from '../accounts/accounts.js';
+import { findUserById } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
-import { revokeUserSessions } from '../sessions/sessions.js';
+import { lockUserForSession, revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
 import type { SecondFactorMethod } from './sign-in-challenges.js';
@@ -49,9 +49,11 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
   /**
    * Every change to a user's factors first locks the user's row, the lock under which a
    * password-only sign-in (and a password reset) checks that the user has no factor before it
-   * opens a session: a change either is seen there, or waits and then ends that session.
+   * opens a session: a change either is seen there, or waits and then ends that session. And
+   * under it the acting session must still be live: one signed out while its change waited (by
+   * the owner adding a factor) changes nothing.
    */
-  const lockOwner = (tx: Tx, claims: AccessClaims) => lockUser(tx, claims.sub);
+  const lockOwner = (tx: Tx, claims: AccessClaims, now: Date) => lockUserForSession(tx, claims, now);
 
   async function methodsOf(executor: Database | Tx, userId: string): Promise<SecondFactorMethod[]> {
     const methods: SecondFactorMethod[] = [];
@@ -83,7 +85,7 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     async confirmTotp(claims: AccessClaims, code: string, request: RequestInfo): Promise<{ codes: string[] }> {
       const now = clock.now();
       const codes = await db.transaction(async (tx) => {
-        await lockOwner(tx, claims);
+        await lockOwner(tx, claims, now);
         if (!(await totp.confirm(tx, claims.sub, code, now))) return null;
         const issued = await replaceRecoveryCodes(tx, claims.sub, now);
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -101,7 +103,7 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     async disableTotp(claims: AccessClaims, request: RequestInfo): Promise<boolean> {
       const now = clock.now();
       return db.transaction(async (tx) => {
-        await lockOwner(tx, claims);
+        await lockOwner(tx, claims, now);
         if (!(await totp.remove(tx, claims.sub))) return false;
         await deleteRecoveryCodes(tx, claims.sub);
         const revokedSessions = await revokeOthers(tx, claims, now);
@@ -117,7 +119,7 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
       const now = clock.now();
       const codes = await db.transaction(async (tx) => {
         // Under the lock: a disableTotp committing meanwhile is seen, never left with a fresh set of codes.
-        await lockOwner(tx, claims);
+        await lockOwner(tx, claims, now);
         if (!(await totp.isEnabled(tx, claims.sub))) return null;
         const issued = await replaceRecoveryCodes(tx, claims.sub, now);
         const revokedSessions = await revokeOthers(tx, claims, now);

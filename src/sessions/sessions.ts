@@ -3,8 +3,9 @@ import type { Database, Tx } from '../db/client.js';
 import { generateSplitToken, parseSplitToken, secretMatches, type SplitToken } from '../crypto/split-token.js';
 import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
 import { addSeconds } from '../time.js';
-import { moveCutoff } from '../accounts/accounts.js';
+import { lockUser, moveCutoff } from '../accounts/accounts.js';
 import type { RequestInfo } from '../request-info.js';
+import type { AccessClaims } from '../tokens/access-tokens.js';
 import { deriveSuccessor } from '../tokens/refresh-tokens.js';
 
 export interface SessionPolicy {
@@ -157,6 +158,26 @@ export async function findSessionOfRefreshToken(
 /** The session, if it is the user's, not revoked and not past its end. */
 const liveSessionOf = (sessionId: string, userId: string, now: Date) =>
   and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now));
+
+/** A change asked for by a session that was revoked or ended while the change waited for its user's lock. */
+export class SessionEndedError extends Error {
+  constructor() {
+    super('the session ended while its change waited for the lock');
+    this.name = 'SessionEndedError';
+  }
+}
+
+/**
+ * Locks the user's row for a change one of their sessions asked for (a change of factors: the
+ * lock every such change, and every sign-in's check for factors, takes), then checks under it
+ * that the session is still live. A session revoked while its change waited (the owner added a
+ * factor and so signed the other sessions out) changes nothing: SessionEndedError.
+ */
+export async function lockUserForSession(tx: Tx, claims: Pick<AccessClaims, 'sub' | 'sid'>, now: Date): Promise<void> {
+  await lockUser(tx, claims.sub);
+  const [live] = await tx.select({ id: sessions.id }).from(sessions).where(liveSessionOf(claims.sid, claims.sub, now));
+  if (!live) throw new SessionEndedError();
+}
 
 /**
  * Records a (re-)authentication of a live session, in the caller's transaction: `auth_time`

@@ -5,7 +5,8 @@
  * TOTP on never ends in a one-factor session that outlives it (the interleaving is fixed by
  * holding the user's row from another connection). And passkey changes racing other factor
  * changes run one after the other under the user's lock, so the audit's "last factor removed"
- * matches what is left (the interleaving fixed by holding back audit writes).
+ * matches what is left, and a change whose session the other one signed out changes nothing (the
+ * interleaving fixed by holding back audit writes).
  */
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { authEvents, passkeys, recoveryCodes, users } from '../../src/db/schema.
 import { sessionsOf } from '../support/rows.js';
 import { meWorks, refreshWorks } from '../support/account.js';
 import { onPostgres } from '../support/database.js';
-import { registerUser } from '../support/operations.js';
+import { loginUser, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { GOOD_PASSWORD } from '../support/operations.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
@@ -302,7 +303,28 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
     expect(await meWorks(p.t, token)).toBe(true);
   });
 
-  it("removePasskey from two sessions, one passkey each: no passkey left, exactly one removal says it was the last, and each change signed the other session out", async () => {
+  it("a session signed out while its finishPasskeyRegistration waited (the owner turned TOTP on from another session) adds no passkey and is answered UNAUTHENTICATED", async () => {
+    const user = await registerUser(p);
+    const owner = user.accessToken;
+    const thief = (await loginUser(p.t, user.email)).accessToken;
+    // Both sessions are password-only and the user has no factor yet: each may add one.
+    const { secret } = (await p.gql(ENROLL_TOTP, {}, { token: owner })).data!.enrollTotp;
+    const started = await p.gql(START_REGISTRATION, {}, { token: thief });
+    const response = new SoftAuthenticator(ORIGIN).create(started.data!.startPasskeyRegistration);
+    const [confirmed, finished] = await interleave(
+      () => p.gql(CONFIRM_TOTP, { code: totpCode(secret, p.t.clock.now()) }, { token: owner }),
+      () => p.gql(FINISH_REGISTRATION, { response }, { token: thief }),
+    );
+    expect(confirmed.data?.confirmTotp.__typename, JSON.stringify(confirmed)).toBe('RecoveryCodes');
+    expect(finished.data, JSON.stringify(finished)).toBeNull();
+    expect(finished.errors?.[0]?.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    expect(await storedPasskeys(user.userId)).toEqual([]);
+    expect((await eventsOf(p, user.userId, ['second_factor_added'])).map((e) => (e.detail as { method: string }).method)).toEqual(['TOTP']);
+    expect(await meWorks(p.t, owner)).toBe(true);
+    expect(await meWorks(p.t, thief)).toBe(false);
+  });
+
+  it("removePasskey from two sessions, one passkey each: the first removal signs the other session out, so the second, which waited for the lock, removes nothing and is answered UNAUTHENTICATED", async () => {
     const user = await registerUser(p);
     const [one, two] = [new SoftAuthenticator(ORIGIN), new SoftAuthenticator(ORIGIN)];
     const first = await addPasskey(p, user.accessToken, one);
@@ -314,12 +336,11 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
       () => p.gql(REMOVE_PASSKEY, { id: first.id }, { token: mine }),
       () => p.gql(REMOVE_PASSKEY, { id: second.id }, { token: other.accessToken }),
     );
-    expect([a.data?.removePasskey, b.data?.removePasskey], JSON.stringify([a, b])).toEqual([true, true]);
-    expect(await storedPasskeys(user.userId)).toEqual([]);
-    const events = await removals(user.userId);
-    expect(events.map((e) => e.lastFactor).sort()).toEqual([false, true]);
-    expect(events.map((e) => e.revokedSessions)).toEqual([1, 1]);
-    expect(await meWorks(p.t, mine)).toBe(false);
+    expect(a.data?.removePasskey, JSON.stringify(a)).toBe(true);
+    expect(b.errors?.[0]?.extensions, JSON.stringify(b)).toEqual({ code: 'UNAUTHENTICATED', reason: 'REVOKED' });
+    expect((await storedPasskeys(user.userId)).map((row) => row.id)).toEqual([second.id]);
+    expect(await removals(user.userId)).toEqual([expect.objectContaining({ passkeyId: first.id, lastFactor: false, revokedSessions: 1 })]);
+    expect(await meWorks(p.t, mine)).toBe(true);
     expect(await meWorks(p.t, other.accessToken)).toBe(false);
   });
 });

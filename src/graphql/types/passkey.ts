@@ -5,7 +5,7 @@ import { InputError, InvalidCredentialsError, RateLimitedError } from '../../err
 import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-import { ADD_FACTOR, claimsOf, FACTOR_CHANGE, PROVE_FACTOR } from './second-factor.js';
+import { ADD_FACTOR, changeAsViewer, claimsOf, FACTOR_CHANGE, PROVE_FACTOR } from './second-factor.js';
 import { UserRef } from './user.js';
 import { AuthPayload } from './auth.js';
 
@@ -53,7 +53,7 @@ builder.mutationFields((t) => ({
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, { response, name }, ctx) =>
-      ctx.services.passkeyRegistration.finishRegistration(await claimsOf(ctx), response, passkeyName(name), ctx.request),
+      changeAsViewer(ctx, (claims) => ctx.services.passkeyRegistration.finishRegistration(claims, response, passkeyName(name), ctx.request)),
   }),
   removePasskey: t.boolean({
     args: { id: t.arg.id({ required: true }).validate(rowId) },
@@ -63,7 +63,7 @@ builder.mutationFields((t) => ({
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, { id }, ctx) =>
-      id ? ctx.services.passkeyRegistration.removePasskey(await claimsOf(ctx), id, ctx.request) : false,
+      id ? changeAsViewer(ctx, (claims) => ctx.services.passkeyRegistration.removePasskey(claims, id, ctx.request)) : false,
   }),
 }));
 

@@ -1,7 +1,9 @@
 import type { Account } from '../../accounts/accounts.js';
 import type { TotpEnrollmentAnswer } from '../../credentials/second-factors.js';
 import { InputError, InvalidSecondFactorError, RateLimitedError } from '../../errors.js';
-import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
+import { accessError, describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
+import { SessionEndedError } from '../../sessions/sessions.js';
+import type { AccessClaims } from '../../tokens/access-tokens.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
 import type { Context } from '../../context.js';
@@ -35,6 +37,21 @@ export async function claimsOf(ctx: Context) {
   const viewer = await ctx.viewer();
   if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
   return viewer.claims;
+}
+
+/**
+ * Runs a change of the viewer's factors. A session signed out while the change waited for the
+ * user's lock (SessionEndedError: the owner added a factor meanwhile) is answered as its next
+ * request would be, UNAUTHENTICATED with reason REVOKED; nothing was changed.
+ */
+export async function changeAsViewer<T>(ctx: Context, change: (claims: AccessClaims) => Promise<T>): Promise<T> {
+  const claims = await claimsOf(ctx);
+  try {
+    return await change(claims);
+  } catch (err) {
+    if (err instanceof SessionEndedError) throw accessError('UNAUTHENTICATED', { reason: 'REVOKED' });
+    throw err;
+  }
 }
 
 /** Said by every field that changes a factor (issue 14: changing factors revokes the other sessions). */
@@ -80,7 +97,7 @@ builder.mutationFields((t) => ({
         ADD_FACTOR,
     ),
     rateLimit: { ip: ['SECOND_FACTOR_IP'] },
-    resolve: async (_root, { code }, ctx) => ctx.services.secondFactors.confirmTotp(await claimsOf(ctx), code, ctx.request),
+    resolve: async (_root, { code }, ctx) => changeAsViewer(ctx, (claims) => ctx.services.secondFactors.confirmTotp(claims, code, ctx.request)),
   }),
   disableTotp: t.boolean({
     ...guarded(
@@ -89,7 +106,7 @@ builder.mutationFields((t) => ({
         `${PROVE_FACTOR}`,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
-    resolve: async (_root, _args, ctx) => ctx.services.secondFactors.disableTotp(await claimsOf(ctx), ctx.request),
+    resolve: async (_root, _args, ctx) => changeAsViewer(ctx, (claims) => ctx.services.secondFactors.disableTotp(claims, ctx.request)),
   }),
   regenerateRecoveryCodes: t.field({
     type: RecoveryCodesRef,
@@ -100,7 +117,7 @@ builder.mutationFields((t) => ({
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, _args, ctx) =>
-      withTypedErrors(async () => ctx.services.secondFactors.regenerateRecoveryCodes(await claimsOf(ctx), ctx.request)),
+      withTypedErrors(() => changeAsViewer(ctx, (claims) => ctx.services.secondFactors.regenerateRecoveryCodes(claims, ctx.request))),
   }),
 }));
 
