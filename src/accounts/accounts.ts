@@ -100,10 +100,16 @@ async function updateUser(tx: Tx, id: string, values: Partial<typeof users.$infe
   return row!;
 }
 
-/** Records a sign-in; `passwordHash` replaces the stored hash (a re-hash at new parameters). */
-export function recordSignIn(tx: Tx, id: string, options: { now: Date; passwordHash?: string | null }): Promise<UserRow> {
+/**
+ * Records a sign-in; `passwordHash` replaces the stored hash (a re-hash of the same password at
+ * new parameters). The transaction says it is a re-hash (migration 0019), so the account-change
+ * trigger does not announce it as a password change.
+ */
+export async function recordSignIn(tx: Tx, id: string, options: { now: Date; passwordHash?: string | null }): Promise<UserRow> {
   const { now, passwordHash } = options;
-  return updateUser(tx, id, passwordHash ? { lastLoginAt: now, passwordHash } : { lastLoginAt: now });
+  if (!passwordHash) return updateUser(tx, id, { lastLoginAt: now });
+  await tx.execute(sql`select set_config('authgraph.rehash', 'on', true)`);
+  return updateUser(tx, id, { lastLoginAt: now, passwordHash });
 }
 
 /**

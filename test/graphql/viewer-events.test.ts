@@ -6,6 +6,7 @@
  * a client that disconnects leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
+import argon2 from 'argon2';
 import { eq, sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -136,6 +137,21 @@ describe('viewerEvents', () => {
     expect(res.data?.resetPassword.__typename, JSON.stringify(res)).toBe('AuthPayload');
     expect(await nextEvent(stream)).toEqual({ type: 'PASSWORD_CHANGED', at: t.clock.now().toISOString(), sessionId: null });
     await expectEnded(stream);
+  });
+
+  it('announces nothing when a sign-in re-hashes the password at new parameters (the same password), and stays open', async () => {
+    const user = await registerUser(t);
+    const outdated = await argon2.hash(GOOD_PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+    await t.database.db.update(users).set({ passwordHash: outdated }).where(eq(users.id, user.userId));
+    const stream = await open(user);
+    await loginUser(t, user.email);
+    const [row] = await t.database.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.userId));
+    expect(row!.passwordHash).not.toBe(outdated); // re-hashed
+    // The next event is the role grant's: the re-hash announced no PASSWORD_CHANGED before it.
+    await mutate(GRANT_ROLE, { userId: user.userId, role: 'admin' }, admin);
+    expect(await nextEvent(stream)).toMatchObject({ type: 'ROLES_CHANGED', sessionId: null });
+    await stream.close();
+    await expectNoStreams();
   });
 
   it('announces a role granted and revoked by an admin as ROLES_CHANGED, and stays open', async () => {
