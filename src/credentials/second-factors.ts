@@ -10,7 +10,7 @@ import type { RequestInfo } from '../request-info.js';
 import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
 import type { SecondFactorMethod } from './sign-in-challenges.js';
 import type { TotpStore } from './totp.js';
-import { passkeysOf } from './passkeys.js';
+import { deletePasskeysOf, passkeysOf } from './passkeys.js';
 
 export type { SecondFactorMethod };
 
@@ -112,6 +112,19 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
         await audit.record({ type: 'second_factor_removed', userId: claims.sub, request, detail }, tx);
         return true;
       });
+    },
+
+    /**
+     * Removes every factor of the user (the authenticator app, pending or confirmed, the recovery
+     * codes, the passkeys) in the caller's transaction, which holds the user's row lock; each
+     * removal is audited as `second_factor_removed` with `reason`. Sessions are the caller's to end.
+     */
+    async removeAllFactors(tx: Tx, userId: string, request: RequestInfo, reason: string): Promise<void> {
+      const removed: Record<string, unknown>[] = [];
+      if (await totp.remove(tx, userId)) removed.push({ method: 'TOTP' });
+      if ((await deleteRecoveryCodes(tx, userId)) > 0) removed.push({ method: 'RECOVERY_CODE' });
+      for (const passkeyId of await deletePasskeysOf(tx, userId)) removed.push({ method: 'PASSKEY', passkeyId });
+      for (const detail of removed) await audit.record({ type: 'second_factor_removed', userId, request, detail: { ...detail, reason } }, tx);
     },
 
     /** A new set of recovery codes (the old set stops working). Ends the user's other sessions. */

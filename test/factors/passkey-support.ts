@@ -1,7 +1,9 @@
 /** Operations and helpers of the passkey tests, sent as a client sends them. */
 import { expect } from 'vitest';
+import { registerUser } from '../support/operations.js';
 import type { ServedApp } from '../support/served.js';
 import { SoftAuthenticator, type Bend } from '../support/webauthn-authenticator.js';
+import { enableTotp } from './support.js';
 
 /** The relying party the passkey tests configure, and the page origin the authenticator answers from. */
 export const ORIGIN = 'https://app.example';
@@ -52,4 +54,17 @@ export async function twoFactorSession(app: ServedApp, authenticator: SoftAuthen
   const payload = await passkeySignIn(app, authenticator);
   expect(payload.__typename, JSON.stringify(payload)).toBe('AuthPayload');
   return payload.accessToken as string;
+}
+
+/**
+ * A new user with a passkey of a new authenticator, then TOTP, enrolled from a session that
+ * passed the passkey (as adding a factor requires once there is one); that session's access token.
+ */
+export async function userWithEveryFactor(app: ServedApp) {
+  const user = await registerUser(app);
+  const authenticator = new SoftAuthenticator(ORIGIN);
+  const passkey = await addPasskey(app, user.accessToken, authenticator);
+  const token = await twoFactorSession(app, authenticator);
+  await enableTotp(app, token);
+  return { user, authenticator, passkey, token };
 }

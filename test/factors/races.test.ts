@@ -19,7 +19,7 @@ import { loginUser, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { GOOD_PASSWORD } from '../support/operations.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
-import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession } from './passkey-support.js';
+import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession, userWithEveryFactor } from './passkey-support.js';
 import {
   COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
@@ -260,12 +260,8 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
   const storedPasskeys = (userId: string) => p.t.database.db.select().from(passkeys).where(eq(passkeys.userId, userId));
 
   it('removePasskey and disableTotp of one session: no factor left, and exactly one removal says it was the last', async () => {
-    const user = await registerUser(p);
-    const authenticator = new SoftAuthenticator(ORIGIN);
-    const passkey = await addPasskey(p, user.accessToken, authenticator);
     // Factors are taken away (and, once there is one, added) from a session that passed two.
-    const token = await twoFactorSession(p, authenticator);
-    await enableTotp(p, token);
+    const { user, passkey, token } = await userWithEveryFactor(p);
     const [removed, disabled] = await interleave(
       () => p.gql(REMOVE_PASSKEY, { id: passkey.id }, { token }),
       () => p.gql(DISABLE_TOTP, {}, { token }),
