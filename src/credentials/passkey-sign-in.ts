@@ -9,7 +9,7 @@ import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import { findPasskey, passkeysOf, recordPasskeyUse, type PasskeyRow } from './passkeys.js';
-import { challengeOf, credentialIdOf, userHandleIn, userHandleOf, type Webauthn } from './webauthn.js';
+import { challengeOf, credentialIdOf, userHandleIn, userHandleOf, type Webauthn, type WebauthnRefusal } from './webauthn.js';
 import { liveChallenge } from './sign-in-challenges.js';
 import { saveWebauthnChallenge, takeWebauthnChallenge, type WebauthnPurpose } from './webauthn-challenges.js';
 
@@ -20,7 +20,7 @@ import { saveWebauthnChallenge, takeWebauthnChallenge, type WebauthnPurpose } fr
 export const passkeyAmr = (userVerified: boolean) => (userVerified ? ['hwk', 'user'] : ['hwk']);
 
 /** Why an assertion was refused (audited, never told to the client). */
-type AssertionRefusal = 'malformed' | 'challenge' | 'unknown_passkey' | 'other_user' | 'user_handle' | 'unverified' | 'counter';
+type AssertionRefusal = 'challenge' | 'unknown_passkey' | 'other_user' | 'user_handle' | WebauthnRefusal;
 
 /** Passwordless sign-in with a passkey, and the checking of a passkey assertion for a known user. */
 export function createPasskeySignIn(deps: {
@@ -73,28 +73,29 @@ export function createPasskeySignIn(deps: {
      * Request options for a sign-in: discoverable (no allowCredentials) without an email; with
      * one, the ids of that account's passkeys, or, for an email without passkeys or without an
      * account, one decoy id derived from the email under a server key (stable, so asking twice
-     * tells nothing either). User verification preferred: it decides the session's amr.
+     * tells nothing either). User verification required: the passkey is the only proof, and a key
+     * without it (a security key without a PIN, stolen) is one factor.
      */
     async startSignIn(email: string | null) {
       const user = email ? await findUserByEmail(db, email) : null;
       const owned = user ? (await passkeysOf(db, user.id)).map((passkey) => passkey.credentialId) : [];
       const allow = email === null ? [] : owned.length > 0 ? owned : [decoyId(email)];
-      const options = await webauthn.requestOptions(allow, 'preferred');
+      const options = await webauthn.requestOptions(allow, 'required');
       await saveWebauthnChallenge(db, options.challenge, { purpose: 'sign_in', userId: user?.id ?? null }, clock.now());
       return options;
     },
 
     /**
      * Signs in with an assertion to startSignIn's options: a new session whose amr is
-     * ["hwk","user"] with user verification, ["hwk"] without. A counter that does not move
-     * forward is refused (it may be a cloned authenticator), as is a removed passkey, an
-     * assertion to another challenge, origin or RP ID, and a disabled account: all alike
-     * InvalidCredentialsError, the reason in the audit log.
+     * ["hwk","user"] (two factors). An assertion without user verification is refused (a key
+     * alone is one factor), as is a counter that does not move forward (it may be a cloned
+     * authenticator), a removed passkey, an assertion to another challenge, origin or RP ID, and
+     * a disabled account: all alike InvalidCredentialsError, the reason in the audit log.
      */
     async finishSignIn(response: unknown, request: RequestInfo): Promise<AuthTokens> {
       const failure = (reason: string, userId?: string) =>
         audit.record({ type: 'login_failure', userId, request, detail: { reason, method: 'passkey' } });
-      const checked = await verify(response, 'sign_in', { requireUserVerification: false });
+      const checked = await verify(response, 'sign_in', { requireUserVerification: true });
       if (!checked.ok) {
         await failure(`passkey_${checked.reason}`, checked.userId);
         throw new InvalidCredentialsError();
@@ -121,7 +122,7 @@ export function createPasskeySignIn(deps: {
     /**
      * Checks a passkey assertion of `userId` (the second step of a sign-in: it must answer
      * options issued for `signInChallengeId`; else a re-authentication), user verification not
-     * required, and records its use. The amr values it earns, or null: audited, every failure.
+     * required (a key without a PIN is a fine second factor: amr ["hwk"]), and records its use. The amr values it earns, or null: audited, every failure.
      */
     async checkAssertion(userId: string, response: unknown, request: RequestInfo, signInChallengeId?: string): Promise<{ amr: string[] } | null> {
       const purpose = signInChallengeId === undefined ? 'reauthentication' : 'second_factor';

@@ -41,8 +41,8 @@ export function relyingPartyOf(config: Pick<Config, 'production' | 'passkeys'>, 
   return { id: rpId ?? url.hostname.replace(/^\[|\]$/g, ''), name: rpName, origins: origins ?? [url.origin] };
 }
 
-/** Why a WebAuthn response was refused. */
-export type WebauthnRefusal = 'malformed' | 'unverified' | 'counter';
+/** Why a WebAuthn response was refused; `user_not_verified`: a genuine assertion, but user verification was required and not done. */
+export type WebauthnRefusal = 'malformed' | 'unverified' | 'counter' | 'user_not_verified';
 
 /** A response as the JSON scalar delivered it: its challenge, or null when it is not a WebAuthn response at all. */
 export function challengeOf(response: unknown): string | null {
@@ -136,9 +136,15 @@ export function createWebauthn(rp: RelyingParty) {
 
     /**
      * Verifies an assertion by `passkey` to `challenge`. A counter that does not move forward is
-     * refused (a cloned authenticator), unless it stays 0 (an authenticator without a counter).
+     * refused (a cloned authenticator), unless it stays 0 (an authenticator without a counter);
+     * with `requireUserVerification`, so is an assertion without user verification.
      */
-    async verifyAssertion(response: unknown, challenge: string, passkey: PasskeyRow, options: { requireUserVerification: boolean }) {
+    async verifyAssertion(
+      response: unknown,
+      challenge: string,
+      passkey: PasskeyRow,
+      options: { requireUserVerification: boolean },
+    ): Promise<{ ok: true; counter: number; userVerified: boolean; backedUp: boolean } | { ok: false; reason: WebauthnRefusal }> {
       try {
         const verified = await verifyAuthenticationResponse({
           response: response as AuthenticationResponseJSON,
@@ -151,10 +157,13 @@ export function createWebauthn(rp: RelyingParty) {
             counter: passkey.counter,
             transports: passkey.transports as AuthenticatorTransport[],
           },
-          requireUserVerification: options.requireUserVerification,
+          // Checked below instead: the library throws alike for every refusal, and checks the flag
+          // before the signature, so only here is a UV-less assertion known to be genuine.
+          requireUserVerification: false,
         });
         if (!verified.verified) return { ok: false, reason: 'unverified' } as const;
         const info = verified.authenticationInfo;
+        if (options.requireUserVerification && !info.userVerified) return { ok: false, reason: 'user_not_verified' } as const;
         return { ok: true, counter: info.newCounter, userVerified: info.userVerified, backedUp: info.credentialBackedUp } as const;
       } catch (err) {
         const counter = err instanceof Error && /counter/i.test(err.message);

@@ -1,8 +1,9 @@
 /**
  * Passwordless sign-in with a passkey, through GraphQL over a real port, answered by a
- * software authenticator: the session's amr follows user verification, and every bent
- * assertion (origin, RP ID, challenge, signature, counter, a removed passkey) is refused, as is
- * a disabled account; the purge deletes the challenges of ceremonies never finished.
+ * software authenticator: it requires user verification (two factors, amr hwk and user), and
+ * every bent assertion (no user verification, origin, RP ID, challenge, signature, counter, a
+ * removed passkey) is refused, as is a disabled account; the purge deletes the challenges of
+ * ceremonies never finished.
  */
 import { decodeJwt } from 'jose';
 import { eq } from 'drizzle-orm';
@@ -11,12 +12,12 @@ import { hashSecret } from '../../src/crypto/split-token.js';
 import { passkeys, webauthnChallenges } from '../../src/db/schema.js';
 import { purgeExpired } from '../../src/purge.js';
 import { registerAdmin, SET_USER_ACTIVE } from '../support/authz.js';
-import { ME_ID, registerUser } from '../support/operations.js';
+import { GOOD_PASSWORD, ME_ID, registerUser } from '../support/operations.js';
 import { sessionsOf } from '../support/rows.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
 import { addPasskey, FINISH_SIGN_IN, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_SIGN_IN } from './passkey-support.js';
-import { eventsOf } from './support.js';
+import { COMPLETE_SIGN_IN, eventsOf, LOGIN_2FA } from './support.js';
 
 let s: ServedApp;
 beforeAll(async () => {
@@ -52,11 +53,34 @@ describe('finishPasskeySignIn', () => {
     expect(events.at(-1)!.detail).toMatchObject({ method: 'passkey', passkeyId: passkey.id, amr: ['hwk', 'user'] });
   });
 
-  it('without user verification, signs in with one factor only (amr hwk)', async () => {
-    const { authenticator } = await userWithPasskey();
+  it('refuses an assertion without user verification (a key held, one factor): InvalidCredentialsError, audited, no session, no use recorded', async () => {
+    const { user, authenticator, passkey } = await userWithPasskey();
+    const sessionsBefore = (await sessionsOf(s.t, user.userId)).length;
     const answer = await passkeySignIn(s, authenticator, { bend: { userVerified: false } });
-    expect(answer.__typename).toBe('AuthPayload');
-    expect(decodeJwt(answer.accessToken).amr).toEqual(['hwk']);
+    expect(answer).toMatchObject({ __typename: 'InvalidCredentialsError', code: 'INVALID_CREDENTIALS' });
+    expect(await sessionsOf(s.t, user.userId)).toHaveLength(sessionsBefore);
+    expect(await eventsOf(s, user.userId, ['login_success'])).toEqual([]);
+    const failures = await eventsOf(s, user.userId, ['login_failure']);
+    expect(failures.map((e) => e.detail)).toEqual([{ reason: 'passkey_user_not_verified', method: 'passkey' }]);
+    const [row] = await s.t.database.db.select().from(passkeys).where(eq(passkeys.id, passkey.id));
+    expect(row).toMatchObject({ lastUsedAt: null, counter: 0 });
+  });
+
+  it('says user_not_verified only of a genuine assertion: a forged one without user verification is unverified', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    expect((await passkeySignIn(s, authenticator, { bend: { userVerified: false, breakSignature: true } })).__typename).toBe('InvalidCredentialsError');
+    expect((await eventsOf(s, user.userId, ['login_failure'])).map((e) => e.detail)).toEqual([{ reason: 'passkey_unverified', method: 'passkey' }]);
+  });
+
+  it('lets the same authenticator without user verification pass as the second factor after the password (amr pwd, hwk)', async () => {
+    const { user, authenticator } = await userWithPasskey();
+    expect((await passkeySignIn(s, authenticator, { bend: { userVerified: false } })).__typename).toBe('InvalidCredentialsError');
+    const step = await s.gql(LOGIN_2FA, { input: { email: user.email, password: GOOD_PASSWORD } });
+    const { challenge, passkeyOptions } = step.data!.login;
+    expect(passkeyOptions, JSON.stringify(step)).toMatchObject({ userVerification: 'preferred' });
+    const done = await s.gql(COMPLETE_SIGN_IN, { challenge, passkey: authenticator.get(passkeyOptions, { userVerified: false }) });
+    expect(done.data?.completeSignIn.__typename, JSON.stringify(done)).toBe('AuthPayload');
+    expect(decodeJwt(done.data!.completeSignIn.accessToken).amr).toEqual(['pwd', 'hwk']);
   });
 
   it.each([
@@ -190,10 +214,15 @@ describe('startPasskeySignIn', () => {
     expect(options.allowCredentials[0]).toEqual({ id: unknown[0], type: 'public-key' });
   });
 
-  it('without an email, answers discoverable options (no allowCredentials) for this RP, user verification preferred', async () => {
+  it('without an email, answers discoverable options (no allowCredentials) for this RP, user verification required', async () => {
     const options = (await s.gql(START_SIGN_IN, {})).data!.startPasskeySignIn;
-    expect(options).toMatchObject({ rpId: 'app.example', userVerification: 'preferred', timeout: 300_000 });
+    expect(options).toMatchObject({ rpId: 'app.example', userVerification: 'required', timeout: 300_000 });
     expect(options.allowCredentials ?? []).toEqual([]);
+  });
+
+  it('with an email, asks for user verification too', async () => {
+    const { user } = await userWithPasskey();
+    expect((await s.gql(START_SIGN_IN, { email: user.email })).data!.startPasskeySignIn).toMatchObject({ userVerification: 'required' });
   });
 });
 

@@ -76,7 +76,8 @@ builder.mutationFields((t) => ({
       '`startAuthentication` of @simplewebauthn/browser. Without `email`, discoverable: the browser offers every ' +
       "passkey it holds for this site. With `email`, allowCredentials lists that account's passkeys; an email " +
       'without passkeys (or without an account) gets a made-up id that is stable per email, so the answer does ' +
-      'not tell whether the account exists. Finish within 5 minutes with finishPasskeySignIn.',
+      'not tell whether the account exists. User verification required (biometrics or the authenticator\'s PIN). ' +
+      'Finish within 5 minutes with finishPasskeySignIn.',
     rateLimit: { ip: ['LOGIN_IP'] },
     resolve: (_root, { email }, ctx) => ctx.services.passkeySignIn.startSignIn(email ?? null),
   }),
@@ -85,10 +86,10 @@ builder.mutationFields((t) => ({
     errors: { types: [InvalidCredentialsError, RateLimitedError], union: { name: 'PasskeySignInResult' } },
     args: { response: t.arg({ type: 'JSON', required: true, description: 'What `startAuthentication` of @simplewebauthn/browser resolved to.' }) },
     description:
-      'Signs in with a passkey, opening a new session: amr `hwk`, `user` when the authenticator verified the user ' +
-      '(two factors), else `hwk` alone. InvalidCredentialsError for any refusal: an unknown or removed passkey, ' +
-      'another origin, RP ID or challenge (each works once), a bad signature, a counter that went backwards, a ' +
-      'disabled account. In cookie mode it sets the refresh cookie like login.',
+      'Signs in with a passkey, opening a new session: amr `hwk`, `user` (two factors: the authenticator must have ' +
+      'verified the user). InvalidCredentialsError for any refusal: no user verification, an unknown or removed ' +
+      'passkey, another origin, RP ID or challenge (each works once), a bad signature, a counter that went ' +
+      'backwards, a disabled account. In cookie mode it sets the refresh cookie like login.',
     rateLimit: { ip: ['LOGIN_IP'] },
     resolve: async (_root, { response }, ctx) => ctx.refreshCookie.deliver(await ctx.services.passkeySignIn.finishSignIn(response, ctx.request)),
   }),
