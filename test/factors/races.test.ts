@@ -8,10 +8,10 @@
  * matches what is left, and a change whose session the other one signed out changes nothing (the
  * interleaving fixed by holding back audit writes).
  */
-import { and, eq, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, isNotNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Tx } from '../../src/db/client.js';
 import { authEvents, passkeys, recoveryCodes, users } from '../../src/db/schema.js';
+import { holdInTransaction, interleaveAtAudit, waitForLockWaiters } from '../support/lock-waits.js';
 import { sessionsOf } from '../support/rows.js';
 import { meWorks, refreshWorks } from '../support/account.js';
 import { onPostgres } from '../support/database.js';
@@ -35,42 +35,6 @@ import {
 } from './support.js';
 
 const SUBMISSIONS = 12;
-
-/** Takes a lock in a transaction of another connection (`take`) and holds it until release(). */
-async function holdInTransaction(app: ServedApp, take: (tx: Tx) => Promise<unknown>) {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let locked!: () => void;
-  const held = new Promise<void>((resolve) => (locked = resolve));
-  const done = app.t.database.db.transaction(async (tx) => {
-    await take(tx);
-    locked();
-    await gate;
-  });
-  await held;
-  return {
-    release: async () => {
-      release();
-      await done;
-    },
-  };
-}
-
-/** Waits until `n` requests wait for a lock, or `settled` resolved first (then false: that one never waited). */
-async function waitForLockWaiters(app: ServedApp, n: number, settled: Promise<unknown>): Promise<boolean> {
-  let finished = false;
-  void settled.then(() => (finished = true));
-  for (let i = 0; i < 600; i += 1) {
-    const [row] = await app.t.database.db
-      .select({ waiting: sql<number>`count(*)`.mapWith(Number) })
-      .from(sql`pg_stat_activity`)
-      .where(sql`datname = current_database() and wait_event_type = 'Lock'`);
-    if (row!.waiting >= n) return true;
-    if (finished) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`never ${n} requests waiting for a lock`);
-}
 
 describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   let s: ServedApp;
@@ -236,24 +200,7 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
     await p?.close();
   });
 
-  /**
-   * Holds back every audit write (SHARE on auth_events, from another connection) until
-   * release(): each factor change then stops at its audit event, inside its transaction, after it
-   * has read what factors remain. Two changes that do not take the user's lock are both in
-   * flight there; with the lock, the second waits for the first to commit.
-   */
-  const holdAuditWrites = () => holdInTransaction(p, (tx) => tx.execute(sql`lock table auth_events in share mode`));
-
-  /** Starts `first`, waits until it waits for a lock, starts `second`, waits for it too, then lets both go. */
-  async function interleave<A, B>(first: () => Promise<A>, second: () => Promise<B>): Promise<[A, B]> {
-    const hold = await holdAuditWrites();
-    const one = first();
-    expect(await waitForLockWaiters(p, 1, one)).toBe(true);
-    const two = second();
-    expect(await waitForLockWaiters(p, 2, two)).toBe(true);
-    await hold.release();
-    return [await one, await two];
-  }
+  const interleave = <A, B>(first: () => Promise<A>, second: () => Promise<B>) => interleaveAtAudit(p, first, second);
 
   /** The details of the user's second_factor_removed events (in no particular order: one frozen instant, random ids). */
   const removals = async (userId: string) => (await eventsOf(p, userId, ['second_factor_removed'])).map((e) => e.detail as Record<string, unknown>);
