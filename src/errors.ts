@@ -103,11 +103,11 @@ export class AccountExistsError extends AuthError {
   }
 }
 
-/** Refused because the account would keep no way to sign in (no password, no other identity). */
+/** Refused because the account would keep no way to sign in (no password, no identity, no passkey). */
 export class LastSignInMethodError extends AuthError {
   readonly code = 'LAST_SIGN_IN_METHOD';
   constructor() {
-    super('This is your only way to sign in: set a password (password reset) or link another provider first.');
+    super('This is your only way to sign in: set a password (password reset), link another provider or add another passkey first.');
   }
 }
 
@@ -348,7 +348,9 @@ export const ERRORS = {
   LAST_SIGN_IN_METHOD: {
     channel: 'field',
     class: LastSignInMethodError,
-    description: 'Unlinking this identity would leave the account no way to sign in (no password, no other identity).',
+    description:
+      'Unlinking this identity or removing this passkey would leave the account no way to sign in (no password, ' +
+      'no other identity, no other passkey).',
   },
   UNAUTHENTICATED: {
     channel: 'access',

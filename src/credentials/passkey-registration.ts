@@ -8,6 +8,7 @@ import { lockUserForSession, revokeUserSessions } from '../sessions/sessions.js'
 import type { RequestInfo } from '../request-info.js';
 import { deletePasskey, insertPasskey, passkeysOf, type PasskeyRow } from './passkeys.js';
 import type { SecondFactors } from './second-factors.js';
+import { assertWayToSignIn } from './sign-in-methods.js';
 import { challengeOf, type Webauthn } from './webauthn.js';
 import { saveWebauthnChallenge, takeWebauthnChallenge } from './webauthn-challenges.js';
 
@@ -78,12 +79,17 @@ export function createPasskeyRegistration(deps: {
       return added;
     },
 
-    /** Removes one of the user's passkeys; false when they have none of that id. Ends the user's other sessions. */
+    /**
+     * Removes one of the user's passkeys; false when they have none of that id. Ends the user's
+     * other sessions. LastSignInMethodError (nothing removed) when it was the account's last way
+     * to sign in: no password, no identity, no other passkey.
+     */
     async removePasskey(claims: AccessClaims, id: string, request: RequestInfo): Promise<boolean> {
       const now = clock.now();
       return db.transaction(async (tx) => {
-        await lockOwner(tx, claims, now);
+        const owner = await lockOwner(tx, claims, now);
         if (!(await deletePasskey(tx, claims.sub, id))) return false;
+        await assertWayToSignIn(tx, owner);
         const revokedSessions = await revokeOthers(tx, claims, now);
         const lastFactor = (await secondFactors.methodsOf(claims.sub, tx)).length === 0;
         await audit.record({ type: 'second_factor_removed', userId: claims.sub, request, detail: { method: 'PASSKEY', passkeyId: id, lastFactor, revokedSessions } }, tx);

@@ -1,7 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../db/client.js';
 import { generateSplitToken, parseSplitToken, secretMatches, type SplitToken } from '../crypto/split-token.js';
-import { refreshTokens, sessions, users, type SessionRow } from '../db/schema.js';
+import { refreshTokens, sessions, users, type SessionRow, type UserRow } from '../db/schema.js';
 import { addSeconds } from '../time.js';
 import { lockUser, moveCutoff } from '../accounts/accounts.js';
 import type { RequestInfo } from '../request-info.js';
@@ -173,10 +173,11 @@ export class SessionEndedError extends Error {
  * that the session is still live. A session revoked while its change waited (the owner added a
  * factor and so signed the other sessions out) changes nothing: SessionEndedError.
  */
-export async function lockUserForSession(tx: Tx, claims: Pick<AccessClaims, 'sub' | 'sid'>, now: Date): Promise<void> {
-  await lockUser(tx, claims.sub);
+export async function lockUserForSession(tx: Tx, claims: Pick<AccessClaims, 'sub' | 'sid'>, now: Date): Promise<UserRow> {
+  const user = await lockUser(tx, claims.sub);
   const [live] = await tx.select({ id: sessions.id }).from(sessions).where(liveSessionOf(claims.sid, claims.sub, now));
-  if (!live) throw new SessionEndedError();
+  if (!user || !live) throw new SessionEndedError();
+  return user;
 }
 
 /**

@@ -8,7 +8,6 @@ import {
   AccountExistsError,
   EmailTakenError,
   InputError,
-  LastSignInMethodError,
   SocialSignInError,
 } from '../errors.js';
 import { findUserByEmail, insertUser, lockUser, recordSignIn } from '../accounts/accounts.js';
@@ -18,9 +17,10 @@ import type { RequestInfo } from '../request-info.js';
 import { isStorableText } from '../storable-text.js';
 import type { SecondFactors } from '../credentials/second-factors.js';
 import { CHALLENGE_TTL_SECONDS, issueChallenge, SecondFactorRequired } from '../credentials/sign-in-challenges.js';
+import { assertWayToSignIn } from '../credentials/sign-in-methods.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
 import { startSession, type SessionPolicy } from '../sessions/sessions.js';
-import { countIdentities, deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
+import { deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
 import type { ProviderClients, ProviderProfile } from './provider-clients.js';
 import type { SocialConfig, SocialProviderConfig } from './social-config.js';
 import { consumeSocialState, saveSocialState, type PendingSocialSignIn } from './social-states.js';
@@ -267,7 +267,8 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
 
     /**
      * Unlinks one of the user's identities, unless it is the account's last way to sign in (no
-     * password, no other identity). False when the user has no identity with this id.
+     * password, no other identity, no passkey: assertWayToSignIn). False when the user has no
+     * identity with this id.
      */
     async unlink(userId: string, identityId: string | null, request: RequestInfo): Promise<boolean> {
       if (!identityId) return false;
@@ -277,7 +278,7 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
         if (!user) return false;
         const removed = await deleteIdentity(tx, userId, identityId);
         if (!removed) return false;
-        if (user.passwordHash === null && (await countIdentities(tx, userId)) === 0) throw new LastSignInMethodError();
+        await assertWayToSignIn(tx, user);
         await audit.record({ type: 'identity_unlinked', userId, request, detail: { provider: removed.provider, identityId } }, tx);
         return true;
       });

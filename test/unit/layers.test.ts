@@ -17,7 +17,7 @@ const LAYERS: [name: string, matches: RegExp][] = [
   ],
   [
     'flows',
-    /^accounts\/(registration|account-recovery)\.ts$|^credentials\/(sign-in|password-change|reauthentication|second-factors|passkey-registration|passkey-sign-in)\.ts$|^sessions\/(session-service|session-admin|refresh-cookie)\.ts$|^authz\/(role-admin|user-directory)\.ts$|^abuse\/guard\.ts$|^social\/social-sign-in\.ts$/,
+    /^accounts\/(registration|account-recovery)\.ts$|^credentials\/(sign-in|sign-in-methods|password-change|reauthentication|second-factors|passkey-registration|passkey-sign-in)\.ts$|^sessions\/(session-service|session-admin|refresh-cookie)\.ts$|^authz\/(role-admin|user-directory)\.ts$|^abuse\/guard\.ts$|^social\/social-sign-in\.ts$/,
   ],
   ['wiring', /^(services|context|purge)\.ts$/],
   ['surface', /^(graphql|plugins)\/|^app\.ts$/],

@@ -2,6 +2,7 @@ import type { Account } from '../../accounts/accounts.js';
 import type { PasskeyRow } from '../../credentials/passkeys.js';
 import { MAX_PASSKEY_NAME_LENGTH } from '../../credentials/passkey-registration.js';
 import { InputError, InvalidCredentialsError, RateLimitedError } from '../../errors.js';
+import { describeErrors, withTypedErrors } from '../access-errors.js';
 import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -59,11 +60,13 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }).validate(rowId) },
     ...guarded(
       { authenticated: true, recentAuth: true, secondFactor: true },
-      `Removes one of your passkeys; false when you have none of that id. ${FACTOR_CHANGE} ${PROVE_FACTOR}`,
+      `Removes one of your passkeys; false when you have none of that id. Refused when it is your last way to sign ` +
+        `in (no password, no linked identity, no other passkey). ${FACTOR_CHANGE} ${PROVE_FACTOR}\n\n` +
+        describeErrors(['LAST_SIGN_IN_METHOD']),
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
     resolve: async (_root, { id }, ctx) =>
-      id ? changeAsViewer(ctx, (claims) => ctx.services.passkeyRegistration.removePasskey(claims, id, ctx.request)) : false,
+      id ? withTypedErrors(() => changeAsViewer(ctx, (claims) => ctx.services.passkeyRegistration.removePasskey(claims, id, ctx.request))) : false,
   }),
 }));
 
