@@ -14,12 +14,13 @@ import { findUserByEmail, insertUser, lockUser, recordSignIn } from '../accounts
 import { isAccountEmail, MAX_NAME_LENGTH, normalizeEmail, normalizeName } from '../accounts/email.js';
 import type { Logger } from '../logger.js';
 import type { RequestInfo } from '../request-info.js';
+import type { AccessClaims } from '../tokens/access-tokens.js';
 import { isStorableText } from '../storable-text.js';
 import type { SecondFactors } from '../credentials/second-factors.js';
 import { CHALLENGE_TTL_SECONDS, issueChallenge, SecondFactorRequired } from '../credentials/sign-in-challenges.js';
 import { assertWayToSignIn } from '../credentials/sign-in-methods.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
-import { startSession, type SessionPolicy } from '../sessions/sessions.js';
+import { revokeUserSessions, startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
 import type { ProviderClients, ProviderProfile } from './provider-clients.js';
 import type { SocialConfig, SocialProviderConfig } from './social-config.js';
@@ -266,12 +267,16 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
     },
 
     /**
-     * Unlinks one of the user's identities, unless it is the account's last way to sign in (no
-     * password, no other identity, no passkey: assertWayToSignIn). False when the user has no
-     * identity with this id.
+     * Unlinks one of the signed-in user's identities, unless it is the account's last way to sign
+     * in (no password, no other identity, no passkey: assertWayToSignIn). False when the user has
+     * no identity with this id. Ends the user's other sessions: a way in changed, as when a factor
+     * changes (a session opened through the unlinked identity, perhaps an attacker's, must not
+     * outlive it); the caller's own session stays.
      */
-    async unlink(userId: string, identityId: string | null, request: RequestInfo): Promise<boolean> {
+    async unlink(claims: AccessClaims, identityId: string | null, request: RequestInfo): Promise<boolean> {
       if (!identityId) return false;
+      const userId = claims.sub;
+      const now = clock.now();
       return db.transaction(async (tx) => {
         // The lock orders concurrent unlinks of one user: the second sees the first's result.
         const user = await lockUser(tx, userId);
@@ -279,7 +284,9 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
         const removed = await deleteIdentity(tx, userId, identityId);
         if (!removed) return false;
         await assertWayToSignIn(tx, user);
-        await audit.record({ type: 'identity_unlinked', userId, request, detail: { provider: removed.provider, identityId } }, tx);
+        const revokedSessions = await revokeUserSessions(tx, userId, now, { except: claims.sid });
+        const detail = { provider: removed.provider, identityId, revokedSessions };
+        await audit.record({ type: 'identity_unlinked', userId, request, detail }, tx);
         return true;
       });
     },

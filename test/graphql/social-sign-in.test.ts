@@ -22,6 +22,7 @@ import {
 } from '../support/identity-providers.js';
 import { GOOD_PASSWORD, LOGIN, loginUser, registerUser, uniqueEmail } from '../support/operations.js';
 import { countUsers, userRow } from '../support/rows.js';
+import { meWorks, refreshWorks } from '../support/account.js';
 import {
   atProvider as atProviderOf,
   callbackVariables,
@@ -289,6 +290,29 @@ describe('linking and unlinking', () => {
     const linked = await t.gql(COMPLETE_LINK, { provider: 'corp', code: back.get('code'), state: back.get('state') }, { token: account.accessToken });
     const id = linked.data!.completeIdentityLink.id;
     expect((await t.gql(UNLINK, { id }, { token: account.accessToken })).data?.unlinkIdentity).toBe(true);
+  });
+
+  it("signs out the user's other sessions when an identity is unlinked (one opened through it too), not the session that unlinked it", async () => {
+    const account = await registerUser(t);
+    const one = await loginUser(t, account.email);
+    const two = await loginUser(t, account.email);
+    const user = oidcUser();
+    const started = await start(t, 'corp', REDIRECT_URI, one.accessToken);
+    const back = await atProvider(started.authorizationUrl, user);
+    const linked = await t.gql(COMPLETE_LINK, { provider: 'corp', code: back.get('code'), state: back.get('state') }, { token: one.accessToken });
+    const id = linked.data!.completeIdentityLink.id;
+    const throughIdentity = await signIn(user);
+    expect(throughIdentity.__typename).toBe('AuthPayload');
+
+    expect((await t.gql(UNLINK, { id }, { token: one.accessToken })).data?.unlinkIdentity).toBe(true);
+    expect(await meWorks(t, two.accessToken)).toBe(false);
+    expect(await refreshWorks(t, two.refreshToken)).toBe(false);
+    expect(await meWorks(t, throughIdentity.accessToken)).toBe(false);
+    expect(await meWorks(t, account.accessToken)).toBe(false);
+    expect(await meWorks(t, one.accessToken)).toBe(true);
+    expect(await refreshWorks(t, one.refreshToken)).toBe(true);
+    const events = await database.db.select().from(authEvents).where(and(eq(authEvents.userId, account.userId), eq(authEvents.type, 'identity_unlinked')));
+    expect(events.map((e) => e.detail)).toEqual([{ provider: 'corp', identityId: id, revokedSessions: 3 }]);
   });
 
   it('shows identities to the user themself, not to another user', async () => {

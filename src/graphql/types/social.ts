@@ -159,11 +159,12 @@ builder.mutationFields((t) => ({
     ...guarded(
       { authenticated: true },
       'Unlinks one of your identities. True when it was unlinked; false when you have none with this id. ' +
-        `Refused when it is your last way to sign in.\n\n${describeErrors(['LAST_SIGN_IN_METHOD'])}`,
+        'Refused when it is your last way to sign in. Your other sessions are signed out (one opened through ' +
+        `the identity must not outlive it).\n\n${describeErrors(['LAST_SIGN_IN_METHOD'])}`,
     ),
     resolve: async (_root, { id }, ctx) => {
-      const userId = await viewerId(ctx);
-      return withTypedErrors(() => ctx.services.socialSignIn.unlink(userId, id ?? null, ctx.request));
+      const claims = await viewerClaims(ctx);
+      return withTypedErrors(() => ctx.services.socialSignIn.unlink(claims, id ?? null, ctx.request));
     },
   }),
 }));
