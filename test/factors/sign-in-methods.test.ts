@@ -88,9 +88,11 @@ describe.runIf(onPostgres)('unlinkIdentity and removePasskey racing for the last
   it('lets one of them through and refuses the other: the account keeps a way to sign in', async () => {
     const account = await providerAccountWithPasskey();
     // Both stop at their audit write, inside their transactions, having checked what is left.
+    // One session makes both changes: from two, the unlink would sign the other one out, and the
+    // removal would be refused for that (UNAUTHENTICATED) before its last-way check.
     const [unlinked, removed] = await interleaveAtAudit(
       s,
-      () => s.gql(UNLINK, { id: account.identityId }, { token: account.token }),
+      () => s.gql(UNLINK, { id: account.identityId }, { token: account.twoFactorToken }),
       () => s.gql(REMOVE_PASSKEY, { id: account.passkeyId }, { token: account.twoFactorToken }),
     );
     expect(unlinked.data?.unlinkIdentity, JSON.stringify(unlinked)).toBe(true);
