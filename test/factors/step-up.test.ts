@@ -219,6 +219,7 @@ const STEP_UP_FIELDS: Record<string, { scopes: string[]; operation: string; vari
     scopes: ['secondFactorOnceEnrolled'],
     operation: 'mutation { finishPasskeyRegistration(response: {}) { __typename } }',
   },
+  'Mutation.unlinkIdentity': { scopes: ['recentAuth'], operation: 'mutation { unlinkIdentity(id: "00000000-0000-0000-0000-000000000000") }' },
   // Refused before its resolver looks at the provider (none is configured here).
   'Mutation.startIdentityLink': {
     scopes: ['recentAuth'],

@@ -157,7 +157,7 @@ builder.mutationFields((t) => ({
   unlinkIdentity: t.boolean({
     args: { id: t.arg.id({ required: true }).validate(rowId) },
     ...guarded(
-      { authenticated: true },
+      { authenticated: true, recentAuth: true },
       'Unlinks one of your identities. True when it was unlinked; false when you have none with this id. ' +
         'Refused when it is your last way to sign in. Your other sessions are signed out (one opened through ' +
         `the identity must not outlive it).\n\n${describeErrors(['LAST_SIGN_IN_METHOD'])}`,
