@@ -284,7 +284,12 @@ export function createSignIn(deps: SignInDeps) {
           throw new InvalidSecondFactorError('wrong_code');
         }
         await attempt.release();
-        await failure(opened.reason === 'disabled' ? 'account_disabled' : `challenge_${opened.reason}`, user.id);
+        if (opened.reason === 'disabled') {
+          // Told as login tells it after the right password: the challenge proves that step passed.
+          await failure('account_disabled', user.id);
+          throw new AccountDisabledError();
+        }
+        await failure(`challenge_${opened.reason}`, user.id);
         throw new InvalidSecondFactorError(opened.reason);
       } catch (err) {
         if (!(err instanceof AuthError)) await attempt.release(); // no verdict: not a failure

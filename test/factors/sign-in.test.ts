@@ -127,7 +127,7 @@ describe('completeSignIn', () => {
     expect(typeOf(await complete(s, challenge, totpCode(user.secret, user.now())))).toBe('InvalidSecondFactorError');
   });
 
-  it('keeps the recovery code when the account was disabled between the two steps: refused, nothing opened, the code still works once re-enabled', async () => {
+  it('answers AccountDisabledError and keeps the recovery code when the account was disabled between the two steps: nothing opened, the code still works once re-enabled', async () => {
     const user = await userWithTotp();
     const admin = await registerAdmin(s.t);
     const setActive = async (active: boolean) => {
@@ -139,7 +139,7 @@ describe('completeSignIn', () => {
     const sessionsBefore = (await sessionsOf(s.t, user.userId)).length;
 
     const refused = await complete(s, challenge, user.codes[0]!);
-    expect(refused.data?.completeSignIn).toMatchObject({ __typename: 'InvalidSecondFactorError', code: 'INVALID_SECOND_FACTOR' });
+    expect(refused.data?.completeSignIn).toMatchObject({ __typename: 'AccountDisabledError', code: 'ACCOUNT_DISABLED' });
     expect(JSON.stringify(refused)).not.toMatch(/accessToken|refreshToken/);
     expect(await sessionsOf(s.t, user.userId)).toHaveLength(sessionsBefore);
     expect(await eventsOf(s, user.userId, ['login_success'])).toEqual([]);

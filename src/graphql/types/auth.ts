@@ -123,9 +123,10 @@ builder.mutationFields((t) => ({
       'verify (another origin, RP ID or challenge, a bad signature, a counter gone backwards), or a challenge that is unknown, expired, ' +
       'spent, dead after 5 wrong codes, or whose first step no longer holds (the password changed, the provider ' +
       'identity was unlinked). Wrong codes and passkey assertions count toward the ' +
-      "account lockout like wrong passwords (RateLimitedError while locked). In cookie mode it sets the refresh cookie like login.",
+      'account lockout like wrong passwords (RateLimitedError while locked). AccountDisabledError: the account was ' +
+      "disabled after the first step (nothing is spent). In cookie mode it sets the refresh cookie like login.",
     errors: {
-      types: [InvalidSecondFactorError, InputError, RateLimitedError],
+      types: [InvalidSecondFactorError, AccountDisabledError, InputError, RateLimitedError],
       union: { name: 'CompleteSignInResult' },
     },
     args: {
