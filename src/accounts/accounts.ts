@@ -101,15 +101,32 @@ async function updateUser(tx: Tx, id: string, values: Partial<typeof users.$infe
 }
 
 /**
- * Records a sign-in; `passwordHash` replaces the stored hash (a re-hash of the same password at
- * new parameters). The transaction says it is a re-hash (migration 0019), so the account-change
- * trigger does not announce it as a password change.
+ * Says that what this transaction writes to password_hash is a re-hash of the same password at
+ * new parameters, so the account-change trigger does not announce a password change (migration 0019).
  */
+const markRehash = (tx: Tx) => tx.execute(sql`select set_config('authgraph.rehash', 'on', true)`);
+
+/** Records a sign-in; `passwordHash` replaces the stored hash (a re-hash of the same password at new parameters). */
 export async function recordSignIn(tx: Tx, id: string, options: { now: Date; passwordHash?: string | null }): Promise<UserRow> {
   const { now, passwordHash } = options;
   if (!passwordHash) return updateUser(tx, id, { lastLoginAt: now });
-  await tx.execute(sql`select set_config('authgraph.rehash', 'on', true)`);
+  await markRehash(tx);
   return updateUser(tx, id, { lastLoginAt: now, passwordHash });
+}
+
+/**
+ * Replaces the stored hash by a re-hash of the same password, if it still is `checked` (the hash
+ * the password was verified against: a conditional write, so a password changed meanwhile stays).
+ * True when replaced.
+ */
+export async function storeRehash(tx: Tx, id: string, checked: string, rehashed: string): Promise<boolean> {
+  await markRehash(tx);
+  const rows = await tx
+    .update(users)
+    .set({ passwordHash: rehashed })
+    .where(and(eq(users.id, id), eq(users.passwordHash, checked)))
+    .returning({ id: users.id });
+  return rows.length === 1;
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   InvalidCredentialsError,
   InvalidSecondFactorError,
 } from '../errors.js';
-import { findUserByEmail, findUserById, lockUser, recordSignIn } from '../accounts/accounts.js';
+import { findUserByEmail, findUserById, lockUser, recordSignIn, storeRehash } from '../accounts/accounts.js';
 import type { Passwords } from './passwords.js';
 import type { RefusedCode, SecondFactorMethod, SecondFactors } from './second-factors.js';
 import {
@@ -146,16 +146,19 @@ export function createSignIn(deps: SignInDeps) {
       return { kind: 'refused', error: new EmailNotVerifiedError() };
     }
     const { passwordHash } = user;
-    // No tokens yet: a challenge bound to this user and to the hash the password matched.
+    // A re-hash is computed outside the lock and replaces only the hash it verified.
+    const rehashed = verified.needsRehash ? await passwords.hash(password) : null;
+    // No tokens yet: a challenge bound to this user and to the hash the password matched. The
+    // password is known only at this step, so an outdated hash is replaced here (the second step
+    // never sees the password), and the challenge bound to the hash then stored.
     const challenge = async (): Promise<Verdict> => {
       const methods = await secondFactors.methodsOf(user.id);
-      const firstStep = { factor: 'pwd', passwordHash } as const;
+      const stored = rehashed && (await db.transaction((tx) => storeRehash(tx, user.id, passwordHash, rehashed))) ? rehashed : passwordHash;
+      const firstStep = { factor: 'pwd', passwordHash: stored } as const;
       const issued = await issueChallenge(db, { userId: user.id, firstStep, now: clock.now() });
       return { kind: 'refused', error: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) };
     };
     if ((await secondFactors.methodsOf(user.id)).length > 0) return challenge();
-    // A re-hash is computed outside the lock and replaces only the hash it verified.
-    const rehashed = verified.needsRehash ? await passwords.hash(password) : null;
     const opened = await openSession(user, {
       request,
       now: clock.now(),

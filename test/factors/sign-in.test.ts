@@ -4,7 +4,10 @@
  * challenge dies after 5 wrong codes (also with RATE_LIMITS=off), after 5 minutes, and when the
  * password changes; wrong codes count toward the account lockout shared with passwords.
  */
+import argon2 from 'argon2';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { users } from '../../src/db/schema.js';
 import { inspect } from '../support/forge.js';
 import { GOOD_PASSWORD, LOGOUT, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
@@ -36,6 +39,18 @@ const complete = (app: ServedApp, challenge: string, code: string) => app.gql(CO
 const typeOf = (res: { data?: any }) => res.data?.completeSignIn?.__typename ?? JSON.stringify(res);
 
 describe('login of a user with a second factor', () => {
+  it('re-hashes an outdated password hash at the password step (the second step never sees the password), and the challenge still completes', async () => {
+    const user = await userWithTotp();
+    const outdated = await argon2.hash(GOOD_PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1, parallelism: 1 });
+    await s.t.database.db.update(users).set({ passwordHash: outdated }).where(eq(users.id, user.userId));
+    const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
+    const [row] = await s.t.database.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.userId));
+    expect(row!.passwordHash).not.toBe(outdated);
+    expect(argon2.needsRehash(row!.passwordHash!, { memoryCost: 4096, timeCost: 1, parallelism: 1 })).toBe(true); // not the old parameters
+    expect(await argon2.verify(row!.passwordHash!, GOOD_PASSWORD)).toBe(true);
+    expect(typeOf(await complete(s, challenge, totpCode(user.secret, user.now())))).toBe('AuthPayload');
+  });
+
   it('answers SecondFactorRequired with a challenge, the methods and 300 s, and no tokens', async () => {
     const user = await userWithTotp();
     const res = await s.gql(LOGIN_2FA, { input: { email: user.email, password: GOOD_PASSWORD } });
