@@ -7,7 +7,7 @@ import { DataDirLockedError } from './db/data-dir-lock.js';
 import { createLogger } from './logger.js';
 import { handleProcessFaults } from './process-faults.js';
 import { schedulePurge } from './purge.js';
-import { shutDownOnSignals } from './shutdown.js';
+import { shutDownOnSignals, trackHandlers, type Handlers } from './shutdown.js';
 import { StartupStoppedError, watchStartupSignals } from './startup-signals.js';
 
 /** The server could not listen on HOST:PORT; the message says why and what to change. */
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
   const runtime = await bootstrap(config, logger, { schedule: true, checkpoint: startup.checkpoint });
   let stopPurge = () => {};
   let server: Server;
+  let handlers: Handlers;
   let address: AddressInfo;
   try {
     // The first unknown-email login must cost what every later one costs (one verification).
@@ -81,7 +82,8 @@ async function main(): Promise<void> {
       requestDeadlineMs: runtime.database.kind === 'postgres' ? (connect + statement) * 1000 : undefined,
     });
     stopPurge = schedulePurge(runtime.services, config.purgeInterval);
-    server = createServer(app);
+    handlers = trackHandlers(app);
+    server = createServer(handlers.listener);
     await startup.checkpoint('listen');
     address = await listen(server, config.host, config.port);
   } catch (err) {
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
     // A viewerEvents stream never finishes by itself: it ends, and its client subscribes elsewhere;
     // one arriving later (on a connection already open) is refused, so none can hold the drain.
     onDrain: () => runtime.services.viewerEvents.close(),
+    handlers,
     release: async () => {
       stopPurge();
       await runtime.close();

@@ -11,11 +11,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { onPostgres, postgresUrl } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, ME, REGISTER, uniqueEmail } from '../support/operations.js';
+import { MY_SESSIONS } from '../support/account.js';
 import { createScratchDatabase, type ScratchDatabase } from '../support/pg-scratch.js';
 import {
   freePort,
   gql,
   killSpawnedServers,
+  logRecords,
   serverPid,
   spawnServer,
   waitUntilHealthy,
@@ -54,10 +56,8 @@ afterAll(async () => {
 });
 
 /** A server on the suite's database: PGlite in a fresh DATA_DIR, or the scratch PostgreSQL database through the proxy. */
-async function startServer(env: Record<string, string> = {}): Promise<Started> {
+async function startServer(env: Record<string, string> = {}, dataDir = newDataDir()): Promise<Started> {
   const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'authgraph-shutdown-'));
-  dataDirs.push(dataDir);
   const database = scratch && proxy ? { DATABASE_URL: `postgres://postgres@127.0.0.1:${proxy.port}/${scratch.name}` } : {};
   const server = spawnServer(
     { DATA_DIR: dataDir, JWT_SECRET, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', RATE_LIMITS: 'off', ...database, ...env },
@@ -65,6 +65,12 @@ async function startServer(env: Record<string, string> = {}): Promise<Started> {
   );
   await waitUntilHealthy(server);
   return server;
+}
+
+function newDataDir(): string {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'authgraph-shutdown-'));
+  dataDirs.push(dataDir);
+  return dataDir;
 }
 
 async function registerUser(server: Started): Promise<{ email: string; accessToken: string }> {
@@ -151,6 +157,49 @@ describe('SIGTERM with requests in flight', () => {
       }
       const exit = await within(server.exited, EXIT_BOUND_MS);
       expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+/** Sends a whole GraphQL POST and resolves once it is written; hangUp() then closes its connection unanswered. */
+async function sendAndHangUp(base: string, query: string, variables: Record<string, unknown>) {
+  const body = JSON.stringify({ query, variables });
+  const request = http.request(`${base}/graphql`, {
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  });
+  request.on('error', () => {}); // the hang-up is ours
+  await new Promise<void>((resolve) => request.end(body, resolve));
+  return { hangUp: () => request.destroy() };
+}
+
+describe('SIGTERM with requests whose clients hung up', () => {
+  it(
+    'finishes them before closing the database: every login makes its session, nothing is logged as an error, exit 0',
+    async () => {
+      const dataDir = newDataDir();
+      // One hash at a time: most of the logins still wait for the argon2 gate at the signal.
+      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000' }, dataDir);
+      const { email } = await registerUser(server);
+      const logins = 30;
+      const sent = await Promise.all(
+        Array.from({ length: logins }, () => sendAndHangUp(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
+      );
+      await delay(300); // the server has read them
+      for (const request of sent) request.hangUp();
+      process.kill(await serverPid(server), 'SIGTERM');
+      const exit = await within(server.exited, EXIT_BOUND_MS);
+      expect(exit, `still running\n${server.stdout()}`).toEqual({ code: 0, signal: null });
+      expect(logRecords(server).filter((record) => record.level >= 50)).toEqual([]);
+
+      // The same database again: the user has a session per login, and the registration's.
+      const again = await startServer({}, dataDir);
+      const login = await gql(again.base, LOGIN, { input: { email, password: GOOD_PASSWORD } });
+      const token = login.body.data?.login?.accessToken as string;
+      const mine = await gql(again.base, MY_SESSIONS, {}, token);
+      expect(mine.body.data?.me?.sessions, JSON.stringify(mine.body)).toHaveLength(logins + 2);
     },
     TEST_TIMEOUT,
   );
