@@ -4,7 +4,10 @@
  * that takes a credential or a mailed token, or signs someone in, may be listed.
  */
 import { getNamedType, isInputObjectType, isUnionType, type GraphQLArgument, type GraphQLInputType } from 'graphql';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sensitiveFieldsOf } from '../../src/graphql/single-sensitive-field.js';
 import { schema } from '../../src/graphql/schema.js';
 import { RATE_LIMIT_EXTENSION } from '../../src/graphql/rate-limit-plugin.js';
 
@@ -16,7 +19,7 @@ const UNLIMITED: Record<string, string> = {
   grantRole: 'needs roles:grant',
   revokeRole: 'needs roles:grant',
   setUserActive: 'needs users:write',
-  unlinkIdentity: 'needs a signed-in user; only removes one of their own identities',
+  unlinkIdentity: 'needs a signed-in user who signed in recently; only removes one of their own identities',
 };
 
 const CREDENTIAL = /password|token|secret|code/i;
@@ -56,5 +59,37 @@ describe('rate limits are declared on the field', () => {
       expect(field, name).toBeDefined();
       expect(field!.extensions[RATE_LIMIT_EXTENSION], name).toBeUndefined();
     }
+  });
+});
+
+/** The limit names a field declares, whatever the shape of its declaration (`ip: [...]`, `email: { limits: [...] }`). */
+function limitNames(declaration: unknown): string[] {
+  if (typeof declaration === 'string') return [declaration];
+  if (Array.isArray(declaration)) return declaration.flatMap(limitNames);
+  if (declaration && typeof declaration === 'object') return Object.values(declaration).flatMap(limitNames);
+  return [];
+}
+
+describe("the README's Rate limits section", () => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Rate limits'), readme.indexOf('\n## ', readme.indexOf('\n## Rate limits') + 1));
+  const fields = [schema.getQueryType()!, schema.getMutationType()!].flatMap((type) => Object.values(type.getFields()));
+  const ticked = (text: string) => [...new Set([...text.matchAll(/`(\w+)`/g)].map((m) => m[1]!))].filter((name) => fields.some((f) => f.name === name));
+
+  it('names every sensitive field (at most one per operation), and nothing else, in its list', () => {
+    const list = /at\s+most one sensitive field \(([^)]*)\)/.exec(section)?.[1] ?? '';
+    expect(ticked(list).sort()).toEqual(sensitiveFieldsOf(schema).sort());
+  });
+
+  it('names, in each limit\'s row, exactly the fields that declare that limit', () => {
+    const declaredBy = new Map<string, string[]>();
+    for (const field of fields) {
+      for (const limit of limitNames(field.extensions[RATE_LIMIT_EXTENSION])) declaredBy.set(limit, [...(declaredBy.get(limit) ?? []), field.name]);
+    }
+    const rows = [...section.matchAll(/^\| `RATE_LIMIT_(\w+)` \| [^|]+ \| ([^\n]+) \|$/gm)].map((m) => [m[1]!, m[2]!] as const);
+    expect(rows.length).toBeGreaterThan(10);
+    // LOGIN_ACCOUNT is the lockout, which the sign-in flows apply themselves, not a field's declaration.
+    const documented = Object.fromEntries(rows.filter(([limit]) => limit !== 'LOGIN_ACCOUNT').map(([limit, counts]) => [limit, ticked(counts).sort()]));
+    expect(documented).toEqual(Object.fromEntries([...declaredBy].map(([limit, names]) => [limit, [...names].sort()])));
   });
 });
