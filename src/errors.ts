@@ -64,8 +64,12 @@ export class InvalidTokenError extends AuthError {
 /** The password was right, but REQUIRE_EMAIL_VERIFICATION is on and the address is not verified yet. */
 export class EmailNotVerifiedError extends AuthError {
   readonly code = 'EMAIL_NOT_VERIFIED';
-  constructor() {
-    super('Verify your email address before signing in: follow the link we mailed you, or reset your password.');
+  constructor(before: 'sign-in' | 'second-factor' = 'sign-in') {
+    super(
+      before === 'sign-in'
+        ? 'Verify your email address before signing in: follow the link we mailed you, or reset your password.'
+        : 'Verify your email address before adding a second factor: requestEmailVerification mails you a link.',
+    );
   }
 }
 
@@ -278,7 +282,9 @@ export const ERRORS = {
     channel: 'result',
     class: EmailNotVerifiedError,
     type: 'EmailNotVerifiedError',
-    description: 'The password is right, but this server requires a verified email address before sign-in.',
+    description:
+      'The email address is not verified, and this needs it: sign-in, on a server that requires a verified address ' +
+      '(the password was right), or adding a second factor.',
   },
   INVALID_REFRESH_TOKEN: {
     channel: 'result',

@@ -40,11 +40,8 @@ export interface AccountRecoveryDeps {
   tasks: BackgroundTasks;
   auth: Pick<AuthService, 'issueTokens'>;
   sessionPolicy: SessionPolicy;
-  /**
-   * A user with a second factor gets no session from a reset: the factor is still due; unless the
-   * address was never verified, when the factors are removed.
-   */
-  secondFactors: Pick<SecondFactors, 'methodsOf' | 'removeAllFactors'>;
+  /** A user with a second factor gets no session from a reset: the factor is still due. */
+  secondFactors: Pick<SecondFactors, 'methodsOf'>;
   /** Base of the links in mails (PUBLIC_URL). */
   publicUrl: string;
   emailVerificationTtl: number;
@@ -144,8 +141,7 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
      * Spends a reset token, sets the new password, marks the address verified (the mail
      * reached its owner), revokes every session and token of the user, and signs in anew; for
      * a user with a second factor, answers SecondFactorRequired (thrown) instead of a session.
-     * When the address was not verified before, the identities linked to the account are unlinked
-     * and its second factors removed (so it signs in).
+     * When the address was not verified before, the identities linked to the account are unlinked.
      */
     async resetPassword(presented: string, newPassword: string, request: RequestInfo): Promise<AuthTokens> {
       const now = clock.now();
@@ -168,17 +164,12 @@ export function createAccountRecovery(deps: AccountRecoveryDeps) {
         // A concurrent disabling of the account is either seen here or sees our session.
         if (!locked?.active) return { ok: false, reason: 'account_disabled', userId } as const;
         // An address nobody had proven yet: whoever linked providers to this account (or made it
-        // through one), or enrolled its second factors, was never shown to own the mailbox whose
-        // owner is now taking it over, and would otherwise keep signing in to it with their
-        // identity or passkey, or hold the owner out with their authenticator app (account
-        // pre-hijacking). Their identities and factors go.
-        if (!locked.emailVerified) {
-          const reason = 'password_reset_of_unverified_email';
-          for (const identity of await deleteIdentitiesOf(tx, userId)) {
-            const detail = { provider: identity.provider, identityId: identity.id, reason };
-            await audit.record({ type: 'identity_unlinked', userId, request, detail }, tx);
-          }
-          await secondFactors.removeAllFactors(tx, userId, request, reason);
+        // through one) was never shown to own the mailbox whose owner is now taking it over, and
+        // would otherwise keep signing in to it (account pre-hijacking). Their identities go.
+        const unproven = locked.emailVerified ? [] : await deleteIdentitiesOf(tx, userId);
+        for (const identity of unproven) {
+          const detail = { provider: identity.provider, identityId: identity.id, reason: 'password_reset_of_unverified_email' };
+          await audit.record({ type: 'identity_unlinked', userId, request, detail }, tx);
         }
         const user = await setPasswordHash(tx, userId, passwordHash, { now, viaEmail: true });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);

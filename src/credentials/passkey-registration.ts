@@ -7,7 +7,7 @@ import type { AccessClaims } from '../tokens/access-tokens.js';
 import { lockUserForSession, revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
 import { deletePasskey, insertPasskey, passkeysOf, type PasskeyRow } from './passkeys.js';
-import type { SecondFactors } from './second-factors.js';
+import { assertAddressVerified, type SecondFactors } from './second-factors.js';
 import { assertWayToSignIn } from './sign-in-methods.js';
 import { challengeOf, type Webauthn } from './webauthn.js';
 import { saveWebauthnChallenge, takeWebauthnChallenge } from './webauthn-challenges.js';
@@ -44,6 +44,7 @@ export function createPasskeyRegistration(deps: {
     async startRegistration(claims: AccessClaims) {
       const user = await findUserById(db, claims.sub);
       if (!user) throw new Error('the signed-in user is gone');
+      assertAddressVerified(user);
       const options = await webauthn.registrationOptions(user, await passkeysOf(db, user.id));
       await saveWebauthnChallenge(db, options.challenge, { purpose: 'registration', userId: user.id }, clock.now());
       return options;

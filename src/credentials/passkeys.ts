@@ -49,9 +49,3 @@ export async function deletePasskey(tx: Tx, userId: string, id: string): Promise
   const rows = await tx.delete(passkeys).where(and(eq(passkeys.userId, userId), eq(passkeys.id, id))).returning({ id: passkeys.id });
   return rows.length === 1;
 }
-
-/** Removes every passkey of the user; the ids of those removed. */
-export async function deletePasskeysOf(tx: Tx, userId: string): Promise<string[]> {
-  const rows = await tx.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ id: passkeys.id });
-  return rows.map((row) => row.id);
-}

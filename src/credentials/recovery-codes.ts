@@ -36,10 +36,9 @@ export async function replaceRecoveryCodes(tx: Tx, userId: string, now: Date): P
   return codes;
 }
 
-/** Deletes the user's recovery codes (no factor left for them to stand in for); how many there were, used or not. */
-export async function deleteRecoveryCodes(tx: Tx, userId: string): Promise<number> {
-  const deleted = await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).returning({ id: recoveryCodes.id });
-  return deleted.length;
+/** Deletes the user's recovery codes (no factor left for them to stand in for). */
+export async function deleteRecoveryCodes(tx: Tx, userId: string): Promise<void> {
+  await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
 }
 
 /**

@@ -2,7 +2,8 @@ import QRCode from 'qrcode';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
-import { InvalidSecondFactorError, NoSecondFactorError } from '../errors.js';
+import type { UserRow } from '../db/schema.js';
+import { EmailNotVerifiedError, InvalidSecondFactorError, NoSecondFactorError } from '../errors.js';
 import { findUserById } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
 import { lockUserForSession, revokeUserSessions } from '../sessions/sessions.js';
@@ -10,7 +11,7 @@ import type { RequestInfo } from '../request-info.js';
 import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
 import type { SecondFactorMethod } from './sign-in-challenges.js';
 import type { TotpStore } from './totp.js';
-import { deletePasskeysOf, passkeysOf } from './passkeys.js';
+import { passkeysOf } from './passkeys.js';
 
 export type { SecondFactorMethod };
 
@@ -27,6 +28,16 @@ export type CodeVerdict =
 
 /** A code that did not pass. */
 export type RefusedCode = Extract<CodeVerdict, { ok: false }>;
+
+/**
+ * Adding a second factor needs a verified address. Until someone has proven the mailbox, the
+ * account may be a pre-hijacker's (registered with another's address, waiting for its owner):
+ * a factor enrolled then would hold the owner out after their password reset, and a reset never
+ * removes a factor, since a mailbox alone must not switch one off. EmailNotVerifiedError.
+ */
+export function assertAddressVerified(user: Pick<UserRow, 'emailVerified'>): void {
+  if (!user.emailVerified) throw new EmailNotVerifiedError('second-factor');
+}
 
 /** What enrollTotp answers: the secret, its otpauth:// URI, and that URI as a QR code (SVG). */
 export interface TotpEnrollmentAnswer {
@@ -73,6 +84,7 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
     async enrollTotp(claims: AccessClaims): Promise<TotpEnrollmentAnswer> {
       const user = await findUserById(db, claims.sub);
       if (!user) throw new Error('the signed-in user is gone');
+      assertAddressVerified(user);
       const enrollment = await db.transaction((tx) => totp.enroll(tx, user, clock.now()));
       const qrCodeSvg = await QRCode.toString(enrollment.otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
       return { ...enrollment, qrCodeSvg };
@@ -112,19 +124,6 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
         await audit.record({ type: 'second_factor_removed', userId: claims.sub, request, detail }, tx);
         return true;
       });
-    },
-
-    /**
-     * Removes every factor of the user (the authenticator app, pending or confirmed, the recovery
-     * codes, the passkeys) in the caller's transaction, which holds the user's row lock; each
-     * removal is audited as `second_factor_removed` with `reason`. Sessions are the caller's to end.
-     */
-    async removeAllFactors(tx: Tx, userId: string, request: RequestInfo, reason: string): Promise<void> {
-      const removed: Record<string, unknown>[] = [];
-      if (await totp.remove(tx, userId)) removed.push({ method: 'TOTP' });
-      if ((await deleteRecoveryCodes(tx, userId)) > 0) removed.push({ method: 'RECOVERY_CODE' });
-      for (const passkeyId of await deletePasskeysOf(tx, userId)) removed.push({ method: 'PASSKEY', passkeyId });
-      for (const detail of removed) await audit.record({ type: 'second_factor_removed', userId, request, detail: { ...detail, reason } }, tx);
     },
 
     /** A new set of recovery codes (the old set stops working). Ends the user's other sessions. */

@@ -26,6 +26,7 @@ import { BROWSER_TIMEOUT, CHROMIUM, launchChromium, skipWithoutChromium, STEP_TI
 import { PROJECT_ROOT } from '../support/cli.js';
 import { listen, type Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, LOGIN, REGISTER, uniqueEmail } from '../support/operations.js';
+import { verifyAddressOf } from '../factors/support.js';
 
 const skip = skipWithoutChromium('test/browser/passkey.test.ts');
 
@@ -228,6 +229,7 @@ describe.skipIf(skip)(`passkeys in headless Chromium's virtual authenticator${sk
     const registered = await pageGql(REGISTER, { input: { email, password: GOOD_PASSWORD, name: 'Ada' } });
     expect(registered.register.__typename, JSON.stringify(registered)).toBe('AuthPayload');
     userId = registered.register.user.id;
+    await verifyAddressOf(t, registered.register.accessToken); // adding a factor needs a verified address
     const signedIn = await pageGql(LOGIN, { input: { email, password: GOOD_PASSWORD } });
     expect(signedIn.login.__typename, JSON.stringify(signedIn)).toBe('AuthPayload');
     await setAccessToken(signedIn.login.accessToken);

@@ -5,7 +5,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { passkeys } from '../../src/db/schema.js';
-import { loginUser, ME_ID, registerUser } from '../support/operations.js';
+import { loginUser, ME_ID } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { SoftAuthenticator, type Bend } from '../support/webauthn-authenticator.js';
 import {
@@ -18,7 +18,7 @@ import {
   REMOVE_PASSKEY,
   START_REGISTRATION,
 } from './passkey-support.js';
-import { eventsOf, refusalCode } from './support.js';
+import { eventsOf, refusalCode, registerVerifiedUser } from './support.js';
 
 let s: ServedApp;
 beforeAll(async () => {
@@ -45,7 +45,7 @@ async function registerBent(token: string, bend: Bend, startWith = token) {
 
 describe('startPasskeyRegistration', () => {
   it('answers creation options for this relying party: discoverable, user verification required, no attestation, existing passkeys excluded', async () => {
-    const user = await registerUser(s, { name: 'Ada' });
+    const user = await registerVerifiedUser(s, { name: 'Ada' });
     const first = await s.gql(START_REGISTRATION, {}, { token: user.accessToken });
     const options = first.data!.startPasskeyRegistration;
     expect(options.rp).toEqual({ id: 'app.example', name: 'authgraph' });
@@ -60,7 +60,7 @@ describe('startPasskeyRegistration', () => {
   });
 
   it('once the user has a second factor, needs a session that passed one (SECOND_FACTOR_REQUIRED), to start and to finish', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     // Started before the first passkey exists: the first needs no second factor.
     const pending = await s.gql(START_REGISTRATION, {}, { token: user.accessToken });
     const authenticator = new SoftAuthenticator(ORIGIN);
@@ -77,7 +77,7 @@ describe('startPasskeyRegistration', () => {
   });
 
   it('needs a recent sign-in (REAUTHENTICATION_REQUIRED) and a signed-in user (UNAUTHENTICATED)', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     s.t.clock.advance(301);
     expect(refusalCode(await s.gql(START_REGISTRATION, {}, { token: user.accessToken }))).toBe('REAUTHENTICATION_REQUIRED');
     expect(refusalCode(await s.gql(START_REGISTRATION))).toBe('UNAUTHENTICATED');
@@ -86,7 +86,7 @@ describe('startPasskeyRegistration', () => {
 
 describe('finishPasskeyRegistration', () => {
   it('stores the passkey (counter, backup flags, name), lists it on me, adds PASSKEY to secondFactors, audits it, and signs out the other sessions', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const other = await loginUser(s, user.email);
     const added = await addPasskey(s, user.accessToken, new SoftAuthenticator(ORIGIN), { name: '  Laptop  ' });
     expect(added.name).toBe('Laptop');
@@ -107,15 +107,15 @@ describe('finishPasskeyRegistration', () => {
     ['another challenge', { challenge: 'bm90LXRoZS1jaGFsbGVuZ2UtdGhhdC13YXMtaXNzdWVk' }],
     ['no user verification', { userVerified: false }],
   ])('refuses a response with %s (InputError on response), storing nothing', async (_what, bend) => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const answer = await registerBent(user.accessToken, bend);
     expect(answer).toMatchObject({ __typename: 'InputError', field: 'response', code: 'INVALID_INPUT' });
     expect(await s.t.database.db.select().from(passkeys).where(eq(passkeys.userId, user.userId))).toEqual([]);
   });
 
   it("refuses an answer to another user's options, and the challenge works once", async () => {
-    const victim = await registerUser(s);
-    const attacker = await registerUser(s);
+    const victim = await registerVerifiedUser(s);
+    const attacker = await registerVerifiedUser(s);
     expect(await registerBent(attacker.accessToken, {}, victim.accessToken)).toMatchObject({ __typename: 'InputError', field: 'response' });
     const started = await s.gql(START_REGISTRATION, {}, { token: victim.accessToken });
     const authenticator = new SoftAuthenticator(ORIGIN);
@@ -127,7 +127,7 @@ describe('finishPasskeyRegistration', () => {
   });
 
   it('refuses an expired challenge, and a response that is not WebAuthn at all', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const started = await s.gql(START_REGISTRATION, {}, { token: user.accessToken });
     const response = new SoftAuthenticator(ORIGIN).create(started.data!.startPasskeyRegistration);
     s.t.clock.advance(301);
@@ -143,13 +143,13 @@ describe('finishPasskeyRegistration', () => {
 
 describe('removePasskey and User.passkeys', () => {
   it('removes the passkey (audited as the last factor), false for an id not yours or not an id, needs a recent sign-in that passed a second factor; while one exists the password alone opens no session', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const authenticator = new SoftAuthenticator(ORIGIN);
     const added = await addPasskey(s, user.accessToken, authenticator);
     // The session that added it signed in with the password alone.
     expect(refusalCode(await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
     const token = await twoFactorSession(s, authenticator);
-    const stranger = await registerUser(s);
+    const stranger = await registerVerifiedUser(s);
     const strangerToken = await twoFactorSession(s, await withPasskey(stranger.accessToken));
     expect((await s.gql(REMOVE_PASSKEY, { id: added.id }, { token: strangerToken })).data!.removePasskey).toBe(false);
     expect((await s.gql(REMOVE_PASSKEY, { id: 'not-a-uuid' }, { token })).data!.removePasskey).toBe(false);
@@ -157,7 +157,7 @@ describe('removePasskey and User.passkeys', () => {
     expect(other).toBeNull(); // a passkey is a second factor: the password alone opens no session
     s.t.clock.advance(301);
     expect(refusalCode(await s.gql(REMOVE_PASSKEY, { id: added.id }, { token }))).toBe('REAUTHENTICATION_REQUIRED');
-    const fresh = await registerUser(s);
+    const fresh = await registerVerifiedUser(s);
     const freshAuthenticator = new SoftAuthenticator(ORIGIN);
     const second = await addPasskey(s, fresh.accessToken, freshAuthenticator);
     const freshToken = await twoFactorSession(s, freshAuthenticator);
@@ -169,8 +169,8 @@ describe('removePasskey and User.passkeys', () => {
   });
 
   it("are the user's own: another user reading them is refused", async () => {
-    const owner = await registerUser(s);
-    const reader = await registerUser(s);
+    const owner = await registerVerifiedUser(s);
+    const reader = await registerVerifiedUser(s);
     const res = await s.gql(`query($id: ID!) { user(id: $id) { id passkeys { id } } }`, { id: owner.userId }, { token: reader.accessToken });
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });

@@ -1,9 +1,8 @@
 /** Operations and helpers of the passkey tests, sent as a client sends them. */
 import { expect } from 'vitest';
-import { registerUser } from '../support/operations.js';
 import type { ServedApp } from '../support/served.js';
+import { verifyAddressOf } from './support.js';
 import { SoftAuthenticator, type Bend } from '../support/webauthn-authenticator.js';
-import { enableTotp } from './support.js';
 
 /** The relying party the passkey tests configure, and the page origin the authenticator answers from. */
 export const ORIGIN = 'https://app.example';
@@ -32,6 +31,7 @@ export const FINISH_SIGN_IN = `mutation Finish($response: JSON!) {
 
 /** Registers a passkey of `authenticator` for the signed-in user; returns the Passkey. */
 export async function addPasskey(app: ServedApp, token: string, authenticator: SoftAuthenticator, options: { name?: string; counting?: boolean } = {}) {
+  await verifyAddressOf(app, token);
   const started = await app.gql(START_REGISTRATION, {}, { token });
   expect(started.errors, JSON.stringify(started)).toBeUndefined();
   const response = authenticator.create(started.data!.startPasskeyRegistration, {}, { counting: options.counting ?? true });
@@ -54,17 +54,4 @@ export async function twoFactorSession(app: ServedApp, authenticator: SoftAuthen
   const payload = await passkeySignIn(app, authenticator);
   expect(payload.__typename, JSON.stringify(payload)).toBe('AuthPayload');
   return payload.accessToken as string;
-}
-
-/**
- * A new user with a passkey of a new authenticator, then TOTP, enrolled from a session that
- * passed the passkey (as adding a factor requires once there is one); that session's access token.
- */
-export async function userWithEveryFactor(app: ServedApp) {
-  const user = await registerUser(app);
-  const authenticator = new SoftAuthenticator(ORIGIN);
-  const passkey = await addPasskey(app, user.accessToken, authenticator);
-  const token = await twoFactorSession(app, authenticator);
-  await enableTotp(app, token);
-  return { user, authenticator, passkey, token };
 }

@@ -15,11 +15,11 @@ import { holdInTransaction, interleaveAtAudit, waitForLockWaiters } from '../sup
 import { sessionsOf } from '../support/rows.js';
 import { meWorks, refreshWorks } from '../support/account.js';
 import { onPostgres } from '../support/database.js';
-import { loginUser, registerUser } from '../support/operations.js';
+import { loginUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import { GOOD_PASSWORD } from '../support/operations.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
-import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession, userWithEveryFactor } from './passkey-support.js';
+import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession } from './passkey-support.js';
 import {
   COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
@@ -31,6 +31,7 @@ import {
   MY_FACTORS,
   passwordStep,
   REAUTHENTICATE,
+  registerVerifiedUser,
   totpCode,
 } from './support.js';
 
@@ -51,7 +52,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   }
 
   it('accepts one of many simultaneous submissions of one TOTP code', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret } = await enableTotp(s, user.accessToken);
     s.t.clock.advance(90); // past the confirmation code's window
     const outcomes = await race(user.accessToken, totpCode(secret, s.t.clock.now()));
@@ -60,7 +61,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   });
 
   it('accepts one of many simultaneous uses of one recovery code', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, user.accessToken);
     const outcomes = await race(user.accessToken, codes[0]!);
     expect(outcomes.filter((o) => o === 'Reauthentication')).toHaveLength(1);
@@ -68,7 +69,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   });
 
   it('finishes one sign-in from many simultaneous completions of one challenge with distinct right codes', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, user.accessToken);
     const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
     const answers = await Promise.all(codes.slice(0, 5).map((code) => s.gql(COMPLETE_SIGN_IN, { challenge, code })));
@@ -78,7 +79,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   });
 
   it('spends one recovery code of many simultaneous completions of one challenge with distinct right codes', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, user.accessToken);
     const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
     const answers = await Promise.all(codes.slice(0, 5).map((code) => s.gql(COMPLETE_SIGN_IN, { challenge, code })));
@@ -90,7 +91,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   });
 
   it('opens exactly one session from two simultaneous completions (two challenges) with the same recovery code', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, user.accessToken);
     const challenges = [await passwordStep(s, user.email, GOOD_PASSWORD), await passwordStep(s, user.email, GOOD_PASSWORD)];
     const answers = await Promise.all(challenges.map((challenge) => s.gql(COMPLETE_SIGN_IN, { challenge, code: codes[0] })));
@@ -102,7 +103,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   });
 
   it('checks at most 5 of many simultaneous wrong codes on one challenge, which is dead afterwards', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret } = await enableTotp(s, user.accessToken);
     s.t.clock.advance(90);
     const challenge = await passwordStep(s, user.email, GOOD_PASSWORD);
@@ -115,7 +116,7 @@ describe.runIf(onPostgres)('second-factor codes racing on PostgreSQL', () => {
   });
 
   it('checks at most 5 of many simultaneous wrong codes given to reauthenticate by one session, which then refuses the right one', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret } = await enableTotp(s, user.accessToken);
     s.t.clock.advance(90);
     const wrong = Array.from({ length: SUBMISSIONS }, (_, i) => String(100000 + i));
@@ -146,7 +147,7 @@ describe.runIf(onPostgres)('a password sign-in racing the owner turning TOTP on,
   const waitForWaiters = (n: number, settled: Promise<unknown>) => waitForLockWaiters(s, n, settled);
 
   async function userWithPendingTotp() {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const enrolled = await s.gql(ENROLL_TOTP, {}, { token: user.accessToken });
     return { ...user, secret: enrolled.data!.enrollTotp.secret as string };
   }
@@ -207,8 +208,12 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
   const storedPasskeys = (userId: string) => p.t.database.db.select().from(passkeys).where(eq(passkeys.userId, userId));
 
   it('removePasskey and disableTotp of one session: no factor left, and exactly one removal says it was the last', async () => {
+    const user = await registerVerifiedUser(p);
+    const authenticator = new SoftAuthenticator(ORIGIN);
+    const passkey = await addPasskey(p, user.accessToken, authenticator);
     // Factors are taken away (and, once there is one, added) from a session that passed two.
-    const { user, passkey, token } = await userWithEveryFactor(p);
+    const token = await twoFactorSession(p, authenticator);
+    await enableTotp(p, token);
     const [removed, disabled] = await interleave(
       () => p.gql(REMOVE_PASSKEY, { id: passkey.id }, { token }),
       () => p.gql(DISABLE_TOTP, {}, { token }),
@@ -229,7 +234,7 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
   });
 
   it('finishPasskeyRegistration and removePasskey of one session: the passkey added first stays, so removing the other one is not the last factor', async () => {
-    const user = await registerUser(p);
+    const user = await registerVerifiedUser(p);
     const authenticator = new SoftAuthenticator(ORIGIN);
     const old = await addPasskey(p, user.accessToken, authenticator);
     const token = await twoFactorSession(p, authenticator);
@@ -247,7 +252,7 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
   });
 
   it("a session signed out while its finishPasskeyRegistration waited (the owner turned TOTP on from another session) adds no passkey and is answered UNAUTHENTICATED", async () => {
-    const user = await registerUser(p);
+    const user = await registerVerifiedUser(p);
     const owner = user.accessToken;
     const thief = (await loginUser(p.t, user.email)).accessToken;
     // Both sessions are password-only and the user has no factor yet: each may add one.
@@ -268,7 +273,7 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
   });
 
   it("removePasskey from two sessions, one passkey each: the first removal signs the other session out, so the second, which waited for the lock, removes nothing and is answered UNAUTHENTICATED", async () => {
-    const user = await registerUser(p);
+    const user = await registerVerifiedUser(p);
     const [one, two] = [new SoftAuthenticator(ORIGIN), new SoftAuthenticator(ORIGIN)];
     const first = await addPasskey(p, user.accessToken, one);
     const mine = await twoFactorSession(p, one);

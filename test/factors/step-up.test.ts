@@ -24,6 +24,7 @@ import {
   CONFIRM_TOTP,
   MY_FACTORS,
   totpCode,
+  registerVerifiedUser,
 } from './support.js';
 
 let s: ServedApp;
@@ -315,7 +316,7 @@ describe('every field that adds a factor', () => {
       const [type, fieldName] = name.split('.') as [string, string];
       const description = (schema.getType(type) as any).getFields()[fieldName].description as string;
       expect(description).toMatch(/signed in with a second factor \(once they have one\)( within the last 5 minutes \(REAUTH_MAX_AGE\))?\.$/);
-      const first = await registerUser(s);
+      const first = await registerVerifiedUser(s);
       const allowed = await s.gql(field.operation, field.variables ?? {}, { token: first.accessToken });
       expect(allowed.errors, JSON.stringify(allowed)).toBeUndefined();
       const user = await registerUser(s);

@@ -1,9 +1,11 @@
 /** Operations and helpers of the second-factor tests, sent as a client sends them. */
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { Secret, TOTP } from 'otpauth';
-import { authEvents } from '../../src/db/schema.js';
+import { decodeJwt } from 'jose';
+import { authEvents, users } from '../../src/db/schema.js';
 import { expect } from 'vitest';
-import type { GraphQLResponse } from '../support/app.js';
+import type { GraphQLResponse, TestApp } from '../support/app.js';
+import { registerUser, type Session } from '../support/operations.js';
 import type { ServedApp } from '../support/served.js';
 
 export const REAUTHENTICATE = `mutation Reauthenticate($password: String, $code: String, $passkey: JSON) {
@@ -39,8 +41,27 @@ export function totpCode(secret: string, at: Date): string {
   return TOTP.generate({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30, timestamp: at.getTime() });
 }
 
-/** Enrols and confirms TOTP for a freshly signed-in user; returns the secret and the recovery codes. */
+/**
+ * Marks the address of the token's user verified, as the owner's click on the mailed link would
+ * (that flow is tested on its own, test/graphql/email-verification.test.ts): adding a second
+ * factor needs a verified address. Set-up, written to the row.
+ */
+export async function verifyAddressOf(app: ServedApp | TestApp, accessToken: string): Promise<void> {
+  const { sub } = decodeJwt(accessToken);
+  const { db } = 't' in app ? app.t.database : app.database;
+  await db.update(users).set({ emailVerified: true }).where(eq(users.id, sub!));
+}
+
+/** registerUser, then its address verified (verifyAddressOf): a user who may add a second factor. */
+export async function registerVerifiedUser(app: ServedApp | TestApp, options: Parameters<typeof registerUser>[1] = {}): Promise<Session> {
+  const user = await registerUser(app, options);
+  await verifyAddressOf(app, user.accessToken);
+  return user;
+}
+
+/** Turns TOTP on for the token's user (its address verified first): the secret and the recovery codes. */
 export async function enableTotp(app: ServedApp, accessToken: string): Promise<{ secret: string; codes: string[] }> {
+  await verifyAddressOf(app, accessToken);
   const enrolled = await app.gql(ENROLL_TOTP, {}, { token: accessToken });
   expect(enrolled.errors, JSON.stringify(enrolled)).toBeUndefined();
   const { secret } = enrolled.data!.enrollTotp;

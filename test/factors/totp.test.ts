@@ -7,7 +7,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recoveryCodes, totpCredentials } from '../../src/db/schema.js';
-import { GOOD_PASSWORD, loginUser, ME_ID, registerUser } from '../support/operations.js';
+import { GOOD_PASSWORD, loginUser, ME_ID } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
 import {
   COMPLETE_SIGN_IN,
@@ -22,6 +22,7 @@ import {
   REGENERATE_RECOVERY_CODES,
   refusalCode,
   totpCode,
+  registerVerifiedUser,
 } from './support.js';
 
 let s: ServedApp;
@@ -51,7 +52,7 @@ async function passwordAndCode(email: string, secret: string): Promise<string> {
 
 describe('enrolTotp and confirmTotp', () => {
   it('hands out a base32 secret, its otpauth URI and an SVG QR code, and keeps the secret sealed at rest', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const res = await s.gql(ENROLL_TOTP, {}, { token: user.accessToken });
     const { secret, otpauthUri, qrCodeSvg } = res.data!.enrollTotp;
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
@@ -69,7 +70,7 @@ describe('enrolTotp and confirmTotp', () => {
   });
 
   it('keeps a pending secret inactive: no second factor listed, its codes pass nothing', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret } = (await s.gql(ENROLL_TOTP, {}, { token: user.accessToken })).data!.enrollTotp;
     expect((await s.gql(MY_FACTORS, {}, { token: user.accessToken })).data?.me.secondFactors).toEqual([]);
     const res = await reauthWith(user.accessToken, totpCode(secret, s.t.clock.now()));
@@ -77,7 +78,7 @@ describe('enrolTotp and confirmTotp', () => {
   });
 
   it('refuses a wrong confirmation code and leaves the factor off', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret } = (await s.gql(ENROLL_TOTP, {}, { token: user.accessToken })).data!.enrollTotp;
     alignClock(s);
     const wrong = await s.gql(CONFIRM_TOTP, { code: totpCode(secret, at(-120)) }, { token: user.accessToken });
@@ -86,7 +87,7 @@ describe('enrolTotp and confirmTotp', () => {
   });
 
   it('turns TOTP on with a current code, answers 10 distinct recovery codes once, and lists both factors', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, user.accessToken);
     expect(codes).toHaveLength(10);
     expect(new Set(codes).size).toBe(10);
@@ -100,7 +101,7 @@ describe('enrolTotp and confirmTotp', () => {
   });
 
   it("signs out the user's other sessions when the codes are regenerated or TOTP is turned off", async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret } = await enableTotp(s, user.accessToken);
     const mine = await passwordAndCode(user.email, secret);
     const second = await passwordAndCode(user.email, secret);
@@ -114,7 +115,7 @@ describe('enrolTotp and confirmTotp', () => {
   });
 
   it("signs out the user's other sessions, not the one that turned TOTP on", async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const other = await loginUser(s, user.email);
     await enableTotp(s, user.accessToken);
     expect(refusalCode(await s.gql(ME_ID, {}, { token: other.accessToken }))).toBe('UNAUTHENTICATED');
@@ -122,8 +123,8 @@ describe('enrolTotp and confirmTotp', () => {
   });
 
   it('shows secondFactors to the user themself only', async () => {
-    const user = await registerUser(s);
-    const stranger = await registerUser(s);
+    const user = await registerVerifiedUser(s);
+    const stranger = await registerVerifiedUser(s);
     const res = await s.gql(`query U($id: ID!) { user(id: $id) { id } }`, { id: stranger.userId }, { token: user.accessToken });
     expect(refusalCode(res)).toBe('FORBIDDEN');
     const own = await s.gql(`query U($id: ID!) { user(id: $id) { secondFactors } }`, { id: user.userId }, { token: user.accessToken });
@@ -133,7 +134,7 @@ describe('enrolTotp and confirmTotp', () => {
 
 describe('codes of an authenticator app (through reauthenticate)', () => {
   async function withTotp() {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret, codes } = await enableTotp(s, user.accessToken);
     alignClock(s);
     s.t.clock.advance(60); // past the steps around the confirmation code, which is spent
@@ -193,7 +194,7 @@ describe('codes of an authenticator app (through reauthenticate)', () => {
 
 describe('recovery codes', () => {
   it('work once, and never twice', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, user.accessToken);
     const first = await reauthWith(user.accessToken, codes[3]!);
     expect(first.data?.reauthenticate).toMatchObject({ __typename: 'Reauthentication', amr: ['pwd', 'otp'] });
@@ -204,15 +205,15 @@ describe('recovery codes', () => {
   });
 
   it("are not another user's", async () => {
-    const owner = await registerUser(s);
+    const owner = await registerVerifiedUser(s);
     const { codes } = await enableTotp(s, owner.accessToken);
-    const other = await registerUser(s);
+    const other = await registerVerifiedUser(s);
     await enableTotp(s, other.accessToken);
     expect((await reauthWith(other.accessToken, codes[0]!)).data?.reauthenticate.__typename).toBe('InvalidSecondFactorError');
   });
 
   it('regenerating needs a recent sign-in (the password renews one that passed the factor), and invalidates the old set', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret, codes } = await enableTotp(s, user.accessToken);
     const token = await passwordAndCode(user.email, secret);
     s.t.clock.advance(301);
@@ -226,7 +227,7 @@ describe('recovery codes', () => {
   });
 
   it('cannot be regenerated without a second factor: SECOND_FACTOR_REQUIRED for a session that passed none, NO_SECOND_FACTOR once the factor is off', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     expect(refusalCode(await s.gql(REGENERATE_RECOVERY_CODES, {}, { token: user.accessToken }))).toBe('SECOND_FACTOR_REQUIRED');
     const { secret } = await enableTotp(s, user.accessToken);
     const token = await passwordAndCode(user.email, secret);
@@ -237,7 +238,7 @@ describe('recovery codes', () => {
 
 describe('disableTotp', () => {
   it('needs a recent sign-in, then turns TOTP and the recovery codes off and audits the last factor removed', async () => {
-    const user = await registerUser(s);
+    const user = await registerVerifiedUser(s);
     const { secret, codes } = await enableTotp(s, user.accessToken);
     const token = await passwordAndCode(user.email, secret);
     s.t.clock.advance(301);

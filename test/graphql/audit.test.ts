@@ -20,7 +20,7 @@ import { GRANT_ROLE, REVOKE_ROLE, SET_USER_ACTIVE, expectRefused, registerAdmin,
 import { OWN_DATABASE_TIMEOUT, openTestDatabase } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, LOGOUT, REFRESH, REGISTER, registerUser, uniqueEmail, type Session } from '../support/operations.js';
 import { linkIn, startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
-import { CONFIRM_TOTP, DISABLE_TOTP, ENROLL_TOTP, REAUTHENTICATE, REGENERATE_RECOVERY_CODES, totpCode } from '../factors/support.js';
+import { CONFIRM_TOTP, DISABLE_TOTP, ENROLL_TOTP, REAUTHENTICATE, REGENERATE_RECOVERY_CODES, totpCode, verifyAddressOf } from '../factors/support.js';
 
 const UA = 'AuditTest/1.0 (authgraph; +https://example.test)';
 const WRONG = 'not-the-password-7';
@@ -289,6 +289,7 @@ describe('audit rows for every event type', () => {
 
   it('second_factor_added, second_factor_failure, recovery_codes_regenerated, second_factor_removed (issue 14)', async () => {
     const session = await registerFrom(uniqueIp());
+    await verifyAddressOf(t, session.accessToken); // adding a factor needs a verified address
     const [enrollIp, wrongIp, confirmIp, regenerateIp, disableIp] = [uniqueIp(), uniqueIp(), uniqueIp(), uniqueIp(), uniqueIp()];
     const { secret } = (await t.gql(ENROLL_TOTP, {}, from(enrollIp, session.accessToken))).data!.enrollTotp;
     keepSecrets(secret);

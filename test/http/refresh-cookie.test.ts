@@ -15,7 +15,7 @@ import { openTestDatabase } from '../support/database.js';
 import { listen, type Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, LOGIN, LOGOUT, ME_ID, REFRESH, uniqueEmail } from '../support/operations.js';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp.js';
-import { COMPLETE_SIGN_IN, CONFIRM_TOTP, ENROLL_TOTP, LOGIN_2FA, totpCode } from '../factors/support.js';
+import { COMPLETE_SIGN_IN, CONFIRM_TOTP, ENROLL_TOTP, LOGIN_2FA, totpCode, verifyAddressOf } from '../factors/support.js';
 
 const APP_ORIGIN = 'https://app.example';
 const EVIL_ORIGIN = 'https://evil.example';
@@ -172,6 +172,7 @@ describe('the cookie', () => {
 
   it('is set by completeSignIn, which finishes a login stopped at the second factor (and not by that login)', async () => {
     const { email, payload } = await signUp(cookieMode);
+    await verifyAddressOf(cookieMode.t, payload.accessToken); // adding a factor needs a verified address
     const { secret } = (await send(cookieMode, ENROLL_TOTP, {}, { bearer: payload.accessToken })).body.data.enrollTotp;
     const confirmed = await send(cookieMode, CONFIRM_TOTP, { code: totpCode(secret, cookieMode.t.clock.now()) }, { bearer: payload.accessToken });
     expect(confirmed.body.data.confirmTotp.__typename, JSON.stringify(confirmed.body)).toBe('RecoveryCodes');

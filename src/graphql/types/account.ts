@@ -90,10 +90,8 @@ builder.mutationFields((t) => ({
       'Sets a new password with the token from the link of a reset mail, marks the email verified, revokes ' +
       'every session and token of the account, and signs in to a new session. When the account has a second ' +
       'factor, the password is set and every session revoked, but the answer is SecondFactorRequired (no ' +
-      'tokens): finish with completeSignIn; a mailbox alone never passes or switches off a second factor of a ' +
-      'verified address. An address never verified proves nobody enrolled its factors: the reset removes ' +
-      'them (and unlinks its identities), then signs in. A password the policy refuses (InputError on ' +
-      'newPassword) leaves the link usable.',
+      'tokens): finish with completeSignIn; a mailbox alone never passes or switches off a second factor. A ' +
+      'password the policy refuses (InputError on newPassword) leaves the link usable.',
     errors: {
       types: [InvalidTokenError, InputError, RateLimitedError, SecondFactorRequired],
       union: { name: 'ResetPasswordResult' },

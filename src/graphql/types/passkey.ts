@@ -6,7 +6,7 @@ import { describeErrors, withTypedErrors } from '../access-errors.js';
 import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-import { ADD_FACTOR, changeAsViewer, claimsOf, FACTOR_CHANGE, PROVE_FACTOR } from './second-factor.js';
+import { ADD_FACTOR, changeAsViewer, claimsOf, FACTOR_CHANGE, NEEDS_VERIFIED_ADDRESS, PROVE_FACTOR } from './second-factor.js';
 import { UserRef } from './user.js';
 import { AuthPayload } from './auth.js';
 
@@ -34,10 +34,11 @@ builder.mutationFields((t) => ({
       { authenticated: true, recentAuth: true, secondFactor: 'once-enrolled' },
       'Starts adding a passkey: WebAuthn creation options (PublicKeyCredentialCreationOptionsJSON) for ' +
         '`startRegistration` of @simplewebauthn/browser. A discoverable credential, user verification required; ' +
-        `your existing passkeys are excluded. Finish within 5 minutes with finishPasskeyRegistration. ${ADD_FACTOR}`,
+        `your existing passkeys are excluded. Finish within 5 minutes with finishPasskeyRegistration. ${ADD_FACTOR} ` +
+        NEEDS_VERIFIED_ADDRESS,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
-    resolve: async (_root, _args, ctx) => ctx.services.passkeyRegistration.startRegistration(await claimsOf(ctx)),
+    resolve: async (_root, _args, ctx) => withTypedErrors(async () => ctx.services.passkeyRegistration.startRegistration(await claimsOf(ctx))),
   }),
   finishPasskeyRegistration: t.field({
     type: PasskeyRef,

@@ -70,6 +70,11 @@ export const ADD_FACTOR =
   'Once you have a second factor, adding or replacing one needs a session that passed it (SECOND_FACTOR_REQUIRED ' +
   'otherwise: `reauthenticate` with a code or a passkey first).';
 
+/** Said by the fields that start adding a factor: an address nobody proved may be a pre-hijacker's. */
+export const NEEDS_VERIFIED_ADDRESS =
+  'Needs a verified email address: a factor added to an account whose address nobody has proven could be a ' +
+  `pre-hijacker's, holding the address's owner out after their password reset.\n\n${describeErrors(['EMAIL_NOT_VERIFIED'])}`;
+
 export const PROVE_FACTOR =
   'A session that has not passed a second factor (say, the one that enrolled it) gets SECOND_FACTOR_REQUIRED: ' +
   '`reauthenticate` with a code or a passkey first.';
@@ -81,10 +86,10 @@ builder.mutationFields((t) => ({
       { authenticated: true, recentAuth: true, secondFactor: 'once-enrolled' },
       'Starts turning on an authenticator app: a new secret, not active until confirmTotp receives a code of it. ' +
         'Enrolling again replaces a pending secret; a confirmed one keeps working until the new one is confirmed. ' +
-        ADD_FACTOR,
+        `${ADD_FACTOR} ${NEEDS_VERIFIED_ADDRESS}`,
     ),
     rateLimit: { account: ['FACTOR_CHANGE_ACCOUNT'] },
-    resolve: async (_root, _args, ctx) => ctx.services.secondFactors.enrollTotp(await claimsOf(ctx)),
+    resolve: async (_root, _args, ctx) => withTypedErrors(async () => ctx.services.secondFactors.enrollTotp(await claimsOf(ctx))),
   }),
   confirmTotp: t.field({
     type: RecoveryCodesRef,
