@@ -298,7 +298,9 @@ export const socialSignInStates = pgTable(
  * A user's authenticator-app (TOTP, RFC 6238) secret, sealed with the key-encryption key (see
  * tokens/key-encryption.ts). `pendingSecret` is an enrolment waiting for its first code
  * (confirmTotp); `secret` the confirmed one. `lastUsedStep` is the time step of the last code
- * accepted: a code of that step or an earlier one is refused (no replay).
+ * accepted: a code of that step or an earlier one is refused (no replay). `pendingGuesses` counts
+ * the codes presented for the pending secret (capped, so a stale session cannot guess it; enrolling
+ * again starts at 0).
  */
 export const totpCredentials = pgTable('totp_credentials', {
   userId: uuid('user_id')
@@ -309,6 +311,7 @@ export const totpCredentials = pgTable('totp_credentials', {
   lastUsedStep: bigint('last_used_step', { mode: 'number' }),
   pendingSecret: text('pending_secret'),
   pendingSince: timestamp('pending_since', { withTimezone: true }),
+  pendingGuesses: integer('pending_guesses').notNull().default(0),
 });
 
 /** Single-use recovery codes: SHA-256 of each (they are random, 80 bits), spent by setting `usedAt`. */

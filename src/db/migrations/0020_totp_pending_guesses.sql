@@ -1,0 +1,1 @@
+ALTER TABLE "totp_credentials" ADD COLUMN "pending_guesses" integer DEFAULT 0 NOT NULL;
