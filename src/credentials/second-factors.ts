@@ -92,23 +92,27 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
 
     /**
      * Confirms the pending secret with a code of it and returns a new set of recovery codes (shown
-     * this once; any older set stops working). Ends the user's other sessions.
+     * this once; any older set stops working). Ends the user's other sessions. A refusal is
+     * audited with its reason; a pending secret dies after MAX_PENDING_TOTP_GUESSES codes or
+     * PENDING_TOTP_TTL_SECONDS (see totp.ts).
      */
     async confirmTotp(claims: AccessClaims, code: string, request: RequestInfo): Promise<{ codes: string[] }> {
       const now = clock.now();
-      const codes = await db.transaction(async (tx) => {
+      const outcome = await db.transaction(async (tx) => {
         await lockOwner(tx, claims, now);
-        if (!(await totp.confirm(tx, claims.sub, code, now))) return null;
+        const confirmation = await totp.confirm(tx, claims.sub, code, now);
+        if (!confirmation.ok) return confirmation; // committed: the code stays counted against the pending secret
         const issued = await replaceRecoveryCodes(tx, claims.sub, now);
         const revokedSessions = await revokeOthers(tx, claims, now);
         await audit.record({ type: 'second_factor_added', userId: claims.sub, request, detail: { method: 'TOTP', revokedSessions } }, tx);
-        return issued;
+        return { ok: true as const, codes: issued };
       });
-      if (!codes) {
-        await audit.record({ type: 'second_factor_failure', userId: claims.sub, request, detail: { use: 'confirm_totp' } });
-        throw new InvalidSecondFactorError('wrong_code');
+      if (!outcome.ok) {
+        const { reason } = outcome;
+        await audit.record({ type: 'second_factor_failure', userId: claims.sub, request, detail: { use: 'confirm_totp', reason } });
+        throw new InvalidSecondFactorError(reason);
       }
-      return { codes };
+      return { codes: outcome.codes };
     },
 
     /** Turns the authenticator app off (and with it the recovery codes). Ends the user's other sessions. False when it was off. */

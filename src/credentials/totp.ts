@@ -1,9 +1,10 @@
-import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import { Secret, TOTP } from 'otpauth';
 import type { Database, Tx } from '../db/client.js';
 import { totpCredentials, type TotpCredentialRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { KeyEncryption } from '../tokens/key-encryption.js';
+import { addSeconds } from '../time.js';
 
 /** RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30-second steps. */
 const PARAMETERS = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
@@ -11,6 +12,15 @@ const PARAMETERS = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
 const WINDOW = 1;
 /** 160 bits, the size RFC 4226 recommends for SHA-1. */
 const SECRET_BYTES = 20;
+/**
+ * Codes confirmTotp checks against one pending secret: confirming needs no recent sign-in, so a
+ * stale (stolen) session could otherwise guess the code of a secret its owner has not confirmed
+ * yet, and a hit would turn the app on with the owner's secret and hand the guesser the recovery
+ * codes. Counted on the secret, so the cap holds with RATE_LIMITS=off too.
+ */
+export const MAX_PENDING_TOTP_GUESSES = 5;
+/** Seconds a pending secret can be confirmed for after enrollTotp (10 minutes): the window to guess it closes. */
+export const PENDING_TOTP_TTL_SECONDS = 10 * 60;
 
 /** A new secret and what an authenticator app needs to add it. */
 export interface TotpEnrollment {
@@ -26,6 +36,17 @@ const sealLabel = (userId: string) => `totp:${userId}`;
 
 /** How spending a code ended; `unreadable`: the stored secret does not open with this server's key, so no code can be checked. */
 export type TotpSpend = 'spent' | 'wrong' | 'unreadable';
+
+/**
+ * Why a confirmation code was refused: `not_enrolled` (no pending secret), `expired` (enrolled over
+ * PENDING_TOTP_TTL_SECONDS ago), `exhausted` (MAX_PENDING_TOTP_GUESSES codes were presented for it),
+ * `unverifiable` (it does not open with this server's key), `wrong_code`. Only enrolling again helps
+ * the first four.
+ */
+export type TotpConfirmRefusal = 'not_enrolled' | 'expired' | 'exhausted' | 'unverifiable' | 'wrong_code';
+
+/** How confirming a pending secret ended. */
+export type TotpConfirmation = { ok: true } | { ok: false; reason: TotpConfirmRefusal };
 
 /** A user's authenticator-app secret: enrolment, confirmation, and codes spent at most once. */
 export function createTotpStore(deps: { encryption: KeyEncryption; issuer: string; logger: Pick<Logger, 'error'> }) {
@@ -64,28 +85,48 @@ export function createTotpStore(deps: { encryption: KeyEncryption; issuer: strin
       const sealed = encryption.seal(Buffer.from(secret.base32, 'utf8'), sealLabel(user.id));
       await tx
         .insert(totpCredentials)
-        .values({ userId: user.id, pendingSecret: sealed, pendingSince: now })
-        .onConflictDoUpdate({ target: totpCredentials.userId, set: { pendingSecret: sealed, pendingSince: now } });
+        .values({ userId: user.id, pendingSecret: sealed, pendingSince: now, pendingGuesses: 0 })
+        .onConflictDoUpdate({ target: totpCredentials.userId, set: { pendingSecret: sealed, pendingSince: now, pendingGuesses: 0 } });
       const otpauthUri = new TOTP({ ...PARAMETERS, issuer, label: user.email, secret }).toString();
       return { secret: secret.base32, otpauthUri };
     },
 
     /**
-     * Confirms the pending secret with a code of it: it becomes the user's secret, and the
-     * code's step counts as spent. False when there is no pending secret or the code is wrong.
+     * Confirms the pending secret with a code of it: it becomes the user's secret, and the code's
+     * step counts as spent. The code is first counted against the pending secret, by a conditional
+     * write BEFORE it is checked: of concurrent codes at most MAX_PENDING_TOTP_GUESSES are ever
+     * counted, so checked, and a secret past PENDING_TOTP_TTL_SECONDS checks none. The count is
+     * in the caller's transaction, which commits it with the refusal.
      */
-    async confirm(tx: Tx, userId: string, code: string, now: Date): Promise<boolean> {
-      const [row] = await tx.select().from(totpCredentials).where(eq(totpCredentials.userId, userId)).for('update');
-      if (!row?.pendingSecret) return false;
+    async confirm(tx: Tx, userId: string, code: string, now: Date): Promise<TotpConfirmation> {
+      const enrolledAfter = addSeconds(now, -PENDING_TOTP_TTL_SECONDS);
+      const [row] = await tx
+        .update(totpCredentials)
+        .set({ pendingGuesses: sql`${totpCredentials.pendingGuesses} + 1` })
+        .where(
+          and(
+            eq(totpCredentials.userId, userId),
+            isNotNull(totpCredentials.pendingSecret),
+            gt(totpCredentials.pendingSince, enrolledAfter),
+            lt(totpCredentials.pendingGuesses, MAX_PENDING_TOTP_GUESSES),
+          ),
+        )
+        .returning();
+      if (!row?.pendingSecret) {
+        const [dead] = await tx.select().from(totpCredentials).where(eq(totpCredentials.userId, userId));
+        if (!dead?.pendingSecret) return { ok: false, reason: 'not_enrolled' };
+        const expired = !dead.pendingSince || dead.pendingSince <= enrolledAfter;
+        return { ok: false, reason: expired ? 'expired' : 'exhausted' };
+      }
       const secret = open(row.pendingSecret, userId);
-      if (!secret) return false; // enrolling again seals a new pending secret under the current key
+      if (!secret) return { ok: false, reason: 'unverifiable' }; // enrolling again seals a new pending secret under the current key
       const step = matchingStep(secret, code.trim(), now);
-      if (step === null) return false;
+      if (step === null) return { ok: false, reason: 'wrong_code' };
       await tx
         .update(totpCredentials)
-        .set({ secret: row.pendingSecret, confirmedAt: now, lastUsedStep: step, pendingSecret: null, pendingSince: null })
+        .set({ secret: row.pendingSecret, confirmedAt: now, lastUsedStep: step, pendingSecret: null, pendingSince: null, pendingGuesses: 0 })
         .where(eq(totpCredentials.userId, userId));
-      return true;
+      return { ok: true };
     },
 
     /**

@@ -297,7 +297,7 @@ describe('audit rows for every event type', () => {
     const wrong = right === '000000' ? '111111' : '000000';
     keepSecrets(right, wrong);
     await t.gql(CONFIRM_TOTP, { code: wrong }, from(wrongIp, session.accessToken));
-    expect((await theEvent(t, wrongIp, 'second_factor_failure', session.userId)).detail).toEqual({ use: 'confirm_totp' });
+    expect((await theEvent(t, wrongIp, 'second_factor_failure', session.userId)).detail).toEqual({ use: 'confirm_totp', reason: 'wrong_code' });
     const confirmed = await t.gql(CONFIRM_TOTP, { code: right }, from(confirmIp, session.accessToken));
     keepSecrets(...confirmed.data!.confirmTotp.codes);
     expect((await theEvent(t, confirmIp, 'second_factor_added', session.userId)).detail).toMatchObject({ method: 'TOTP' });

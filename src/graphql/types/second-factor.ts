@@ -1,5 +1,6 @@
 import type { Account } from '../../accounts/accounts.js';
 import type { TotpEnrollmentAnswer } from '../../credentials/second-factors.js';
+import { MAX_PENDING_TOTP_GUESSES, PENDING_TOTP_TTL_SECONDS } from '../../credentials/totp.js';
 import { InputError, InvalidSecondFactorError, RateLimitedError } from '../../errors.js';
 import { accessError, describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
 import { SessionEndedError } from '../../sessions/sessions.js';
@@ -98,7 +99,9 @@ builder.mutationFields((t) => ({
     ...guarded(
       { authenticated: true, secondFactor: 'once-enrolled' },
       'Turns on the authenticator app enrolled with enrollTotp, with a current code of it, and answers the ' +
-        `recovery codes (shown once). InvalidSecondFactorError: wrong code, or nothing enrolled. ${FACTOR_CHANGE} ` +
+        'recovery codes (shown once). InvalidSecondFactorError: wrong code, or nothing enrolled, or the pending ' +
+        `secret is dead: enrolled over ${PENDING_TOTP_TTL_SECONDS / 60} minutes ago, or given ${MAX_PENDING_TOTP_GUESSES} ` +
+        `codes already (then even the right code is refused: enrollTotp again). ${FACTOR_CHANGE} ` +
         ADD_FACTOR,
     ),
     rateLimit: { ip: ['SECOND_FACTOR_IP'] },
