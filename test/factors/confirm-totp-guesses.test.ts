@@ -11,7 +11,7 @@ import { recoveryCodes } from '../../src/db/schema.js';
 import { onPostgres } from '../support/database.js';
 import { loginUser, registerUser, type Session } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
-import { CONFIRM_TOTP, ENROLL_TOTP, eventsOf, MY_FACTORS, totpCode } from './support.js';
+import { CONFIRM_TOTP, ENROLL_TOTP, eventsOf, MY_FACTORS, registerVerifiedUser, totpCode } from './support.js';
 
 /** A 6-digit code that is none of the codes of the previous, current and next step. */
 function wrongCode(secret: string, now: Date, i: number): string {
@@ -24,7 +24,7 @@ function wrongCode(secret: string, now: Date, i: number): string {
 
 /** The owner with a pending secret (enrolled from a fresh session), and a session stolen before that and no longer recent. */
 async function ownerWithPendingSecret(app: ServedApp): Promise<{ owner: Session; thief: Session; secret: string }> {
-  const registered = await registerUser(app);
+  const registered = await registerVerifiedUser(app);
   const thief = await loginUser(app.t, registered.email); // a session stolen now, used later
   app.t.clock.advance(301); // no longer recent: it could not enrol a secret itself
   const owner = await loginUser(app.t, registered.email);
