@@ -2,12 +2,13 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/client.js';
 import { InputError, InvalidCredentialsError } from '../errors.js';
-import { findUserById, lockUser, setPasswordHash } from '../accounts/accounts.js';
+import { findUserById, setPasswordHash } from '../accounts/accounts.js';
 import { revokeOneTimeTokens } from '../accounts/one-time-tokens.js';
 import { assertPasswordPolicy, relatedInputs, MAX_PASSWORD_LENGTH } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
-import { replaceUserSessions, type SessionPolicy } from '../sessions/sessions.js';
+import { lockUserForSession, replaceUserSessions, type SessionPolicy } from '../sessions/sessions.js';
+import type { AccessClaims } from '../tokens/access-tokens.js';
 import type { RequestInfo } from '../request-info.js';
 
 export interface PasswordChangeDeps {
@@ -31,14 +32,16 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
      * of a new session. The caller continues on those; anyone else holding a token is out.
      */
     async changePassword(input: {
-      userId: string;
+      /** The caller's: their session must still be live under the lock, and the new one keeps its amr. */
+      claims: Pick<AccessClaims, 'sub' | 'sid' | 'amr'>;
       currentPassword: string;
       newPassword: string;
-      /** How the caller's session was authenticated: the new session keeps it. */
-      amr: string[];
       request: RequestInfo;
     }): Promise<AuthTokens> {
-      const { userId, currentPassword, newPassword, request, amr } = input;
+      const { claims, currentPassword, newPassword, request } = input;
+      const userId = claims.sub;
+      // How the caller's session was authenticated: the new session keeps it.
+      const amr = claims.amr.length > 0 ? claims.amr : ['pwd'];
       const user = await findUserById(db, userId);
       if (!user || !user.active) throw new InvalidCredentialsError();
       // No stored password is longer than the policy allows; such an input is not worth hashing.
@@ -57,9 +60,11 @@ export function createPasswordChange(deps: PasswordChangeDeps) {
       const now = clock.now();
       const changed = await db.transaction(async (tx) => {
         // The current password was checked against the hash read above: it must still be the
-        // stored one, or a concurrent change or reset would be undone with the old password.
-        const locked = await lockUser(tx, userId);
-        if (locked?.passwordHash !== user.passwordHash || !locked.active) return null;
+        // stored one, or a concurrent change or reset would be undone with the old password. And
+        // the caller's session must still be live (SessionEndedError): one signed out while it
+        // waited, by the owner adding a factor say, changes nothing.
+        const locked = await lockUserForSession(tx, claims, now);
+        if (locked.passwordHash !== user.passwordHash || !locked.active) return null;
         const updated = await setPasswordHash(tx, userId, passwordHash, { now });
         await revokeOneTimeTokens(tx, userId, ['reset_password']);
         const replaced = await replaceUserSessions(tx, { userId, request, now, policy: sessionPolicy, amr });

@@ -20,7 +20,7 @@ import type { SecondFactors } from '../credentials/second-factors.js';
 import { CHALLENGE_TTL_SECONDS, issueChallenge, SecondFactorRequired } from '../credentials/sign-in-challenges.js';
 import { assertWayToSignIn } from '../credentials/sign-in-methods.js';
 import type { AuthService, AuthTokens } from '../sessions/session-service.js';
-import { revokeUserSessions, startSession, type SessionPolicy } from '../sessions/sessions.js';
+import { lockUserForSession, revokeUserSessions, startSession, type SessionPolicy } from '../sessions/sessions.js';
 import { deleteIdentity, findIdentity, insertIdentity, listIdentities } from './identities.js';
 import type { ProviderClients, ProviderProfile } from './provider-clients.js';
 import type { SocialConfig, SocialProviderConfig } from './social-config.js';
@@ -228,8 +228,13 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
       }
     },
 
-    /** Completes a link started by `userId`: the identity joins the account, unless another account has it. */
-    async completeLink(response: ProviderResponse, userId: string, request: RequestInfo): Promise<IdentityRow> {
+    /**
+     * Completes a link started by the caller's user: the identity joins the account, unless
+     * another account has it. Under the user's lock, the caller's session must still be live
+     * (SessionEndedError): one signed out meanwhile links nothing.
+     */
+    async completeLink(response: ProviderResponse, claims: Pick<AccessClaims, 'sub' | 'sid'>, request: RequestInfo): Promise<IdentityRow> {
+      const userId = claims.sub;
       const failure = (reason: string) =>
         audit.record({ type: 'identity_link_failure', userId, request, detail: { reason, provider: response.provider } });
       let completed: Awaited<ReturnType<typeof complete>>;
@@ -246,6 +251,7 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
       const now = clock.now();
       const link = () =>
         db.transaction(async (tx: Tx) => {
+          await lockUserForSession(tx, claims, now);
           const existing = await findIdentity(tx, provider.id, profile.subject);
           if (existing) return existing;
           const identity = await insertIdentity(tx, {
@@ -278,9 +284,9 @@ export function createSocialSignIn(deps: SocialSignInDeps) {
       const userId = claims.sub;
       const now = clock.now();
       return db.transaction(async (tx) => {
-        // The lock orders concurrent unlinks of one user: the second sees the first's result.
-        const user = await lockUser(tx, userId);
-        if (!user) return false;
+        // The lock orders concurrent unlinks of one user: the second sees the first's result. A
+        // session signed out while it waited unlinks nothing (SessionEndedError).
+        const user = await lockUserForSession(tx, claims, now);
         const removed = await deleteIdentity(tx, userId, identityId);
         if (!removed) return false;
         await assertWayToSignIn(tx, user);

@@ -21,6 +21,7 @@ import { GOOD_PASSWORD } from '../support/operations.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
 import { addPasskey, FINISH_REGISTRATION, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession } from './passkey-support.js';
 import {
+  CHANGE_PASSWORD_BRIEF,
   COMPLETE_SIGN_IN,
   CONFIRM_TOTP,
   DISABLE_TOTP,
@@ -290,5 +291,26 @@ describe.runIf(onPostgres)('passkey changes racing other factor changes, on Post
     expect(await removals(user.userId)).toEqual([expect.objectContaining({ passkeyId: first.id, lastFactor: false, revokedSessions: 1 })]);
     expect(await meWorks(p.t, mine)).toBe(true);
     expect(await meWorks(p.t, other.accessToken)).toBe(false);
+  });
+
+  it("a session signed out while its changePassword waited (the owner turned TOTP on from another session) changes nothing and gets no new session", async () => {
+    const user = await registerVerifiedUser(p);
+    const owner = user.accessToken;
+    const thief = (await loginUser(p.t, user.email)).accessToken; // knows the password, recently signed in
+    const { secret } = (await p.gql(ENROLL_TOTP, {}, { token: owner })).data!.enrollTotp;
+    const [confirmed, changed] = await interleave(
+      () => p.gql(CONFIRM_TOTP, { code: totpCode(secret, p.t.clock.now()) }, { token: owner }),
+      () => p.gql(CHANGE_PASSWORD_BRIEF, { current: GOOD_PASSWORD, next: 'thief-Chose-88-this' }, { token: thief }),
+    );
+    expect(confirmed.data?.confirmTotp.__typename, JSON.stringify(confirmed)).toBe('RecoveryCodes');
+    expect({
+      answer: changed.errors?.[0]?.extensions ?? changed.data?.changePassword.__typename,
+      ownerSignedIn: await meWorks(p.t, owner),
+      ownerPasswordWorks: (await p.gql(LOGIN_2FA, { input: { email: user.email, password: GOOD_PASSWORD } })).data?.login.__typename,
+    }).toEqual({
+      answer: { code: 'UNAUTHENTICATED', reason: 'REVOKED' },
+      ownerSignedIn: true,
+      ownerPasswordWorks: 'SecondFactorRequired',
+    });
   });
 });

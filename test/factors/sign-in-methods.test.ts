@@ -5,17 +5,18 @@
  * loopback) and a software authenticator. On PostgreSQL, the two racing for the last two ways of
  * one account: one of them is refused.
  */
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identities, passkeys } from '../../src/db/schema.js';
 import { onPostgres } from '../support/database.js';
 import { startOpenIdProvider, type ProviderUser, type TestOpenIdProvider } from '../support/identity-providers.js';
-import { interleaveAtAudit } from '../support/lock-waits.js';
-import { registerUser } from '../support/operations.js';
+import { holdInTransaction, interleaveAtAudit, waitForLockWaiters } from '../support/lock-waits.js';
+import { loginUser, registerUser } from '../support/operations.js';
 import { serveTestApp, type ServedApp } from '../support/served.js';
-import { CLIENT, MY_IDENTITIES, oidcUser, signIn as signInAt, socialEnv, UNLINK } from '../support/social-flow.js';
+import { atProvider, callbackVariables, CLIENT, COMPLETE_LINK, MY_IDENTITIES, oidcUser, signIn as signInAt, socialEnv, start, UNLINK } from '../support/social-flow.js';
 import { SoftAuthenticator } from '../support/webauthn-authenticator.js';
-import { addPasskey, MY_PASSKEYS, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, twoFactorSession } from './passkey-support.js';
+import { meWorks, REVOKE_OTHER_SESSIONS, sessionIdOf } from '../support/account.js';
+import { addPasskey, FINISH_REGISTRATION, MY_PASSKEYS, ORIGIN, PASSKEY_ENV, passkeySignIn, REMOVE_PASSKEY, START_REGISTRATION, twoFactorSession } from './passkey-support.js';
 import { refusalCode } from './support.js';
 
 let idp: TestOpenIdProvider;
@@ -99,5 +100,61 @@ describe.runIf(onPostgres)('unlinkIdentity and removePasskey racing for the last
     expect(refusalCode(removed)).toBe('LAST_SIGN_IN_METHOD');
     expect(await identitiesOf(account.userId)).toEqual([]);
     expect((await passkeysOf(account.userId)).map((p) => p.id)).toEqual([account.passkeyId]);
+  });
+
+  it("a session signed out while its unlinkIdentity waited (the owner added a passkey from another session) unlinks nothing, signs no one out, and is answered UNAUTHENTICATED", async () => {
+    const account = await providerAccountWithPasskey();
+    const owner = account.twoFactorToken;
+    // A second session of the same user (say, a thief's), recently authenticated.
+    const other = await passkeySignIn(s, account.authenticator);
+    expect(other.__typename, JSON.stringify(other)).toBe('AuthPayload');
+    const started = await s.gql(START_REGISTRATION, {}, { token: owner });
+    const response = new SoftAuthenticator(ORIGIN).create(started.data!.startPasskeyRegistration);
+    // The owner's added passkey commits first and signs the other session out; the unlink waited for the user's lock.
+    const [added, unlinked] = await interleaveAtAudit(
+      s,
+      () => s.gql(FINISH_REGISTRATION, { response }, { token: owner }),
+      () => s.gql(UNLINK, { id: account.identityId }, { token: other.accessToken }),
+    );
+    expect(added.data?.finishPasskeyRegistration.__typename, JSON.stringify(added)).toBe('Passkey');
+    expect(await meWorks(s.t, other.accessToken)).toBe(false);
+    // All at once, so a failure shows every consequence: the answer, the identity, the owner's session.
+    expect({
+      answer: unlinked.errors?.[0]?.extensions ?? unlinked.data,
+      identities: (await identitiesOf(account.userId)).map((i) => i.id),
+      ownerSignedIn: await meWorks(s.t, owner),
+    }).toEqual({
+      answer: { code: 'UNAUTHENTICATED', reason: 'REVOKED' },
+      identities: [account.identityId],
+      ownerSignedIn: true,
+    });
+  });
+
+  it("a session signed out while its completeIdentityLink waited for the user's lock links nothing: its provider account never signs in to the user", async () => {
+    const user = await registerUser(s);
+    const thief = (await loginUser(s.t, user.email)).accessToken;
+    const thiefAtProvider = oidcUser();
+    const started = await start(s, 'corp', undefined, thief);
+    const back = await atProvider({ idp }, started.authorizationUrl, thiefAtProvider);
+    // The owner signs the thief's session out in a transaction that holds the user's row (as every
+    // change of ways in does) and commits only once the link waits for that row.
+    const hold = await holdInTransaction(s, async (tx) => {
+      await tx.execute(sql`select 1 from users where id = ${user.userId} for update`);
+      await tx.execute(sql`update sessions set revoked_at = now() where id = ${sessionIdOf(thief)}`);
+    });
+    const linking = s.gql(COMPLETE_LINK, callbackVariables('corp', back), { token: thief });
+    expect(await waitForLockWaiters(s, 1, linking)).toBe(true);
+    await hold.release();
+    const linked = await linking;
+    const later = await signIn(thiefAtProvider);
+    expect({
+      linked: linked.data?.completeIdentityLink?.__typename ?? linked.errors?.[0]?.extensions,
+      identities: (await identitiesOf(user.userId)).length,
+      thiefSignsInToTheUser: later.__typename === 'AuthPayload' && later.user.id === user.userId,
+    }).toEqual({
+      linked: { code: 'UNAUTHENTICATED', reason: 'REVOKED' },
+      identities: 0,
+      thiefSignsInToTheUser: false,
+    });
   });
 });

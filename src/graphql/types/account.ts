@@ -5,7 +5,7 @@ import {
   RateLimitedError,
 } from '../../errors.js';
 import { SecondFactorRequired } from '../../credentials/sign-in-challenges.js';
-import { unauthenticatedError } from '../access-errors.js';
+import { changeAsViewer, claimsOf } from '../viewer-claims.js';
 import { emailKey } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -33,18 +33,10 @@ builder.mutationFields((t) => ({
         'password, or it is the current one. The new session keeps the factors this one passed.',
     ),
     rateLimit: { account: ['CHANGE_PASSWORD_ACCOUNT'], ip: ['CHANGE_PASSWORD_IP'] },
-    resolve: async (_root, args, ctx) => {
-      const viewer = await ctx.viewer();
-      if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
-      return ctx.refreshCookie.deliver(
-        await ctx.services.passwordChange.changePassword({
-          userId: viewer.claims.sub,
-          ...args,
-          amr: viewer.claims.amr.length > 0 ? viewer.claims.amr : ['pwd'],
-          request: ctx.request,
-        }),
-      );
-    },
+    resolve: async (_root, args, ctx) =>
+      ctx.refreshCookie.deliver(
+        await changeAsViewer(ctx, (claims) => ctx.services.passwordChange.changePassword({ claims, ...args, request: ctx.request })),
+      ),
   }),
   requestEmailVerification: t.boolean({
     ...guarded(
@@ -54,9 +46,7 @@ builder.mutationFields((t) => ({
     ),
     rateLimit: { account: ['REQUEST_EMAIL_VERIFICATION_ACCOUNT'] },
     resolve: async (_root, _args, ctx) => {
-      const viewer = await ctx.viewer();
-      if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
-      await ctx.services.accountRecovery.requestEmailVerification(viewer.claims.sub, ctx.request);
+      await ctx.services.accountRecovery.requestEmailVerification((await claimsOf(ctx)).sub, ctx.request);
       return true;
     },
   }),

@@ -6,7 +6,8 @@ import { describeErrors, withTypedErrors } from '../access-errors.js';
 import { rowId, signInEmail } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-import { ADD_FACTOR, changeAsViewer, claimsOf, FACTOR_CHANGE, NEEDS_VERIFIED_ADDRESS, PROVE_FACTOR } from './second-factor.js';
+import { ADD_FACTOR, FACTOR_CHANGE, NEEDS_VERIFIED_ADDRESS, PROVE_FACTOR } from './second-factor.js';
+import { changeAsViewer, claimsOf } from '../viewer-claims.js';
 import { UserRef } from './user.js';
 import { AuthPayload } from './auth.js';
 

@@ -2,12 +2,10 @@ import type { Account } from '../../accounts/accounts.js';
 import type { TotpEnrollmentAnswer } from '../../credentials/second-factors.js';
 import { MAX_PENDING_TOTP_GUESSES, PENDING_TOTP_TTL_SECONDS } from '../../credentials/totp.js';
 import { InputError, InvalidSecondFactorError, RateLimitedError } from '../../errors.js';
-import { accessError, describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
-import { SessionEndedError } from '../../sessions/sessions.js';
-import type { AccessClaims } from '../../tokens/access-tokens.js';
+import { describeErrors, withTypedErrors } from '../access-errors.js';
+import { changeAsViewer, claimsOf } from '../viewer-claims.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
-import type { Context } from '../../context.js';
 import { UserRef } from './user.js';
 
 export const SecondFactorMethodEnum = builder.enumType('SecondFactorMethod', {
@@ -32,28 +30,6 @@ const RecoveryCodesRef = builder.objectRef<{ codes: string[] }>('RecoveryCodes')
   description: 'Ten single-use recovery codes, shown this once (only their hashes are stored). Any older set stops working.',
   fields: (t) => ({ codes: t.exposeStringList('codes') }),
 });
-
-/** The viewer's claims, or UNAUTHENTICATED (the policy has let only signed-in users through). */
-export async function claimsOf(ctx: Context) {
-  const viewer = await ctx.viewer();
-  if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
-  return viewer.claims;
-}
-
-/**
- * Runs a change of the viewer's factors. A session signed out while the change waited for the
- * user's lock (SessionEndedError: the owner added a factor meanwhile) is answered as its next
- * request would be, UNAUTHENTICATED with reason REVOKED; nothing was changed.
- */
-export async function changeAsViewer<T>(ctx: Context, change: (claims: AccessClaims) => Promise<T>): Promise<T> {
-  const claims = await claimsOf(ctx);
-  try {
-    return await change(claims);
-  } catch (err) {
-    if (err instanceof SessionEndedError) throw accessError('UNAUTHENTICATED', { reason: 'REVOKED' });
-    throw err;
-  }
-}
 
 /** Said by every field that changes a factor (issue 14: changing factors revokes the other sessions). */
 export const FACTOR_CHANGE = 'Your other sessions are signed out.';

@@ -1,5 +1,4 @@
 import type { Account } from '../../accounts/accounts.js';
-import type { Context } from '../../context.js';
 import type { IdentityRow } from '../../db/schema.js';
 import {
   AccountDisabledError,
@@ -10,7 +9,8 @@ import {
 } from '../../errors.js';
 import { SecondFactorRequired } from '../../credentials/sign-in-challenges.js';
 import type { SocialSignInStart } from '../../social/social-sign-in.js';
-import { describeErrors, unauthenticatedError, withTypedErrors } from '../access-errors.js';
+import { describeErrors, withTypedErrors } from '../access-errors.js';
+import { changeAsViewer, claimsOf } from '../viewer-claims.js';
 import { rowId } from '../arguments.js';
 import { builder } from '../builder.js';
 import { guarded } from '../policy.js';
@@ -54,16 +54,6 @@ builder.objectField(UserRef, 'identities', (t) =>
     resolve: (user, _args, ctx) => ctx.services.socialSignIn.identitiesOf(user.id),
   }),
 );
-
-/** The signed-in viewer's access token claims, for fields whose policy has already required one. */
-async function viewerClaims(ctx: Context) {
-  const viewer = await ctx.viewer();
-  if (viewer.kind !== 'user') throw unauthenticatedError(viewer);
-  return viewer.claims;
-}
-
-/** The signed-in viewer's id, for fields whose policy has already required one. */
-const viewerId = async (ctx: Context): Promise<string> => (await viewerClaims(ctx)).sub;
 
 /**
  * startSocialSignIn and startIdentityLink answer one union, StartSocialSignInResult (a name the
@@ -134,7 +124,7 @@ builder.mutationFields((t) => ({
         'enough to add one: it needs a recent sign-in (`reauthenticate` renews it).',
     ),
     resolve: async (_root, args, ctx) => {
-      const { sub } = await viewerClaims(ctx);
+      const { sub } = await claimsOf(ctx);
       return ctx.services.socialSignIn.startLink(args.provider, args.redirectUri, sub);
     },
   }),
@@ -152,7 +142,7 @@ builder.mutationFields((t) => ({
         'started). Already linked to you: answered as it is. Linked to another account: AccountExistsError.',
     ),
     resolve: async (_root, args, ctx) =>
-      ctx.services.socialSignIn.completeLink(args, await viewerId(ctx), ctx.request),
+      changeAsViewer(ctx, (claims) => ctx.services.socialSignIn.completeLink(args, claims, ctx.request)),
   }),
   unlinkIdentity: t.boolean({
     args: { id: t.arg.id({ required: true }).validate(rowId) },
@@ -163,8 +153,7 @@ builder.mutationFields((t) => ({
         `the identity must not outlive it).\n\n${describeErrors(['LAST_SIGN_IN_METHOD'])}`,
     ),
     resolve: async (_root, { id }, ctx) => {
-      const claims = await viewerClaims(ctx);
-      return withTypedErrors(() => ctx.services.socialSignIn.unlink(claims, id ?? null, ctx.request));
+      return withTypedErrors(() => changeAsViewer(ctx, (claims) => ctx.services.socialSignIn.unlink(claims, id ?? null, ctx.request)));
     },
   }),
 }));
