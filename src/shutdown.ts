@@ -19,11 +19,11 @@ export function trackHandlers(handler: (request: IncomingMessage, response: Serv
   return {
     listener: (request: IncomingMessage, response: ServerResponse) => {
       running += 1;
-      // A handler that throws at once is finished too (the HTTP server reports its error as before).
-      Promise.resolve()
+      // A handler that throws or rejects is finished too; its error stays unhandled, so the
+      // process-fault handlers report it as they did before handlers were counted.
+      void Promise.resolve()
         .then(() => handler(request, response))
-        .finally(finished)
-        .catch(() => {});
+        .finally(finished);
     },
     running: () => running,
     /** Resolves once no handler runs. */
