@@ -168,10 +168,11 @@ export class SessionEndedError extends Error {
 }
 
 /**
- * Locks the user's row for a change one of their sessions asked for (a change of factors: the
- * lock every such change, and every sign-in's check for factors, takes), then checks under it
- * that the session is still live. A session revoked while its change waited (the owner added a
- * factor and so signed the other sessions out) changes nothing: SessionEndedError.
+ * Locks the user's row for a change of a way in that one of their sessions asked for (factors,
+ * password, linked identities: the lock every such change, and every sign-in's check for
+ * factors, takes), then checks under it that the session is still live. A session revoked while
+ * its change waited (the owner added a factor, or signed the others out) changes nothing:
+ * SessionEndedError.
  */
 export async function lockUserForSession(tx: Tx, claims: Pick<AccessClaims, 'sub' | 'sid'>, now: Date): Promise<UserRow> {
   const user = await lockUser(tx, claims.sub);
