@@ -175,19 +175,38 @@ async function sendAndHangUp(base: string, query: string, variables: Record<stri
   return { hangUp: () => request.destroy() };
 }
 
+const METRICS_TOKEN = 'shutdown-test-metrics-token-0123456789abcdef';
+
+/** argon2 jobs that have reached the server's gate so far: those started and those waiting, from /metrics. */
+async function argon2JobsArrived(server: Started): Promise<number> {
+  const response = await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const text = await response.text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return value('authgraph_argon2_wait_seconds_count') + value('authgraph_argon2_queue_depth');
+}
+
 describe('SIGTERM with requests whose clients hung up', () => {
   it(
     'finishes them before closing the database: every login makes its session, nothing is logged as an error, exit 0',
     async () => {
       const dataDir = newDataDir();
       // One hash at a time: most of the logins still wait for the argon2 gate at the signal.
-      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000' }, dataDir);
+      const server = await startServer(
+        { ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000', METRICS: 'true', METRICS_TOKEN },
+        dataDir,
+      );
       const { email } = await registerUser(server);
+      const before = await argon2JobsArrived(server);
       const logins = 30;
       const sent = await Promise.all(
         Array.from({ length: logins }, () => sendAndHangUp(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
       );
-      await delay(300); // the server has read them
+      // Hung up only once the server has read every login: each has reached the argon2 gate. A request the server has not read yet when
+      // it stops listening was never received, and is not what this test is about.
+      await vi.waitFor(async () => expect(await argon2JobsArrived(server)).toBe(before + logins), {
+        timeout: EXIT_BOUND_MS,
+        interval: 50,
+      });
       for (const request of sent) request.hangUp();
       process.kill(await serverPid(server), 'SIGTERM');
       const exit = await within(server.exited, EXIT_BOUND_MS);
