@@ -124,12 +124,16 @@ export function createLockout(deps: { db: Database; clock: Clock; policy: Lockou
         return {
           failed: async () => {},
           succeeded: async () => {
+            const clear = (executor: Database | Tx) =>
+              executor.delete(loginLockouts).where(eq(loginLockouts.emailHash, emailHash)).returning({ lockedUntil: loginLockouts.lockedUntil });
+            // The usual success set no lock: its one statement needs no transaction of its own.
+            if (!setLock) {
+              await clear(db);
+              return;
+            }
             await db.transaction(async (tx2) => {
-              const cleared = await tx2
-                .delete(loginLockouts)
-                .where(eq(loginLockouts.emailHash, emailHash))
-                .returning({ lockedUntil: loginLockouts.lockedUntil });
-              if (setLock && cleared[0]?.lockedUntil?.getTime() === admission.lockedUntil) await witness.lifted(tx2, 'signed_in');
+              const cleared = await clear(tx2);
+              if (cleared[0]?.lockedUntil?.getTime() === admission.lockedUntil) await witness.lifted(tx2, 'signed_in');
             });
           },
           release: async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, count, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { sha256Digest } from '../crypto/digest.js';
 import type { Database, Tx } from '../db/client.js';
 import { recoveryCodes } from '../db/schema.js';
@@ -55,11 +55,5 @@ export async function spendRecoveryCode(db: Database | Tx, userId: string, code:
   return spent.length === 1;
 }
 
-/** How many unused codes the user has left. */
-export async function unusedRecoveryCodes(db: Database | Tx, userId: string): Promise<number> {
-  const [row] = await db
-    .select({ n: count() })
-    .from(recoveryCodes)
-    .where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
-  return row?.n ?? 0;
-}
+/** The rows of the user's codes not yet used. */
+export const unusedCodesOf = (userId: string) => and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt));

@@ -1,17 +1,18 @@
+import { eq, sql, type SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import QRCode from 'qrcode';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Database, Tx } from '../db/client.js';
-import type { UserRow } from '../db/schema.js';
+import { passkeys, recoveryCodes, totpCredentials, users, type UserRow } from '../db/schema.js';
 import { EmailNotVerifiedError, InvalidSecondFactorError, NoSecondFactorError } from '../errors.js';
 import { findUserById } from '../accounts/accounts.js';
 import type { AccessClaims } from '../tokens/access-tokens.js';
 import { lockUserForSession, revokeUserSessions } from '../sessions/sessions.js';
 import type { RequestInfo } from '../request-info.js';
-import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedRecoveryCodes } from './recovery-codes.js';
+import { deleteRecoveryCodes, replaceRecoveryCodes, spendRecoveryCode, unusedCodesOf } from './recovery-codes.js';
 import type { SecondFactorMethod } from './sign-in-challenges.js';
-import type { TotpStore } from './totp.js';
-import { passkeysOf } from './passkeys.js';
+import { confirmedSecretOf, type TotpStore } from './totp.js';
 
 export type { SecondFactorMethod };
 
@@ -66,13 +67,24 @@ export function createSecondFactors(deps: { db: Database; clock: Clock; audit: A
    */
   const lockOwner = (tx: Tx, claims: AccessClaims, now: Date) => lockUserForSession(tx, claims, now);
 
+  /** One statement (it runs in every password sign-in): which kinds of factor the user has. */
   async function methodsOf(executor: Database | Tx, userId: string): Promise<SecondFactorMethod[]> {
+    const any = (table: PgTable, where: SQL | undefined) => sql<boolean>`exists (select 1 from ${table} where ${where})`.mapWith(Boolean);
+    const [found] = await executor
+      .select({
+        totp: any(totpCredentials, confirmedSecretOf(userId)),
+        codes: any(recoveryCodes, unusedCodesOf(userId)),
+        passkey: any(passkeys, eq(passkeys.userId, userId)),
+      })
+      .from(users)
+      .where(eq(users.id, userId));
     const methods: SecondFactorMethod[] = [];
-    if (await totp.isEnabled(executor, userId)) {
+    if (found?.totp) {
       methods.push('TOTP');
-      if ((await unusedRecoveryCodes(executor, userId)) > 0) methods.push('RECOVERY_CODE');
+      // Recovery codes stand in for the authenticator app: without it they are no factor.
+      if (found.codes) methods.push('RECOVERY_CODE');
     }
-    if ((await passkeysOf(executor, userId)).length > 0) methods.push('PASSKEY');
+    if (found?.passkey) methods.push('PASSKEY');
     return methods;
   }
 

@@ -81,8 +81,8 @@ export function createSignIn(deps: SignInDeps) {
    * cut-off (log out everywhere) not after now. `secondFactor` (a code spent) and `spend` (a
    * challenge spent once) run in it too, after those checks: when anything refuses, the whole
    * transaction rolls back, so a code is never spent for a session that did not open.
-   * `passwordOnly`: the user had no second factor when the password was checked; checked again
-   * under the row lock, which every change of factors takes (a factor turned on meanwhile wins).
+   * `passwordOnly`: only if the user has no second factor, checked under the row lock, which
+   * every change of factors takes (a factor turned on while the password was checked wins).
    */
   async function openSession(
     user: UserRow,
@@ -158,7 +158,8 @@ export function createSignIn(deps: SignInDeps) {
       const issued = await issueChallenge(db, { userId: user.id, firstStep, now: clock.now() });
       return { kind: 'refused', error: new SecondFactorRequired(issued.challenge, methods, CHALLENGE_TTL_SECONDS) };
     };
-    if ((await secondFactors.methodsOf(user.id)).length > 0) return challenge();
+    // Whether the user has a factor is asked once, under the lock where it is decided: a user
+    // with one gets the challenge (the transaction rolled back, nothing written).
     const opened = await openSession(user, {
       request,
       now: clock.now(),
@@ -169,7 +170,7 @@ export function createSignIn(deps: SignInDeps) {
       isCurrent: (stored) => stored.passwordHash === user.passwordHash,
     });
     if (opened.ok) return { kind: 'signed_in', tokens: opened.tokens };
-    if (opened.reason === 'factor_due') return challenge(); // turned on while the password was checked
+    if (opened.reason === 'factor_due') return challenge();
     if (opened.reason === 'disabled') {
       await failure('account_disabled', user.id);
       return { kind: 'refused', error: new AccountDisabledError() };

@@ -48,6 +48,9 @@ export type TotpConfirmRefusal = 'not_enrolled' | 'expired' | 'exhausted' | 'unv
 /** How confirming a pending secret ended. */
 export type TotpConfirmation = { ok: true } | { ok: false; reason: TotpConfirmRefusal };
 
+/** The rows of the user's confirmed secret (a pending one does not count until confirmTotp). */
+export const confirmedSecretOf = (userId: string) => and(eq(totpCredentials.userId, userId), isNotNull(totpCredentials.secret));
+
 /** A user's authenticator-app secret: enrolment, confirmation, and codes spent at most once. */
 export function createTotpStore(deps: { encryption: KeyEncryption; issuer: string; logger: Pick<Logger, 'error'> }) {
   const { encryption, issuer, logger } = deps;
@@ -166,10 +169,7 @@ export function createTotpStore(deps: { encryption: KeyEncryption; issuer: strin
 
     /** Whether the user has a confirmed secret. */
     async isEnabled(db: Database | Tx, userId: string): Promise<boolean> {
-      const [row] = await db
-        .select({ userId: totpCredentials.userId })
-        .from(totpCredentials)
-        .where(and(eq(totpCredentials.userId, userId), isNotNull(totpCredentials.secret)));
+      const [row] = await db.select({ userId: totpCredentials.userId }).from(totpCredentials).where(confirmedSecretOf(userId));
       return row !== undefined;
     },
   };
