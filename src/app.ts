@@ -1,7 +1,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { NoSchemaIntrospectionCustomRule, type ValidationRule } from 'graphql';
-import { createYoga, useReadinessCheck, type YogaLogger, type YogaServerOptions } from 'graphql-yoga';
+import { createYoga, type YogaLogger, type YogaServerOptions } from 'graphql-yoga';
 import type { Config } from './config.js';
 import { createContextFactory } from './context.js';
 import type { AppServices } from './services.js';
@@ -16,6 +16,7 @@ import { useMetrics } from './plugins/use-metrics.js';
 import { useNoOriginalError } from './plugins/use-no-original-error.js';
 import { useNoSuggestions } from './plugins/use-no-suggestions.js';
 import { useQueryParamCheck } from './plugins/use-query-param-check.js';
+import { useReadiness } from './plugins/use-readiness.js';
 import { useRefreshCookie } from './plugins/use-refresh-cookie.js';
 import { useRequestDeadline } from './plugins/use-request-deadline.js';
 import { useRequestLimits } from './plugins/use-request-limits.js';
@@ -111,6 +112,8 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
           ? { enabled: true, token: metricsToken, metrics: services.metrics }
           : { enabled: false },
       ),
+      // Before every plugin that answers a request on its own (its onRequest notes the key set's).
+      useSecurityHeaders({ hsts: config.publicUrl?.startsWith('https:') ?? false }),
       useJwks({ keySet: () => services.signingKeys.ring.published(), maxAge: config.keys.jwksMaxAge }),
       useRequestDeadline({ ms: requestDeadlineMs }),
       useRequestLimits({ bodyLimit: config.bodyLimit }),
@@ -133,19 +136,15 @@ export function createApp(services: AppServices, { config, ping, requestDeadline
       useNoOriginalError(),
       useStacklessSerialization(),
       useValidationRules(rules),
-      useSecurityHeaders({ hsts: config.publicUrl?.startsWith('https:') ?? false }),
       useVaryOrigin(),
-      useReadinessCheck({
-        endpoint: '/ready',
-        check: async () => {
-          try {
-            await ping();
-            return true;
-          } catch (err) {
-            logger.warn({ err }, 'readiness check failed: database unreachable');
-            return false;
-          }
-        },
+      useReadiness(async () => {
+        try {
+          await ping();
+          return true;
+        } catch (err) {
+          logger.warn({ err }, 'readiness check failed: database unreachable');
+          return false;
+        }
       }),
     ],
   });

@@ -73,15 +73,20 @@ export function createContextFactory(services: ResolverServices) {
     // closures (and objects shared by reference), never in properties reassigned later.
     let pending: Promise<Viewer> | undefined;
     let resolved: Viewer | undefined;
-    // Per request: batches the lookups of one list into one query, and caches them for the request.
-    const accessLoader = new DataLoader<string, Access>(async (ids) => {
-      const loaded = await services.directory.accessOf(ids);
-      return ids.map((id) => loaded.get(id)!);
-    });
-    const rolePermissions = new DataLoader<string, string[]>(async (names) => {
-      const loaded = await services.directory.permissionsOf(names);
-      return names.map((name) => loaded.get(name)!);
-    });
+    // Per request: batches the lookups of one list into one query, and caches them for the
+    // request. Made on first use: most requests never look anyone's access up.
+    let accessLoader: DataLoader<string, Access> | undefined;
+    let rolePermissions: DataLoader<string, string[]> | undefined;
+    const accessLoaderOf = () =>
+      (accessLoader ??= new DataLoader<string, Access>(async (ids) => {
+        const loaded = await services.directory.accessOf(ids);
+        return ids.map((id) => loaded.get(id)!);
+      }));
+    const rolePermissionsOf = () =>
+      (rolePermissions ??= new DataLoader<string, string[]>(async (names) => {
+        const loaded = await services.directory.permissionsOf(names);
+        return names.map((name) => loaded.get(name)!);
+      }));
     const authorization = initial.request.headers.get('authorization');
     const context: Context = {
       services,
@@ -98,10 +103,10 @@ export function createContextFactory(services: ResolverServices) {
         });
         return pending;
       },
-      accessOf: (userId) => accessLoader.load(userId),
-      permissionsOfRole: (role) => rolePermissions.load(role),
+      accessOf: (userId) => accessLoaderOf().load(userId),
+      permissionsOfRole: (role) => rolePermissionsOf().load(role),
       forgetAccess(userId) {
-        accessLoader.clear(userId);
+        accessLoader?.clear(userId);
       },
       async access() {
         const viewer = await context.viewer();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * SHA-256 of a text, in the encoding its column stores: hex for token secrets, base64url for
@@ -6,5 +6,5 @@ import { createHash } from 'node:crypto';
  * own: rows written before a change of encoding would no longer be found.
  */
 export function sha256Digest(text: string, encoding: 'hex' | 'base64url'): string {
-  return createHash('sha256').update(text).digest(encoding);
+  return hash('sha256', text, encoding);
 }

@@ -20,7 +20,12 @@ const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 /** Security headers on every response; `hsts` when the public URL is https. */
 export function useSecurityHeaders(options: { hsts: boolean }): Plugin {
+  // Noted from the URL yoga has parsed, not parsed again for every response.
+  const keySetRequests = new WeakSet<Request>();
   return {
+    onRequest({ request, url }) {
+      if (url.pathname === JWKS_PATH) keySetRequests.add(request);
+    },
     onResponse({ request, response }) {
       const headers = response.headers;
       const html = headers.get('content-type')?.includes('text/html') ?? false;
@@ -29,7 +34,7 @@ export function useSecurityHeaders(options: { hsts: boolean }): Plugin {
       headers.set('X-Frame-Options', 'DENY');
       headers.set('Content-Security-Policy', html ? GRAPHIQL_CSP : API_CSP);
       // Answers can carry tokens: no cache may keep them. The public key set is the exception.
-      if (new URL(request.url).pathname !== JWKS_PATH) headers.set('Cache-Control', 'no-store');
+      if (!keySetRequests.has(request)) headers.set('Cache-Control', 'no-store');
       if (options.hsts) headers.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     },
   };
