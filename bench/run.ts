@@ -5,10 +5,10 @@
  * itself (`node --import tsx src/server.ts`, RATE_LIMITS=off), on PostgreSQL and on PGlite.
  *
  * One run prints a table per database (req/s, p50, p99, each against bare yoga), then on
- * PostgreSQL a head-to-head run (authenticated `me` and bare yoga in alternating rounds: the
+ * PostgreSQL a head-to-head run (authenticated `me` and bare yoga in back-to-back rounds: the
  * ratio the target reads), a memory run, a propagation run between two instances and a scale
- * run (1,000,000 users and revoked tokens vs an empty database), and a targets block. Speed never changes the
- * exit code; a server that does not start, or answers that are errors, do.
+ * run (1,000,000 users and revoked tokens vs an empty database), and a targets block. Speed
+ * never changes the exit code; a server that does not start, or answers that are errors, do.
  *
  * Environment: BENCH_SECONDS (5) per measured scenario; AUTHGRAPH_TEST_PG_URL, the admin URL
  * of a PostgreSQL server to create the run's databases on (default
@@ -21,7 +21,7 @@ import { loadConfig } from '../src/config.js';
 import { measureArgon2, type Argon2Time } from './argon2-time.js';
 import { loginMany, registerUsers, type Session } from './http.js';
 import { cleanUp, installExitHandlers, wasInterrupted } from './lifecycle.js';
-import { quantile, CONNECTIONS, measure, warmAndMeasure, type Measurement } from './load.js';
+import { CONNECTIONS, measure, quantile, warmAndMeasure, type Measurement } from './load.js';
 import { bulkLoad, countRows, createDatabase, findPostgres, redact, type PostgresServer } from './postgres.js';
 import { measurePropagation, type Propagation } from './propagation.js';
 import { formatInt, formatMiB, formatMs, formatRatio, formatTable, formatTargets, serverMicrosPerRequest, type Target } from './report.js';
@@ -111,7 +111,7 @@ const best = (rounds: Measurement[]) => rounds.reduce((a, b) => (b.reqPerSec > a
  * Authenticated `me` against bare yoga on two servers running side by side, in rounds of one
  * measurement each, back to back (which goes first alternates), and the median of the rounds'
  * ratios: a ratio of two single measurements minutes apart mostly measures what else the
- * machine did meanwhile (on this machine it moved from 0.71 to 0.97 between runs of one commit).
+ * machine did meanwhile (on this machine it moved from 0.54 to 0.97 between runs of one commit).
  */
 async function measureHeadToHead(yoga: ServerProcess, server: ServerProcess, tokens: string[]): Promise<HeadToHead> {
   const bare: Measurement[] = [];

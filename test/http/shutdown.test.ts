@@ -201,8 +201,9 @@ describe('SIGTERM with requests whose clients hung up', () => {
       const sent = await Promise.all(
         Array.from({ length: logins }, () => sendAndHangUp(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
       );
-      // Hung up only once the server has read every login: each has reached the argon2 gate. A request the server has not read yet when
-      // it stops listening was never received, and is not what this test is about.
+      // Hung up only once the server has read every login: each has reached the argon2 gate. A
+      // request the server has not read yet when it stops listening was never received, and is
+      // not what this test is about.
       await vi.waitFor(async () => expect(await argon2JobsArrived(server)).toBe(before + logins), {
         timeout: EXIT_BOUND_MS,
         interval: 50,
