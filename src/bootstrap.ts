@@ -38,6 +38,7 @@ export async function bootstrap(
     listenUrl: config.databaseListenUrl,
     dataDir: config.dataDir,
     timeouts: config.databaseTimeouts,
+    preparedStatements: config.databasePreparedStatements,
   });
   let services: AppServices | undefined;
   let keys: SigningKeys | undefined;

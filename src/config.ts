@@ -20,10 +20,12 @@ const wholeNumber = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGE
     .transform((value) => (value === undefined ? fallback : Number(value)))
     .pipe(z.number().min(min).max(max));
 const seconds = (fallback: number) => wholeNumber(fallback, 1);
-const flag = z
-  .enum(['true', 'false', '1', '0'])
-  .default('false')
-  .transform((v) => v === 'true' || v === '1');
+const flagDefaulting = (fallback: 'true' | 'false') =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(fallback)
+    .transform((v) => v === 'true' || v === '1');
+const flag = flagDefaulting('false');
 const optionalText = z.string().optional();
 
 /** 32 bytes given as hex or base64 (standard or URL-safe), or null. */
@@ -43,6 +45,7 @@ const envSchema = z.object({
   DATABASE_LISTEN_URL: optionalText.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_CONNECT_TIMEOUT: seconds(5),
   DATABASE_STATEMENT_TIMEOUT: seconds(5),
+  DATABASE_PREPARED_STATEMENTS: flagDefaulting('true'),
   SHUTDOWN_TIMEOUT: seconds(10),
   /** Test hook, honoured only with NODE_ENV=test: the start-up waits for a signal at this stage. */
   AUTHGRAPH_TEST_PAUSE_STARTUP: z.enum(['open-database', 'migrate', 'mid-migration', 'listen']).optional(),
@@ -266,6 +269,8 @@ function toConfig(e: z.output<typeof envSchema>, limits: Record<RateLimitName, R
     databaseListenUrl: e.DATABASE_LISTEN_URL ?? e.DATABASE_URL,
     /** Seconds to open a PostgreSQL connection, and that one statement may run. */
     databaseTimeouts: { connect: e.DATABASE_CONNECT_TIMEOUT, statement: e.DATABASE_STATEMENT_TIMEOUT },
+    /** Whether statements are prepared once per connection (false behind a pooler that cannot keep them). */
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     /** Seconds that requests in flight get to finish after SIGTERM or SIGINT. */
     shutdownTimeout: e.SHUTDOWN_TIMEOUT,
     /** Where the start-up waits for a signal (tests only: NODE_ENV=test). */

@@ -68,6 +68,8 @@ export interface OpenDatabaseOptions {
    * (30 s to connect, no statement limit).
    */
   timeouts?: { connect: number; statement: number } | undefined;
+  /** Prepare each statement once per connection (default true); false behind a pooler that cannot keep them. */
+  preparedStatements?: boolean | undefined;
 }
 
 /** How long /ready waits for the database before it answers 503. */
@@ -92,6 +94,36 @@ function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T>
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * The postgres.js client as drizzle sees it, with each of drizzle's statements prepared once per
+ * connection, as postgres.js does for its own queries. drizzle asks for unnamed statements, and
+ * postgres.js sends one with parameters in two round trips (Parse and Describe, wait for the
+ * parameter types, then Bind and Execute), which PostgreSQL parses and plans every time. A
+ * prepared statement is one round trip, planned once. postgres.js keeps them per connection,
+ * forgets them when it reconnects, and retries a statement whose plan PostgreSQL dropped (a
+ * migration changed a table under it).
+ */
+function preparingStatements<S extends postgres.Sql | postgres.TransactionSql>(client: S): S {
+  type Unsafe = postgres.Sql['unsafe'];
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      if (key === 'unsafe') {
+        const unsafe: Unsafe = (query, params, options) => target.unsafe(query, params, { ...options, prepare: true });
+        return unsafe;
+      }
+      if (key === 'begin' || key === 'savepoint') {
+        // The transaction's own client (and a savepoint's) prepares too.
+        return (...args: unknown[]) => {
+          const body = args.pop() as (sql: postgres.TransactionSql) => unknown;
+          const open = Reflect.get(target, key, receiver) as (...a: unknown[]) => unknown;
+          return open.call(target, ...args, (sql: postgres.TransactionSql) => body(preparingStatements(sql)));
+        };
+      }
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
 /** Opens PostgreSQL through postgres.js when a URL is given, otherwise embedded PGlite. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
@@ -110,6 +142,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     const client = postgres(url, {
       ...common,
       max: options.maxConnections ?? 10,
+      // postgres.js's own statements (begin, commit) are prepared unless this is false too.
+      prepare: options.preparedStatements !== false,
       ...(timeouts
         ? {
             connection: { statement_timeout: timeouts.statement * 1000 },
@@ -117,7 +151,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
           }
         : {}),
     });
-    const db = drizzlePostgres(client, { schema });
+    const db = drizzlePostgres(options.preparedStatements === false ? client : preparingStatements(client), { schema });
     return {
       db: db as unknown as Database,
       kind: 'postgres',

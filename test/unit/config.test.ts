@@ -14,6 +14,7 @@ describe('configuration', () => {
       dataDir: './.data',
       databaseUrl: undefined,
       databaseTimeouts: { connect: 5, statement: 5 },
+      databasePreparedStatements: true,
       shutdownTimeout: 10,
       logLevel: 'info',
       jwt: {
@@ -43,6 +44,7 @@ describe('configuration', () => {
       DATABASE_URL: 'postgres://app:pw@db.internal:5432/auth',
       DATABASE_CONNECT_TIMEOUT: '3',
       DATABASE_STATEMENT_TIMEOUT: '15',
+      DATABASE_PREPARED_STATEMENTS: 'false',
       SHUTDOWN_TIMEOUT: '30',
       LOG_LEVEL: 'debug',
       JWT_ALGORITHM: 'HS512',
@@ -62,6 +64,7 @@ describe('configuration', () => {
       dataDir: '/var/lib/authgraph',
       databaseUrl: 'postgres://app:pw@db.internal:5432/auth',
       databaseTimeouts: { connect: 3, statement: 15 },
+      databasePreparedStatements: false,
       shutdownTimeout: 30,
       logLevel: 'debug',
       jwt: { algorithm: 'HS512', secret: 's'.repeat(64), issuer: 'https://auth.example.com', audience: 'api' },
@@ -152,6 +155,10 @@ describe('configuration', () => {
   it('rejects a zero or fractional TTL with a ConfigError naming the variable', () => {
     expect(configErrorOf({ REFRESH_TOKEN_TTL: '0' }).message).toContain('REFRESH_TOKEN_TTL');
     expect(configErrorOf({ SESSION_MAX_AGE: '1.5' }).message).toContain('SESSION_MAX_AGE');
+  });
+
+  it('rejects a DATABASE_PREPARED_STATEMENTS that is not a boolean with a ConfigError naming it', () => {
+    expect(configErrorOf({ DATABASE_PREPARED_STATEMENTS: 'no' }).message).toContain('DATABASE_PREPARED_STATEMENTS');
   });
 
   it('rejects a zero database or shutdown timeout with a ConfigError naming it', () => {
