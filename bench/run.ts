@@ -371,7 +371,8 @@ function targets(argon: Argon2Time, pg: PostgresResults | null, pglite: Measurem
       figure: login
         ? `${formatRatio(login.reqPerSec / ceiling)} × (${formatInt(login.reqPerSec)} of ${formatInt(ceiling)}/s;` +
           ` cores used by server / load generator / rest: ${cpuSplit(login)};` +
-          ` argon2 alone: ${formatRatio(argon.parallelPerSec / ceiling)} ×)`
+          ` argon2 alone: ${formatRatio(argon.parallelPerSec / ceiling)} ×;` +
+          ` login ÷ argon2 alone: ${formatRatio(login.reqPerSec / argon.parallelPerSec)} ×)`
         : '-',
       met: login ? login.reqPerSec / ceiling >= 0.9 : null,
     });
