@@ -136,14 +136,15 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       // (porsager/postgres #1192, #1205, #1223). drizzle parses and serializes the one array
       // column (timestamptz[]) itself, so the fetch buys nothing here.
       fetch_types: false,
+      // postgres.js's own statements (begin, commit; the migrations' and the listener's) are
+      // prepared unless this is false too.
+      prepare: options.preparedStatements !== false,
       ...(timeouts ? { connect_timeout: timeouts.connect } : {}),
       backoff: reconnectDelay,
     } satisfies postgres.Options<Record<string, never>>;
     const client = postgres(url, {
       ...common,
       max: options.maxConnections ?? 10,
-      // postgres.js's own statements (begin, commit) are prepared unless this is false too.
-      prepare: options.preparedStatements !== false,
       ...(timeouts
         ? {
             connection: { statement_timeout: timeouts.statement * 1000 },

@@ -99,9 +99,12 @@ async function expectUnauthenticatedOn(app: TestApp, session: Pick<Session, 'acc
 
 /**
  * Step 1 of every path: B honours the token, the second time from memory. From then on, a B
- * that missed the change would keep honouring it from there.
+ * that missed the change would keep honouring it from there. B first hears what A has committed
+ * so far (the sign-up's own announcements): one arriving after B has read the user would rightly
+ * make B read it again, and a later check would count a database read that is not the change's.
  */
 async function warmOnB(session: Pick<Session, 'accessToken' | 'userId'>) {
+  await reachB();
   await expectMe(b, session);
   expect(await checksDuring(b, () => expectMe(b, session))).toEqual({ memory: 1, database: 0 });
 }
