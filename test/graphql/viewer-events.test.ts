@@ -5,12 +5,10 @@
  * and stays open otherwise; nobody else's changes reach it; it refuses whoever is not signed in;
  * a client that disconnects leaves nothing behind.
  */
-import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import { eq, sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CHANGE_CHANNEL } from '../../src/db/change-feed.js';
 import { rolePermissions, users } from '../../src/db/schema.js';
 import { MAX_STREAMS_PER_SESSION } from '../../src/sessions/viewer-events.js';
 import {
@@ -25,6 +23,7 @@ import {
 } from '../support/account.js';
 import type { TestApp } from '../support/app.js';
 import { createRole, GRANT_ROLE, removePermission, REVOKE_ROLE, SET_USER_ACTIVE } from '../support/authz.js';
+import { heardDuring } from '../support/channel.js';
 import { onPostgres, postgresUrl } from '../support/database.js';
 import type { Listening } from '../support/listen.js';
 import { GOOD_PASSWORD, loginUser, LOGOUT, registerUser, type Session } from '../support/operations.js';
@@ -356,18 +355,8 @@ describe('viewerEvents', () => {
 describe('viewer event notifications', () => {
   /** The e: payloads about `userId` (or any of `userIds`) committed while `work` ran. */
   async function announced(userIds: string | string[], work: () => Promise<unknown>): Promise<string[]> {
-    const heard: string[] = [];
-    const listener = await t.database.listen(CHANGE_CHANNEL, { onMessage: (payload) => heard.push(payload) });
-    try {
-      await work();
-      // A marker sent after the work arrives after everything it committed (commit order).
-      const marker = `test:${randomUUID()}`;
-      await t.database.db.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${marker})`);
-      await vi.waitFor(() => expect(heard).toContain(marker), ARRIVES);
-      return heard.filter((payload) => [userIds].flat().some((userId) => payload.startsWith(`e:${userId}:`)));
-    } finally {
-      await listener.stop();
-    }
+    const heard = await heardDuring(t, work);
+    return heard.filter((payload) => [userIds].flat().some((userId) => payload.startsWith(`e:${userId}:`)));
   }
 
   it('announces each cause once, as its strongest event', async () => {

@@ -147,6 +147,9 @@ builder.mutationFields((t) => ({
     errors: { types: [InvalidRefreshTokenError, RateLimitedError], union: { name: 'RefreshResult' } },
     args: { refreshToken: t.arg.string() },
     rateLimit: { ip: ['REFRESH_IP'] },
+    // A rotation announces nothing (refresh tokens and last use are held by no instance); a
+    // replay revokes the session, and failures still settle.
+    settles: 'onFailure',
     resolve: (_root, { refreshToken }, ctx) =>
       ctx.refreshCookie.refresh(refreshToken, (token) => ctx.services.auth.refresh(token, ctx.request)),
   }),
