@@ -5,7 +5,7 @@ import type { SessionRow, UserRow } from '../db/schema.js';
 import { InvalidRefreshTokenError } from '../errors.js';
 import type { AccessClaims, AccessTokenCodec } from '../tokens/access-tokens.js';
 import { loadAccess } from '../authz/permissions.js';
-import { findUserById, toAccount, type Account } from '../accounts/accounts.js';
+import { toAccount, type Account } from '../accounts/accounts.js';
 import type { RequestInfo } from '../request-info.js';
 import { wholeSecondsLeft } from '../time.js';
 import type { RevocationList } from './revocation.js';
@@ -113,10 +113,9 @@ export function createAuthService(deps: AuthServiceDeps) {
           await audit.record({ type: 'refresh_reuse_detected', userId: session.userId, request, detail }, tx);
           return rotation;
         }
-        const user = await findUserById(tx, session.userId);
         const detail = { sessionId: session.id, retry: rotation.kind === 'reissued' };
         await audit.record({ type: 'refresh', userId: session.userId, request, detail }, tx);
-        return { ...rotation, user: user! };
+        return rotation;
       });
       if (result.kind === 'rejected') throw new InvalidRefreshTokenError(result.reason);
       if (result.kind === 'replayed') throw new InvalidRefreshTokenError('replayed');

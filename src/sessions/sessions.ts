@@ -22,7 +22,7 @@ export interface IssuedRefreshToken {
 
 /** Outcome of presenting a refresh token for rotation. */
 export type RotationResult =
-  | { kind: 'rotated' | 'reissued'; session: SessionRow; refreshToken: IssuedRefreshToken }
+  | { kind: 'rotated' | 'reissued'; session: SessionRow; user: UserRow; refreshToken: IssuedRefreshToken }
   | { kind: 'replayed'; session: SessionRow }
   | { kind: 'rejected'; reason: 'malformed' | 'unknown' | 'bad_secret' | 'expired' | 'session_revoked' | 'user_disabled' };
 
@@ -97,15 +97,16 @@ export async function rotateRefreshToken(
   const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
   if (!row) return { kind: 'rejected', reason: 'unknown' } as const;
   if (!secretMatches(parts.secret, row.secretHash)) return { kind: 'rejected', reason: 'bad_secret' } as const;
+  // The user comes with the session: the new access token is theirs.
   const [found] = await tx
-    .select({ session: sessions, userActive: users.active })
+    .select({ session: sessions, user: users })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(eq(sessions.id, row.sessionId));
   if (!found || found.session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
   // Checked before anything is spent: a disabled user's token is refused, not consumed.
-  if (!found.userActive) return { kind: 'rejected', reason: 'user_disabled' } as const;
-  const { session } = found;
+  if (!found.user.active) return { kind: 'rejected', reason: 'user_disabled' } as const;
+  const { session, user } = found;
   if (row.expiresAt <= now || session.expiresAt <= now) return { kind: 'rejected', reason: 'expired' } as const;
 
   const successor = deriveSuccessor(policy.successorKey, parts);
@@ -117,7 +118,7 @@ export async function rotateRefreshToken(
       now,
       ttl: policy.refreshTokenTtl,
     });
-    return { kind: 'rotated', session, refreshToken } as const;
+    return { kind: 'rotated', session, user, refreshToken } as const;
   }
 
   const withinGrace = now <= addSeconds(row.rotatedAt, policy.refreshReuseGrace);
@@ -126,6 +127,7 @@ export async function rotateRefreshToken(
     return {
       kind: 'reissued',
       session,
+      user,
       refreshToken: { token: successor.token, expiresAt: live.expiresAt },
     } as const;
   }
