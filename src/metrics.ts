@@ -44,6 +44,8 @@ export interface Metrics {
   countRevocationCheck(source: 'memory' | 'database'): void;
   /** Reports the argon2 queue's length, read at each scrape. */
   watchArgon2Queue(length: () => number): void;
+  /** Reports how many HTTP requests are being handled, read at each scrape (the server's, not a test app's). */
+  watchRequestsInFlight(count: () => number): void;
   /** Reports a listener's state, read at each scrape; `connected` returns null when there is no listener. */
   watchListener(channel: ListenerChannel, connected: () => boolean | null): void;
 }
@@ -146,6 +148,16 @@ export function createMetrics(): Metrics {
         registers,
         collect() {
           this.set(length());
+        },
+      });
+    },
+    watchRequestsInFlight(count) {
+      new Gauge({
+        name: 'authgraph_http_requests_in_flight',
+        help: 'HTTP requests being handled: from their headers read until their work ends (also when the client hung up). This scrape counts itself.',
+        registers,
+        collect() {
+          this.set(count());
         },
       });
     },

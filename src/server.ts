@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     });
     stopPurge = schedulePurge(runtime.services, config.purgeInterval);
     handlers = trackHandlers(app);
+    runtime.services.metrics.watchRequestsInFlight(handlers.running);
     server = createServer(handlers.listener);
     await startup.checkpoint('listen');
     address = await listen(server, config.host, config.port);

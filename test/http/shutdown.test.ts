@@ -7,7 +7,6 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { onPostgres, postgresUrl } from '../support/database.js';
 import { GOOD_PASSWORD, LOGIN, ME, REGISTER, uniqueEmail } from '../support/operations.js';
@@ -132,21 +131,45 @@ async function holdRequest(
   return { release: () => request.end(body.subarray(body.length - 5)), answer };
 }
 
+const METRICS_TOKEN = 'shutdown-test-metrics-token-0123456789abcdef';
+/** What a server started with these serves on /metrics: the tests read its state there. */
+const WITH_METRICS = { METRICS: 'true', METRICS_TOKEN };
+
+/** One scrape of /metrics (the server started WITH_METRICS): a metric's value by name, NaN when absent. */
+async function scrape(server: Started): Promise<(name: string) => number> {
+  const response = await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const text = await response.text();
+  return (name) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+/** argon2 jobs that have reached the server's gate so far: those started and those waiting. */
+async function argon2JobsArrived(server: Started): Promise<number> {
+  const value = await scrape(server);
+  return value('authgraph_argon2_wait_seconds_count') + value('authgraph_argon2_queue_depth');
+}
+
+/** Waits until the server handles exactly `n` requests besides the scrape that asks. */
+async function handling(server: Started, n: number): Promise<void> {
+  await vi.waitFor(async () => expect((await scrape(server))('authgraph_http_requests_in_flight') - 1).toBe(n), {
+    timeout: EXIT_BOUND_MS,
+    interval: 50,
+  });
+}
+
 describe('SIGTERM with requests in flight', () => {
   it(
     'finishes every login in flight with its AuthPayload, refuses new connections, and exits 0',
     async () => {
       // One hash at a time: the ten logins take a while to get through. The queue waits as long
       // as they need (the default 2 s would refuse the last ones as "busy" on a slow machine).
-      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000' });
+      const server = await startServer({ ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000', ...WITH_METRICS });
       const { email } = await registerUser(server);
       const held = await Promise.all(
         Array.from({ length: 10 }, () => holdRequest(server.base, LOGIN, { input: { email, password: GOOD_PASSWORD } })),
       );
-      await delay(300); // the server has parsed their headers
+      await handling(server, 10); // the server has read their headers
       process.kill(await serverPid(server), 'SIGTERM');
-      await delay(300);
-      await expect(fetch(`${server.base}/health`)).rejects.toThrow();
+      await vi.waitFor(() => expect(fetch(`${server.base}/health`)).rejects.toThrow(), { timeout: EXIT_BOUND_MS, interval: 50 });
       for (const request of held) request.release();
 
       const answers = await Promise.all(held.map((request) => request.answer));
@@ -175,16 +198,6 @@ async function sendAndHangUp(base: string, query: string, variables: Record<stri
   return { hangUp: () => request.destroy() };
 }
 
-const METRICS_TOKEN = 'shutdown-test-metrics-token-0123456789abcdef';
-
-/** argon2 jobs that have reached the server's gate so far: those started and those waiting, from /metrics. */
-async function argon2JobsArrived(server: Started): Promise<number> {
-  const response = await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-  const text = await response.text();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return value('authgraph_argon2_wait_seconds_count') + value('authgraph_argon2_queue_depth');
-}
-
 describe('SIGTERM with requests whose clients hung up', () => {
   it(
     'finishes them before closing the database: every login makes its session, nothing is logged as an error, exit 0',
@@ -192,7 +205,7 @@ describe('SIGTERM with requests whose clients hung up', () => {
       const dataDir = newDataDir();
       // One hash at a time: most of the logins still wait for the argon2 gate at the signal.
       const server = await startServer(
-        { ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000', METRICS: 'true', METRICS_TOKEN },
+        { ARGON2_MAX_CONCURRENCY: '1', ARGON2_QUEUE_TIMEOUT_MS: '600000', ...WITH_METRICS },
         dataDir,
       );
       const { email } = await registerUser(server);
@@ -252,7 +265,7 @@ describe('a viewerEvents subscription arriving while draining', () => {
   it(
     'is refused with 503 SERVICE_UNAVAILABLE, opens no stream, and the server exits 0 without waiting for SHUTDOWN_TIMEOUT',
     async () => {
-      const server = await startServer({ SHUTDOWN_TIMEOUT: '60' });
+      const server = await startServer({ SHUTDOWN_TIMEOUT: '60', ...WITH_METRICS });
       const { accessToken } = await registerUser(server);
       // On a connection the server already holds (as a keep-alive one from a proxy would be),
       // its last bytes sent only once draining has started.
@@ -260,7 +273,7 @@ describe('a viewerEvents subscription arriving while draining', () => {
         accept: 'text/event-stream',
         authorization: `Bearer ${accessToken}`,
       });
-      await delay(300); // the server has parsed its headers
+      await handling(server, 1); // the server has read its headers
       process.kill(await serverPid(server), 'SIGTERM');
       await vi.waitFor(() => expect(fetch(`${server.base}/health`)).rejects.toThrow(), { timeout: EXIT_BOUND_MS, interval: 50 });
       held.release();
@@ -285,14 +298,14 @@ describe.skipIf(!onPostgres)('SIGTERM while a request waits on a silent database
       (response) => ({ ...response, failure: undefined, at: Date.now() }),
       (err: unknown) => ({ status: undefined, body: undefined, failure: String(err), at: Date.now() }),
     );
-    await delay(1000);
+    await handling(server, 1); // the server has read it
     return { answer };
   }
 
   it(
     'exits at once on a second signal, cutting the request, with exit code 1',
     async () => {
-      const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '60' });
+      const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '60', ...WITH_METRICS });
       const { answer } = await hangingRequest(server);
       const pid = await serverPid(server);
       process.kill(pid, 'SIGTERM');
@@ -314,7 +327,7 @@ describe.skipIf(!onPostgres)('SIGTERM while a request waits on a silent database
   it(
     'cuts a request still running after SHUTDOWN_TIMEOUT and exits with code 1',
     async () => {
-      const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '2' });
+      const server = await startServer({ ...patient, SHUTDOWN_TIMEOUT: '2', ...WITH_METRICS });
       const { answer } = await hangingRequest(server);
       const signalledAt = Date.now();
       process.kill(await serverPid(server), 'SIGTERM');
