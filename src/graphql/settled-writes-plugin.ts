@@ -34,7 +34,8 @@ export class SettledWritesPlugin<Types extends SchemaTypes> extends BasePlugin<T
       let succeeded = false;
       try {
         const result: unknown = await resolver(parent, args, context, info);
-        // An error the errors plugin turned into a result is a failure too.
+        // The errors plugin wraps this one (thrown errors arrive here thrown); an error a
+        // resolver returns is a failure too.
         succeeded = !(result instanceof Error);
         return result;
       } finally {

@@ -97,12 +97,15 @@ export async function rotateRefreshToken(
   const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, parts.id)).for('update');
   if (!row) return { kind: 'rejected', reason: 'unknown' } as const;
   if (!secretMatches(parts.secret, row.secretHash)) return { kind: 'rejected', reason: 'bad_secret' } as const;
-  // The user comes with the session: the new access token is theirs.
+  // The user comes with the session: the new access token is theirs. The session is locked as
+  // its update below would lock it (no key update: rows referencing it can still be written), so
+  // a revocation committing meanwhile is read here and refused, not rotated past.
   const [found] = await tx
     .select({ session: sessions, user: users })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(eq(sessions.id, row.sessionId));
+    .where(eq(sessions.id, row.sessionId))
+    .for('no key update', { of: sessions });
   if (!found || found.session.revokedAt) return { kind: 'rejected', reason: 'session_revoked' } as const;
   // Checked before anything is spent: a disabled user's token is refused, not consumed.
   if (!found.user.active) return { kind: 'rejected', reason: 'user_disabled' } as const;

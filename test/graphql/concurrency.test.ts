@@ -1,8 +1,9 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { users } from '../../src/db/schema.js';
+import { sessions, users } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { onPostgres } from '../support/database.js';
+import { holdInTransaction, waitForLockWaiters } from '../support/lock-waits.js';
 import { GOOD_PASSWORD, ME, REGISTER, registerUser, uniqueEmail } from '../support/operations.js';
 import { REFRESH } from '../support/operations.js';
 import { childrenOf, refreshTokenId, refreshTokenRow, sessionOfRefreshToken } from '../support/rows.js';
@@ -124,5 +125,23 @@ describe.runIf(onPostgres)('concurrency on PostgreSQL', () => {
       expect(again.data?.refresh.__typename).toBe('InvalidRefreshTokenError');
     }
     expect(await childrenOf(t, first.refreshToken)).toHaveLength(legit.data?.refresh.__typename === 'AuthPayload' ? 1 : 0);
+  });
+
+  it('refuses a refresh whose session is revoked while it waits, instead of answering tokens for it', async () => {
+    const session = await registerUser(t);
+    const { id: sessionId } = await sessionOfRefreshToken(t, session.refreshToken);
+    // A revocation in flight on another connection (logout everywhere, a disable, a password
+    // change all end sessions this way): the refresh meets it, and waits for it to commit.
+    const revocation = await holdInTransaction({ t }, (tx) =>
+      tx.update(sessions).set({ revokedAt: t.clock.now() }).where(eq(sessions.id, sessionId)),
+    );
+    const refreshed = t.gql(REFRESH, { token: session.refreshToken });
+    expect(await waitForLockWaiters({ t }, 1, refreshed)).toBe(true);
+    await revocation.release();
+
+    const res = await refreshed;
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.refresh).toMatchObject({ __typename: 'InvalidRefreshTokenError', code: 'INVALID_REFRESH_TOKEN' });
+    expect(await childrenOf(t, session.refreshToken)).toHaveLength(0);
   });
 });

@@ -8,7 +8,7 @@ import type { Tx } from '../../src/db/client.js';
 import type { ServedApp } from './served.js';
 
 /** Takes a lock in a transaction of another connection (`take`) and holds it until release(). */
-export async function holdInTransaction(app: ServedApp, take: (tx: Tx) => Promise<unknown>) {
+export async function holdInTransaction(app: Pick<ServedApp, 't'>, take: (tx: Tx) => Promise<unknown>) {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   let locked!: () => void;
@@ -28,7 +28,7 @@ export async function holdInTransaction(app: ServedApp, take: (tx: Tx) => Promis
 }
 
 /** Waits until `n` requests wait for a lock, or `settled` resolved first (then false: that one never waited). */
-export async function waitForLockWaiters(app: ServedApp, n: number, settled: Promise<unknown>): Promise<boolean> {
+export async function waitForLockWaiters(app: Pick<ServedApp, 't'>, n: number, settled: Promise<unknown>): Promise<boolean> {
   let finished = false;
   void settled.then(() => (finished = true));
   for (let i = 0; i < 600; i += 1) {
